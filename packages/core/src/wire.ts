@@ -1,0 +1,195 @@
+import { Encoder } from 'cbor-x'
+import { type ErrorShape, FrameError } from './errors.js'
+
+/** Protocol ids. The version is part of the id: a peer of another major version is refused. */
+export const WORK_PROTOCOL = '/meshpool/work/1.0.0'
+export const CLIENT_PROTOCOL = '/meshpool/client/1.0.0'
+export const UPDATES_TOPIC = 'meshpool/updates/1'
+
+/** Largest frame any meshpool protocol accepts, in bytes. */
+export const MAX_FRAME_BYTES = 256 * 1024 * 1024
+/** Senders close a batch frame once its payloads pass this many bytes. */
+export const BATCH_SOFT_BYTES = 1024 * 1024
+/** Most items (jobs, results) in one frame. */
+export const MAX_BATCH_ITEMS = 65_536
+
+/** A job as the head leases it to a node. */
+export interface LeasedJob {
+  jobId: number
+  leaseId: number
+  poolId: number
+  attempt: number
+  /** The pool's update number that was current when the job was leased. */
+  updateSeq: number
+  params: Uint8Array
+}
+
+/** What a node reports for one lease. `lost` marks a slot that died under the job. */
+export type JobOutcome =
+  | { jobId: number; leaseId: number; ok: true; value: Uint8Array }
+  | { jobId: number; leaseId: number; ok: false; error: ErrorShape; lost?: boolean }
+
+/** What the head reports to a client for one of its jobs. */
+export type ClientOutcome =
+  | { id: number; ok: true; value: Uint8Array }
+  | { id: number; ok: false; error: ErrorShape; where?: string }
+
+/** One entry of a pool's update log. */
+export interface UpdateEntry {
+  poolId: number
+  seq: number
+  value: Uint8Array
+}
+
+/** What a node needs to start a pool's worker in a slot. */
+export interface PoolSpec {
+  poolId: number
+  worker: string
+  init: Uint8Array
+}
+
+/** Node → head on {@link WORK_PROTOCOL}. */
+export type NodeMessage =
+  | { type: 'hello'; name: string; slots: number }
+  | { type: 'pull'; n: number }
+  | { type: 'results'; results: JobOutcome[] }
+  | { type: 'catchup'; poolId: number; from: number }
+
+/** Head → node on {@link WORK_PROTOCOL}. */
+export type HeadToNodeMessage =
+  | { type: 'welcome'; nodeId: string }
+  | { type: 'pool'; pool: PoolSpec }
+  | { type: 'lease'; jobs: LeasedJob[] }
+  | { type: 'updates'; entries: UpdateEntry[] }
+
+/** Client → head on {@link CLIENT_PROTOCOL}. */
+export type ClientMessage =
+  | { type: 'open'; worker: string; init: Uint8Array }
+  | { type: 'submit'; jobs: Array<{ id: number; params: Uint8Array }> }
+  | { type: 'update'; reqId: number; value: Uint8Array }
+  | { type: 'stats'; reqId: number }
+
+/** Head → client on {@link CLIENT_PROTOCOL}. */
+export type HeadToClientMessage =
+  | { type: 'opened'; poolId: number }
+  | { type: 'results'; results: ClientOutcome[] }
+  | { type: 'updated'; reqId: number; seq: number }
+  | { type: 'stats'; reqId: number; workers: number; nodes: number }
+  | { type: 'refused'; message: string }
+
+const frames = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false })
+
+/** Encodes a message to a frame body. Throws {@link FrameError} past `maxBytes`. */
+export function encodeFrame(message: object, maxBytes = MAX_FRAME_BYTES): Uint8Array {
+  const bytes = frames.encode(message) as Uint8Array
+  if (bytes.byteLength > maxBytes) {
+    throw new FrameError(`a frame of ${bytes.byteLength} bytes is over the limit of ${maxBytes} bytes; send smaller values`)
+  }
+  return bytes
+}
+
+type Check = (v: unknown, at: string) => void
+
+const fail = (at: string, want: string): never => {
+  throw new FrameError(`malformed frame: ${at} should be ${want}`)
+}
+const str: Check = (v, at) => {
+  if (typeof v !== 'string' || v.length > 4096) fail(at, 'a string of at most 4096 characters')
+}
+const uint: Check = (v, at) => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(at, 'a non-negative integer')
+}
+const bytes: Check = (v, at) => {
+  if (!(v instanceof Uint8Array)) fail(at, 'bytes')
+}
+const bool: Check = (v, at) => {
+  if (typeof v !== 'boolean') fail(at, 'a boolean')
+}
+const optional =
+  (check: Check): Check =>
+  (v, at) => {
+    if (v !== undefined) check(v, at)
+  }
+const shape =
+  (fields: Record<string, Check>): Check =>
+  (v, at) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) fail(at, 'an object')
+    const o = v as Record<string, unknown>
+    for (const [key, check] of Object.entries(fields)) check(o[key], `${at}.${key}`)
+  }
+const list =
+  (item: Check): Check =>
+  (v, at) => {
+    if (!Array.isArray(v) || v.length > MAX_BATCH_ITEMS) fail(at, `a list of at most ${MAX_BATCH_ITEMS} items`)
+    ;(v as unknown[]).forEach((x, i) => item(x, `${at}[${i}]`))
+  }
+const errorShapeCheck = shape({ name: str, message: (v, at) => typeof v === 'string' || fail(at, 'a string'), stack: optional((v, at) => typeof v === 'string' || fail(at, 'a string')) })
+const outcome = (idField: 'jobId' | 'id', extra: Record<string, Check>): Check => {
+  const ok = shape({ [idField]: uint, ...extra, value: bytes })
+  const notOk = shape({ [idField]: uint, ...extra, error: errorShapeCheck, lost: optional(bool), where: optional(str) })
+  return (v, at) => {
+    shape({ ok: bool })(v, at)
+    ;((v as { ok: boolean }).ok ? ok : notOk)(v, at)
+  }
+}
+const leasedJob = shape({ jobId: uint, leaseId: uint, poolId: uint, attempt: uint, updateSeq: uint, params: bytes })
+const updateEntry = shape({ poolId: uint, seq: uint, value: bytes })
+
+const nodeMessages: Record<NodeMessage['type'], Check> = {
+  hello: shape({ name: str, slots: uint }),
+  pull: shape({ n: uint }),
+  results: shape({ results: list(outcome('jobId', { leaseId: uint })) }),
+  catchup: shape({ poolId: uint, from: uint }),
+}
+const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
+  welcome: shape({ nodeId: str }),
+  pool: shape({ pool: shape({ poolId: uint, worker: str, init: bytes }) }),
+  lease: shape({ jobs: list(leasedJob) }),
+  updates: shape({ entries: list(updateEntry) }),
+}
+const clientMessages: Record<ClientMessage['type'], Check> = {
+  open: shape({ worker: str, init: bytes }),
+  submit: shape({ jobs: list(shape({ id: uint, params: bytes })) }),
+  update: shape({ reqId: uint, value: bytes }),
+  stats: shape({ reqId: uint }),
+}
+const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
+  opened: shape({ poolId: uint }),
+  results: shape({ results: list(outcome('id', {})) }),
+  updated: shape({ reqId: uint, seq: uint }),
+  stats: shape({ reqId: uint, workers: uint, nodes: uint }),
+  refused: shape({ message: str }),
+}
+
+/** The messages each side of each protocol may receive. */
+export const inbound = {
+  head: { work: nodeMessages, client: clientMessages },
+  node: headToNodeMessages,
+  client: headToClientMessages,
+} as const
+
+/**
+ * Decodes and validates a frame against the messages one side may receive.
+ * Anything else (garbage, a wrong type, a missing field) is a {@link FrameError}.
+ */
+export function decodeFrame<T extends { type: string }>(
+  frame: Uint8Array,
+  accepted: Record<string, Check>,
+  maxBytes = MAX_FRAME_BYTES,
+): T {
+  if (frame.byteLength > maxBytes) {
+    throw new FrameError(`a frame of ${frame.byteLength} bytes is over the limit of ${maxBytes} bytes`)
+  }
+  let message: unknown
+  try {
+    message = frames.decode(frame)
+  } catch (err) {
+    throw new FrameError(`a frame is not valid CBOR: ${(err as Error).message}`)
+  }
+  shape({ type: str })(message, 'frame')
+  const type = (message as { type: string }).type
+  const check = Object.hasOwn(accepted, type) ? accepted[type] : undefined
+  if (check === undefined) throw new FrameError(`unknown message type ${JSON.stringify(type)}`)
+  check(message, type)
+  return message as T
+}

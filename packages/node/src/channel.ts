@@ -1,0 +1,198 @@
+import { FrameError, MAX_FRAME_BYTES, decodeFrame, encodeFrame } from '@meshpool/core'
+import type { Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { LengthPrefixedDecoder } from '@libp2p/utils'
+import * as varint from 'uint8-varint'
+
+const log = logger('meshpool:channel')
+
+export interface ChannelHandlers<In> {
+  message(message: In): void
+  close(reason?: Error): void
+}
+
+/**
+ * A two-way, ordered message channel. The head, nodes and clients speak over
+ * channels: framed libp2p streams between processes, or in-memory pairs when
+ * the head runs inside the caller's process.
+ */
+export interface Channel<In, Out> {
+  /** Starts delivering messages to the handlers; call once. */
+  start(handlers: ChannelHandlers<In>): void
+  /** Queues a message. Throws FrameError at once if it is too large to send. */
+  send(message: Out): void
+  close(reason?: Error): void
+}
+
+/** Two connected in-memory channels; messages are delivered asynchronously, in order. */
+export function channelPair<A, B>(): [Channel<A, B>, Channel<B, A>] {
+  const left = new MemoryChannel<A, B>()
+  const right = new MemoryChannel<B, A>()
+  left.peer = right
+  right.peer = left
+  return [left, right]
+}
+
+class MemoryChannel<In, Out> implements Channel<In, Out> {
+  peer!: MemoryChannel<Out, In>
+  #handlers: ChannelHandlers<In> | undefined
+  #inbox: In[] = []
+  #scheduled = false
+  #closed = false
+
+  start(handlers: ChannelHandlers<In>): void {
+    this.#handlers = handlers
+    this.#schedule()
+  }
+
+  send(message: Out): void {
+    if (this.#closed) return
+    this.peer.#deliver(message)
+  }
+
+  close(reason?: Error): void {
+    if (this.#closed) return
+    this.#closed = true
+    queueMicrotask(() => {
+      this.#handlers?.close(reason)
+      this.peer.close(reason)
+    })
+  }
+
+  #deliver(message: In): void {
+    if (this.#closed) return
+    this.#inbox.push(message)
+    this.#schedule()
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#handlers === undefined) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      const batch = this.#inbox
+      this.#inbox = []
+      for (const message of batch) {
+        if (this.#closed) return
+        safely(() => this.#handlers?.message(message))
+      }
+    })
+  }
+}
+
+const PIECE_BYTES = 1024 * 1024
+
+/**
+ * A channel over a libp2p stream: varint length-prefixed CBOR frames, each
+ * checked against the messages this side accepts. A malformed frame closes the
+ * stream (the peer is broken or hostile) without harming anything else.
+ */
+export class StreamChannel<In extends { type: string }, Out extends object> implements Channel<In, Out> {
+  readonly #stream: Stream
+  readonly #accepted: Parameters<typeof decodeFrame>[1]
+  readonly #maxFrameBytes: number
+  #queue: Uint8Array[] = []
+  #pumping = false
+  #closed = false
+  #handlers: ChannelHandlers<In> | undefined
+
+  constructor(stream: Stream, accepted: Parameters<typeof decodeFrame>[1], maxFrameBytes = MAX_FRAME_BYTES) {
+    this.#stream = stream
+    this.#accepted = accepted
+    this.#maxFrameBytes = maxFrameBytes
+    stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, 16 * 1024 * 1024)
+  }
+
+  start(handlers: ChannelHandlers<In>): void {
+    this.#handlers = handlers
+    void this.#read()
+  }
+
+  send(message: Out): void {
+    if (this.#closed) return
+    const body = encodeFrame(message, this.#maxFrameBytes)
+    this.#queue.push(varint.encode(body.byteLength))
+    for (let at = 0; at < body.byteLength; at += PIECE_BYTES) {
+      this.#queue.push(body.subarray(at, Math.min(at + PIECE_BYTES, body.byteLength)))
+    }
+    if (!this.#pumping) void this.#pump()
+  }
+
+  close(reason?: Error): void {
+    if (this.#closed) return
+    this.#closed = true
+    if (reason === undefined) {
+      this.#stream.close().catch(() => this.#stream.abort(new Error('closed')))
+    } else {
+      this.#stream.abort(reason)
+    }
+    this.#handlers?.close(reason)
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const pieces = this.#queue
+        this.#queue = []
+        for (const piece of pieces) {
+          if (this.#closed) return
+          if (!this.#stream.send(piece)) await drained(this.#stream)
+        }
+      }
+    } catch (err) {
+      this.close(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  async #read(): Promise<void> {
+    const decoder = new LengthPrefixedDecoder({
+      maxDataLength: this.#maxFrameBytes,
+      maxBufferSize: this.#maxFrameBytes + 16,
+    })
+    let reason: Error | undefined
+    try {
+      for await (const chunk of this.#stream) {
+        for (const frame of decoder.decode(chunk)) {
+          const message = decodeFrame<In>(frame.subarray(), this.#accepted, this.#maxFrameBytes)
+          if (this.#closed) return
+          safely(() => this.#handlers?.message(message))
+        }
+      }
+    } catch (err) {
+      reason = err instanceof FrameError ? err : new Error(`stream failed: ${(err as Error)?.message ?? String(err)}`)
+      log('closing stream: %s', reason.message)
+    }
+    if (!this.#closed) {
+      this.#closed = true
+      if (reason !== undefined) this.#stream.abort(reason)
+      else this.#stream.close().catch(() => {})
+      this.#handlers?.close(reason)
+    }
+  }
+}
+
+function drained(stream: Stream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      stream.removeEventListener('close', onClose)
+      resolve()
+    }
+    const onClose = (): void => {
+      stream.removeEventListener('drain', onDrain)
+      reject(new Error('stream closed while sending'))
+    }
+    stream.addEventListener('drain', onDrain, { once: true })
+    stream.addEventListener('close', onClose, { once: true })
+  })
+}
+
+function safely(fn: () => void): void {
+  try {
+    fn()
+  } catch (err) {
+    log.error('message handler failed: %s', (err as Error)?.stack ?? String(err))
+  }
+}

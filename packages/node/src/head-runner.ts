@@ -1,0 +1,112 @@
+import { homedir, hostname, networkInterfaces } from 'node:os'
+import { join } from 'node:path'
+import {
+  CLIENT_PROTOCOL,
+  UPDATES_TOPIC,
+  WORK_PROTOCOL,
+  checkPositiveInteger,
+  encodeFrame,
+  inbound,
+} from '@meshpool/core'
+import { logger } from '@libp2p/logger'
+import { NodeAgent } from './agent.js'
+import { StreamChannel } from './channel.js'
+import { HeadService, attachLocalAgent, type HeadStats } from './head-service.js'
+import { loadOrCreateIdentity } from './identity.js'
+import { createPeer } from './peer.js'
+import { defaultSlots } from './pool.js'
+import { derivePoolKey } from './psk.js'
+
+const log = logger('meshpool:head')
+
+/** @default 8899 */
+export const DEFAULT_HEAD_PORT = 8899
+/** Where a head keeps its identity unless told otherwise. */
+export const DEFAULT_HEAD_KEY_FILE = join(homedir(), '.meshpool', 'head.key')
+
+export interface HeadInit {
+  password: string
+  /** @default 8899 */
+  port?: number
+  /** @default '0.0.0.0' (all interfaces) */
+  host?: string
+  /** The identity file; its key keeps the join address across restarts. @default ~/.meshpool/head.key */
+  keyFile?: string
+  /** Local slots; 0 for a pure coordinator. @default cores minus one, at least one */
+  slots?: number
+  maxAttempts?: number
+}
+
+export interface RunningHead {
+  peerId: string
+  /** Addresses nodes can join, best first (never 0.0.0.0). */
+  addresses: string[]
+  /** The exact command that joins this head. */
+  joinCommand: string
+  stats(): HeadStats
+  stop(): Promise<void>
+}
+
+/** Starts a head: the ledger, the protocols, gossip for updates, and local slots. */
+export async function startHead(init: HeadInit): Promise<RunningHead> {
+  const port = init.port ?? DEFAULT_HEAD_PORT
+  checkPositiveInteger(port, 'port', { allowZero: true })
+  checkPositiveInteger(init.slots, 'slots', { allowZero: true })
+  const host = init.host ?? '0.0.0.0'
+  const psk = derivePoolKey(init.password)
+  const privateKey = await loadOrCreateIdentity(init.keyFile ?? DEFAULT_HEAD_KEY_FILE)
+  const peer = await createPeer({ psk, privateKey, listen: [`/ip${host.includes(':') ? 6 : 4}/${host}/tcp/${port}`] })
+  const pubsub = peer.services.pubsub
+  pubsub.subscribe(UPDATES_TOPIC)
+  const head = new HeadService({
+    ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
+    publish: (entry) => {
+      pubsub.publish(UPDATES_TOPIC, encodeFrame({ type: 'updates', entries: [entry] })).catch((err: Error) => {
+        log('publishing update %d failed: %s', entry.seq, err.message)
+      })
+    },
+  })
+  await peer.handle(WORK_PROTOCOL, (stream, connection) => {
+    head.attachNode(connection.remotePeer.toString(), new StreamChannel(stream, inbound.head.work))
+  })
+  await peer.handle(CLIENT_PROTOCOL, (stream) => {
+    head.attachClient(new StreamChannel(stream, inbound.head.client))
+  })
+  const slots = init.slots ?? defaultSlots()
+  let agent: NodeAgent | undefined
+  if (slots > 0) {
+    agent = new NodeAgent({ slots, name: `${hostname()} (head)` })
+    agent.start()
+    attachLocalAgent(head, agent)
+  }
+  const peerId = peer.peerId.toString()
+  const addresses = reachableAddresses(peer.getMultiaddrs().map((ma) => ma.toString()), host, port, peerId)
+  return {
+    peerId,
+    addresses,
+    joinCommand: `meshpool join ${addresses[0]}`,
+    stats: () => head.stats(),
+    stop: async () => {
+      head.close()
+      await agent?.stop()
+      await peer.stop()
+    },
+  }
+}
+
+/** The addresses to print for joining: interface addresses for a wildcard listen, LAN before loopback. */
+function reachableAddresses(listening: string[], host: string, port: number, peerId: string): string[] {
+  const actualPort = Number(/\/tcp\/(\d+)/.exec(listening[0] ?? '')?.[1] ?? port)
+  const ips: string[] = []
+  if (host === '0.0.0.0' || host === '::') {
+    for (const list of Object.values(networkInterfaces())) {
+      for (const nic of list ?? []) {
+        if (nic.family === 'IPv4' && !nic.internal) ips.push(nic.address)
+      }
+    }
+    ips.push('127.0.0.1')
+  } else {
+    ips.push(host)
+  }
+  return ips.map((ip) => `/ip${ip.includes(':') ? 6 : 4}/${ip}/tcp/${actualPort}/p2p/${peerId}`)
+}

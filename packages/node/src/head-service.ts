@@ -1,0 +1,253 @@
+import {
+  type ClientMessage,
+  type ClientOutcome,
+  type HeadToClientMessage,
+  type HeadToNodeMessage,
+  JobLedger,
+  type NodeMessage,
+  type PoolSpec,
+  type RoutedOutcome,
+  UpdateLog,
+  type UpdateEntry,
+} from '@meshpool/core'
+import { logger } from '@libp2p/logger'
+import type { NodeAgent } from './agent.js'
+import { type Channel, channelPair } from './channel.js'
+
+const log = logger('meshpool:head')
+
+/** Most jobs leased to a node in one frame. */
+const LEASE_CHUNK = 512
+
+export interface HeadServiceInit {
+  now?: () => number
+  maxAttempts?: number
+  /** Publishes an update to the nodes that listen on gossip (remote nodes). */
+  publish?: (entry: UpdateEntry) => void
+}
+
+interface NodeSession {
+  id: string
+  name: string
+  slots: number
+  /** Jobs the node has asked for and not yet been given. */
+  wanted: number
+  channel: Channel<NodeMessage, HeadToNodeMessage>
+  poolsSent: Set<number>
+  /** In-process nodes get updates on their channel instead of gossip. */
+  local: boolean
+}
+
+interface PoolSession {
+  spec: PoolSpec
+  channel: Channel<ClientMessage, HeadToClientMessage>
+  log: UpdateLog
+}
+
+export interface HeadStats {
+  nodes: number
+  workers: number
+  queued: number
+  leased: number
+  pools: number
+}
+
+/**
+ * The head's logic over channels: it accepts nodes and clients, leases jobs to
+ * nodes that pull, routes results to the client that submitted them, and logs
+ * and publishes cache updates. Transport-agnostic: libp2p streams and
+ * in-memory channels look the same to it.
+ */
+export class HeadService {
+  readonly #ledger: JobLedger
+  readonly #nodes = new Map<string, NodeSession>()
+  readonly #pools = new Map<number, PoolSession>()
+  readonly #publish: (entry: UpdateEntry) => void
+  #nextPoolId = 1
+  #closed = false
+
+  constructor(init: HeadServiceInit = {}) {
+    this.#ledger = new JobLedger({
+      now: init.now ?? Date.now,
+      ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
+    })
+    this.#publish = init.publish ?? (() => {})
+  }
+
+  /** Serves a node on a channel. `nodeId` is its peer id (or a local name). */
+  attachNode(nodeId: string, channel: Channel<NodeMessage, HeadToNodeMessage>, { local = false } = {}): void {
+    if (this.#closed) return channel.close()
+    this.#nodes.get(nodeId)?.channel.close(new Error('replaced by a newer connection from the same node'))
+    const session: NodeSession = { id: nodeId, name: nodeId, slots: 0, wanted: 0, channel, poolsSent: new Set(), local }
+    channel.start({
+      message: (message) => this.#onNodeMessage(session, message),
+      close: (reason) => this.#onNodeGone(session, reason),
+    })
+  }
+
+  /** Serves a client (one pool) on a channel. */
+  attachClient(channel: Channel<ClientMessage, HeadToClientMessage>): void {
+    if (this.#closed) return channel.close()
+    let pool: PoolSession | undefined
+    channel.start({
+      message: (message) => {
+        if (message.type === 'open') {
+          if (pool !== undefined) return channel.close(new Error('a client opens one pool per connection'))
+          pool = this.#openPool(message.worker, message.init, channel)
+          return
+        }
+        if (pool === undefined) return channel.close(new Error(`${message.type} before open`))
+        this.#onClientMessage(pool, message)
+      },
+      close: () => {
+        if (pool !== undefined) this.#closePool(pool)
+      },
+    })
+  }
+
+  stats(): HeadStats {
+    let workers = 0
+    let nodes = 0
+    for (const node of this.#nodes.values()) {
+      if (node.slots === 0) continue
+      nodes++
+      workers += node.slots
+    }
+    const counts = this.#ledger.counts()
+    return { nodes, workers, queued: counts.queued, leased: counts.leased, pools: this.#pools.size }
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    for (const node of [...this.#nodes.values()]) node.channel.close()
+    for (const pool of [...this.#pools.values()]) pool.channel.close()
+  }
+
+  #openPool(worker: string, init: Uint8Array, channel: PoolSession['channel']): PoolSession {
+    const poolId = this.#nextPoolId++
+    const pool: PoolSession = { spec: { poolId, worker, init }, channel, log: new UpdateLog(poolId) }
+    this.#pools.set(poolId, pool)
+    this.#ledger.addPool(poolId)
+    log('pool %d opened for %s', poolId, worker)
+    channel.send({ type: 'opened', poolId })
+    return pool
+  }
+
+  #closePool(pool: PoolSession): void {
+    const poolId = pool.spec.poolId
+    if (this.#pools.get(poolId) !== pool) return
+    this.#pools.delete(poolId)
+    // Leased jobs of a gone client finish on their nodes; their results are dropped.
+    this.#ledger.removePool(poolId)
+    log('pool %d closed', poolId)
+  }
+
+  #onClientMessage(pool: PoolSession, message: ClientMessage): void {
+    switch (message.type) {
+      case 'submit':
+        for (const job of message.jobs) this.#ledger.submit(pool.spec.poolId, job.id, job.params)
+        this.#dispatch()
+        return
+      case 'update': {
+        const entry = pool.log.append(message.value)
+        this.#publish(entry)
+        for (const node of this.#nodes.values()) {
+          if (node.local && node.poolsSent.has(entry.poolId)) node.channel.send({ type: 'updates', entries: [entry] })
+        }
+        pool.channel.send({ type: 'updated', reqId: message.reqId, seq: entry.seq })
+        return
+      }
+      case 'stats': {
+        const stats = this.stats()
+        pool.channel.send({ type: 'stats', reqId: message.reqId, workers: stats.workers, nodes: stats.nodes })
+        return
+      }
+      case 'open':
+        return
+    }
+  }
+
+  #onNodeMessage(node: NodeSession, message: NodeMessage): void {
+    switch (message.type) {
+      case 'hello':
+        if (node.slots > 0) return
+        node.name = message.name
+        node.slots = message.slots
+        this.#nodes.set(node.id, node)
+        log('node %s (%s) joined with %d slots', node.id, node.name, node.slots)
+        node.channel.send({ type: 'welcome', nodeId: node.id })
+        return
+      case 'pull':
+        if (!this.#nodes.has(node.id)) return
+        node.wanted = Math.min(node.wanted + message.n, node.slots * 64)
+        this.#dispatch()
+        return
+      case 'results': {
+        const routed: RoutedOutcome[] = []
+        for (const report of message.results) {
+          const outcome = this.#ledger.complete(node.id, report)
+          if (outcome !== undefined) routed.push(outcome)
+        }
+        this.#route(routed)
+        this.#dispatch()
+        return
+      }
+      case 'catchup': {
+        const pool = this.#pools.get(message.poolId)
+        if (pool === undefined) return
+        node.channel.send({ type: 'updates', entries: pool.log.since(message.from).entries })
+        return
+      }
+    }
+  }
+
+  #onNodeGone(node: NodeSession, reason: Error | undefined): void {
+    if (this.#nodes.get(node.id) !== node) return
+    this.#nodes.delete(node.id)
+    log('node %s left%s', node.id, reason === undefined ? '' : `: ${reason.message}`)
+    this.#route(this.#ledger.releaseNode(node.id))
+    this.#dispatch()
+  }
+
+  #dispatch(): void {
+    if (this.#ledger.queuedCount() === 0) return
+    for (const node of this.#nodes.values()) {
+      while (node.wanted > 0) {
+        const jobs = this.#ledger.lease(node.id, Math.min(node.wanted, LEASE_CHUNK), (poolId) => {
+          return this.#pools.get(poolId)?.log.seq ?? 0
+        })
+        if (jobs.length === 0) return
+        node.wanted -= jobs.length
+        for (const job of jobs) {
+          if (node.poolsSent.has(job.poolId)) continue
+          const pool = this.#pools.get(job.poolId)
+          if (pool === undefined) continue
+          node.poolsSent.add(job.poolId)
+          node.channel.send({ type: 'pool', pool: pool.spec })
+        }
+        node.channel.send({ type: 'lease', jobs })
+      }
+    }
+  }
+
+  #route(routed: RoutedOutcome[]): void {
+    if (routed.length === 0) return
+    const byPool = new Map<number, ClientOutcome[]>()
+    for (const { poolId, outcome } of routed) {
+      let list = byPool.get(poolId)
+      if (list === undefined) byPool.set(poolId, (list = []))
+      list.push(outcome)
+    }
+    for (const [poolId, results] of byPool) {
+      this.#pools.get(poolId)?.channel.send({ type: 'results', results })
+    }
+  }
+}
+
+/** Runs a node agent inside the head's process, over an in-memory channel. */
+export function attachLocalAgent(head: HeadService, agent: NodeAgent): void {
+  const [agentSide, headSide] = channelPair<HeadToNodeMessage, NodeMessage>()
+  head.attachNode('local', headSide, { local: true })
+  void agent.connect(agentSide)
+}

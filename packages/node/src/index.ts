@@ -1,0 +1,44 @@
+/**
+ * @packageDocumentation
+ *
+ * meshpool's peers over libp2p: the head, the node agent with its slot
+ * processes, the client, and `createPool()`.
+ *
+ * @example
+ * ```ts
+ * import { createPool } from '@meshpool/node'
+ *
+ * await using pool = await createPool({ worker: new URL('./squares.js', import.meta.url) })
+ * console.log(await pool.map([1, 2, 3]))
+ * ```
+ */
+export {
+  AbortError,
+  FrameError,
+  HandshakeRefusedError,
+  HeadUnreachableError,
+  InvalidOptionError,
+  NotAHeadError,
+  PoolClosedError,
+  RemoteJobError,
+  TimeoutError,
+  UnsendableValueError,
+  WorkerLoadError,
+  WorkerLostError,
+} from '@meshpool/core'
+export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'
+export type { HeadStats } from './head-service.js'
+export type { Inputs } from './inputs.js'
+export { joinHead, type NodeInit, type RunningNode } from './node-runner.js'
+export { type CallOptions, createPool, defaultSlots, Pool, type PoolOptions } from './pool.js'
+export { derivePoolKey } from './psk.js'
+export type {
+  GpuInfo,
+  InitOf,
+  JobContext,
+  ParamsOf,
+  ResultOf,
+  UpdateOf,
+  WorkerClass,
+  WorkerContext,
+} from './worker-types.js'

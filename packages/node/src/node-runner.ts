@@ -1,0 +1,92 @@
+import { hostname } from 'node:os'
+import { UPDATES_TOPIC, WORK_PROTOCOL, inbound, decodeFrame, type HeadToNodeMessage } from '@meshpool/core'
+import { logger } from '@libp2p/logger'
+import { NodeAgent } from './agent.js'
+import { StreamChannel } from './channel.js'
+import { dialHead, parseHeadAddress } from './dial.js'
+import { createPeer } from './peer.js'
+import { defaultSlots } from './pool.js'
+import { derivePoolKey } from './psk.js'
+
+const log = logger('meshpool:node')
+const RECONNECT_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000]
+
+export interface NodeInit {
+  head: string
+  password: string
+  /** @default cores minus one, at least one */
+  slots?: number
+  name?: string
+  /** Told when the connection to the head drops and comes back. */
+  onStatus?: (status: 'connected' | 'disconnected', detail?: string) => void
+}
+
+export interface RunningNode {
+  peerId: string
+  slots: number
+  stop(): Promise<void>
+}
+
+/**
+ * Joins a head: dials it (failing fast with a clear error on a wrong password,
+ * an unreachable address or a peer that is no head), starts the slots, listens
+ * for updates from the head alone, and reconnects if the head goes away.
+ */
+export async function joinHead(init: NodeInit): Promise<RunningNode> {
+  const headAddr = parseHeadAddress(init.head)
+  const headPeerId = headAddr.getComponents().find((c) => c.name === 'p2p')?.value
+  const peer = await createPeer({ psk: derivePoolKey(init.password) })
+  const slots = init.slots ?? defaultSlots()
+  const agent = new NodeAgent({ slots, name: init.name ?? hostname() })
+  let stopped = false
+  try {
+    const pubsub = peer.services.pubsub
+    pubsub.subscribe(UPDATES_TOPIC)
+    pubsub.addEventListener('message', (event) => {
+      const message = event.detail
+      if (message.topic !== UPDATES_TOPIC || message.type !== 'signed') return
+      if (message.from.toString() !== headPeerId) return // only the head publishes updates
+      try {
+        const frame = decodeFrame<HeadToNodeMessage>(message.data, inbound.node)
+        if (frame.type === 'updates') agent.onUpdates(frame.entries)
+      } catch (err) {
+        log('dropping a malformed update: %s', (err as Error).message)
+      }
+    })
+    const first = await dialHead(peer, init.head, WORK_PROTOCOL)
+    agent.start()
+    void (async () => {
+      let stream = first
+      let attempt = 0
+      while (!stopped) {
+        init.onStatus?.('connected')
+        const reason = await agent.connect(new StreamChannel(stream, inbound.node))
+        if (stopped) return
+        init.onStatus?.('disconnected', reason?.message)
+        while (!stopped) {
+          await new Promise((resolve) => setTimeout(resolve, RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]))
+          attempt++
+          try {
+            stream = await dialHead(peer, init.head, WORK_PROTOCOL)
+            attempt = 0
+            break
+          } catch (err) {
+            log('reconnect failed: %s', (err as Error).message)
+          }
+        }
+      }
+    })()
+  } catch (err) {
+    await peer.stop()
+    throw err
+  }
+  return {
+    peerId: peer.peerId.toString(),
+    slots,
+    stop: async () => {
+      stopped = true
+      await agent.stop()
+      await peer.stop()
+    },
+  }
+}

@@ -1,0 +1,58 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
+import { type Libp2p, createLibp2p } from 'libp2p'
+
+export interface PeerInit {
+  /** The swarm key derived from the pool password (see derivePoolKey). */
+  psk: Uint8Array
+  privateKey?: PrivateKey
+  /** Multiaddrs to listen on; none for a peer that only dials. */
+  listen?: string[]
+}
+
+function services() {
+  return {
+    identify: identify(),
+    ping: ping(),
+    // All pubsub wiring lives here: swapping gossipsub implementations is a one-line change.
+    pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+  }
+}
+
+export type MeshPeer = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>
+
+/**
+ * A libp2p peer of a pool: TCP, a private network keyed by the pool password,
+ * Noise inside it, Yamux streams, identify, ping and gossipsub. Connection
+ * limits are set so that dozens of nodes can join a head in the same second,
+ * and the connection monitor notices a frozen peer within seconds.
+ */
+export async function createPeer(init: PeerInit): Promise<MeshPeer> {
+  return createLibp2p({
+    ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
+    addresses: { listen: init.listen ?? [] },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk: init.psk }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: 1024,
+      inboundConnectionThreshold: 1024,
+      maxIncomingPendingConnections: 256,
+    },
+    connectionMonitor: {
+      pingInterval: 1000,
+      pingTimeout: { minTimeout: 500, maxTimeout: 2000 },
+    },
+    services: services(),
+  })
+}

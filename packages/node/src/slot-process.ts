@@ -1,0 +1,77 @@
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { logger } from '@libp2p/logger'
+import type { FromSlot, ToSlot } from './slot-protocol.js'
+
+const log = logger('meshpool:slot')
+const SLOT_MAIN = fileURLToPath(new URL('./slot-main.js', import.meta.url))
+
+export interface SlotEvents {
+  message(message: FromSlot): void
+  exit(description: string): void
+}
+
+/**
+ * One slot: a child process holding one worker instance. It forwards the
+ * agent's messages in order and reports when the process dies.
+ */
+export class SlotProcess {
+  readonly index: number
+  #child: ChildProcess | undefined
+  #events: SlotEvents
+  #stopping = false
+
+  constructor(index: number, events: SlotEvents) {
+    this.index = index
+    this.#events = events
+  }
+
+  get running(): boolean {
+    return this.#child !== undefined
+  }
+
+  start(env: NodeJS.ProcessEnv = {}): void {
+    this.#stopping = false
+    const child = fork(SLOT_MAIN, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...scrubbedEnv(), ...env, MESHPOOL_SLOT: String(this.index) },
+    })
+    this.#child = child
+    child.on('message', (message: FromSlot) => this.#events.message(message))
+    child.once('exit', (code, signal) => {
+      if (this.#child === child) this.#child = undefined
+      const description = signal === null ? `exited with code ${code}` : `was killed by ${signal}`
+      log('slot %d %s', this.index, description)
+      if (!this.#stopping) this.#events.exit(`slot ${this.index} ${description}`)
+    })
+    child.on('error', (err) => log.error('slot %d: %s', this.index, err.message))
+  }
+
+  send(message: ToSlot): void {
+    const child = this.#child
+    if (child === undefined || !child.connected) return
+    child.send(message, (err) => {
+      if (err != null) log('slot %d send failed: %s', this.index, err.message)
+    })
+  }
+
+  /** Stops the process; resolves once it has exited. */
+  async stop(graceMs = 2000): Promise<void> {
+    const child = this.#child
+    this.#stopping = true
+    if (child === undefined || child.exitCode !== null) return
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    await exited
+    clearTimeout(timer)
+  }
+}
+
+/** A slot never sees the pool password. */
+function scrubbedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  delete env.MESHPOOL_PASSWORD
+  return env
+}
