@@ -12,6 +12,8 @@ const program = new Command('meshpool')
   .addCommand(headCommand())
   .addCommand(joinCommand())
 
+for (const command of program.commands) command.exitOverride().showHelpAfterError('(run with --help for usage)')
+
 try {
   await program.parseAsync(process.argv)
   process.exit(0)

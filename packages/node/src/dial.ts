@@ -4,8 +4,15 @@ import type { Stream } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { MeshPeer } from './peer.js'
 
-/** A wrong password sometimes makes libp2p's dial hang; past this we call it refused. */
-export const HANDSHAKE_TIMEOUT_MS = 2000
+/**
+ * A wrong password sometimes makes libp2p's dial hang instead of failing. The
+ * head has just answered the probe, so a right password finishes the handshake
+ * within a few round trips: past this many probe times (at least 1 s, at most
+ * 5 s) the handshake counts as refused.
+ */
+const HANDSHAKE_PROBE_MULTIPLE = 20
+const HANDSHAKE_MIN_MS = 1000
+const HANDSHAKE_MAX_MS = 5000
 /** A meshpool head opens every connection by sending a 24-byte nonce at once. */
 const NONCE_BYTES = 24
 const PROBE_TIMEOUT_MS = 1500
@@ -37,9 +44,10 @@ export function parseHeadAddress(address: string): Multiaddr {
 export async function dialHead(peer: MeshPeer, address: string, protocol: string): Promise<Stream> {
   const ma = parseHeadAddress(address)
   const where = hostPort(ma)
-  if (where !== undefined) await probe(where.host, where.port, address)
+  const probeMs = where === undefined ? HANDSHAKE_MAX_MS : await probe(where.host, where.port, address)
+  const timeoutMs = Math.min(HANDSHAKE_MAX_MS, Math.max(HANDSHAKE_MIN_MS, probeMs * HANDSHAKE_PROBE_MULTIPLE))
   try {
-    return await peer.dialProtocol(ma, protocol, { signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })
+    return await peer.dialProtocol(ma, protocol, { signal: AbortSignal.timeout(timeoutMs) })
   } catch (err) {
     const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? String(err)}`
     if (/protocol|UnsupportedProtocol/i.test(text) && !/handshake|encrypt/i.test(text)) {
@@ -73,14 +81,15 @@ function hostPort(ma: Multiaddr): { host: string; port: number } | undefined {
  * libp2p dials: a head's private network sends its nonce the moment a TCP
  * connection opens, while other servers stay silent or greet with text.
  */
-function probe(host: string, port: number, address: string): Promise<void> {
+function probe(host: string, port: number, address: string): Promise<number> {
   return new Promise((resolve, reject) => {
+    const started = performance.now()
     const socket = new Socket()
     let received = Buffer.alloc(0)
     const finish = (err?: Error): void => {
       clearTimeout(timer)
       socket.destroy()
-      if (err === undefined) resolve()
+      if (err === undefined) resolve(performance.now() - started)
       else reject(err)
     }
     const timer = setTimeout(() => {

@@ -1,0 +1,108 @@
+import { createPool } from '@meshpool/node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const WORKER = new URL('./fixtures/worker.js', import.meta.url)
+type Pool = Awaited<ReturnType<typeof createPool>>
+
+describe('an embedded pool', () => {
+  let pool: Pool
+  beforeAll(async () => {
+    pool = await createPool({ worker: WORKER, slots: 2 })
+  })
+  afterAll(() => pool.close())
+
+  it('keeps the remote name, message and stack when run() throws', async () => {
+    const err = await pool.submit({ kind: 'throw', x: 7 }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ name: 'RemoteJobError', remoteName: 'TypeError' })
+    expect((err as Error).message).toMatch(/TypeError: bad params 7/)
+    expect((err as Error).stack).toMatch(/fixtures\/worker\.js/)
+  })
+
+  it('refuses params that cannot be sent at the call, naming where', async () => {
+    await expect(pool.submit({ x: 1, nested: [0, { cb: () => 1 }] })).rejects.toMatchObject({
+      name: 'UnsendableValueError',
+      message: expect.stringMatching(/params\.nested\[1\]\.cb is a function/),
+    })
+    await expect(pool.map([{ x: 1 }, { x: Symbol('s') }])).rejects.toMatchObject({ name: 'UnsendableValueError' })
+  })
+
+  it('fails a job whose result cannot be sent, and the pool carries on', async () => {
+    await expect(pool.submit({ kind: 'function' })).rejects.toMatchObject({
+      name: 'UnsendableValueError',
+      message: expect.stringMatching(/result of run\(\)\.f is a function/),
+    })
+    expect(await pool.submit({ x: 4 })).toBe(8)
+  })
+
+  it('round-trips every value type', async () => {
+    const value = {
+      n: 1.5,
+      big: 2n ** 80n,
+      when: new Date(1_700_000_000_000),
+      map: new Map<unknown, unknown>([['k', new Set([1, 2])]]),
+      bytes: new Uint8Array([1, 2, 3]),
+      floats: new Float32Array([0.5]),
+      list: [null, true, 'é'],
+    }
+    expect(await pool.submit({ kind: 'echo', value })).toEqual(value)
+  })
+
+  it('gives run() its context', async () => {
+    expect(await pool.submit({ kind: 'ctx' })).toMatchObject({ attempt: 1, aborted: false, ready: true })
+  })
+
+  it('applies updates between jobs, and a job submitted after updateWorkers sees it', async () => {
+    for (let i = 1; i <= 5; i++) {
+      await pool.updateWorkers({ i })
+      const seen = (await pool.map([{ kind: 'updates' }, { kind: 'updates' }, { kind: 'updates' }])) as unknown[][]
+      for (const updates of seen) expect(updates.at(-1)).toEqual({ i })
+    }
+  })
+
+  it('rejects bad options with the field and the fix', async () => {
+    await expect(createPool({ worker: '/nope/worker.js' })).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      message: expect.stringMatching(/no file at \/nope\/worker\.js/),
+    })
+    await expect(createPool({ worker: WORKER, window: 0 })).rejects.toThrow(/options\.window must be a positive integer/)
+    await expect(createPool({ worker: WORKER, head: '/ip4/127.0.0.1/tcp/1' })).rejects.toThrow(/no \/p2p\//)
+    await expect(
+      createPool({ worker: WORKER, head: '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN', password: '' }),
+    ).rejects.toThrow(/options\.password is required/)
+    await expect(createPool({ worker: WORKER, init: { f: () => 1 } })).rejects.toThrow(/options\.init\.f is a function/)
+  })
+})
+
+describe('worker failures', () => {
+  it('fails jobs with a clear WorkerLoadError when the module has no default class', async () => {
+    await using pool = await createPool({ worker: new URL('./fixtures/no-default.js', import.meta.url), slots: 1 })
+    await expect(pool.submit({ x: 1 })).rejects.toMatchObject({
+      name: 'WorkerLoadError',
+      message: expect.stringMatching(/no default export class/),
+    })
+  })
+
+  it('fails jobs with the constructor error when init is refused', async () => {
+    await using pool = await createPool({ worker: WORKER, init: { failConstruct: true }, slots: 1 })
+    await expect(pool.submit({ x: 1 })).rejects.toMatchObject({
+      name: 'WorkerLoadError',
+      message: expect.stringMatching(/constructor refused: bad init/),
+    })
+  })
+
+  it('restarts a slot that exits, retries its job elsewhere, and fails it with WorkerLostError after maxAttempts', async () => {
+    await using pool = await createPool({ worker: WORKER, slots: 2, maxAttempts: 2 })
+    const lost = pool.submit({ kind: 'exit' }).catch((e: unknown) => e)
+    const fine = pool.map(Array.from({ length: 20 }, (_, x) => ({ x, delayMs: 5 })))
+    expect(await lost).toMatchObject({ name: 'WorkerLostError', message: expect.stringMatching(/lost 2 times/) })
+    expect(await fine).toEqual(Array.from({ length: 20 }, (_, x) => 2 * x))
+    expect(await pool.submit({ x: 5 })).toBe(10)
+  })
+
+  it('rejects open calls with PoolClosedError when the pool closes', async () => {
+    const pool = await createPool({ worker: WORKER, slots: 1 })
+    const pending = pool.submit({ x: 1, delayMs: 2000 }).catch((e: unknown) => e)
+    await pool.close()
+    expect(await pending).toMatchObject({ name: 'PoolClosedError' })
+  })
+})

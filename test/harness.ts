@@ -1,0 +1,145 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
+export const WORKER = new URL('./fixtures/worker.js', import.meta.url)
+export const PASSWORD = 'test-password-correct-horse'
+
+const running = new Set<Proc>()
+
+export interface Proc {
+  child: ChildProcess
+  output(): string
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>
+}
+
+/** Runs the meshpool CLI of this checkout as a real process. */
+export function meshpool(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, MESHPOOL_PASSWORD: PASSWORD, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let text = ''
+  const listeners = new Set<() => void>()
+  const onData = (chunk: Buffer): void => {
+    text += chunk.toString()
+    for (const listener of listeners) listener()
+  }
+  child.stdout?.on('data', onData)
+  child.stderr?.on('data', onData)
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      running.delete(proc)
+      for (const listener of listeners) listener()
+      resolve(code ?? signal ?? -1)
+    })
+  })
+  const proc: Proc = {
+    child,
+    output: () => text,
+    exited,
+    waitForLine: (pattern, timeoutMs = 20_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const line = text.split('\n').find((l) => pattern.test(l))
+          if (line !== undefined) {
+            done()
+            resolve(line)
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            done()
+            reject(new Error(`process exited before printing ${pattern}; output:\n${text}`))
+          }
+        }
+        const timer = setTimeout(() => {
+          done()
+          reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${text}`))
+        }, timeoutMs)
+        const done = (): void => {
+          clearTimeout(timer)
+          listeners.delete(check)
+        }
+        listeners.add(check)
+        check()
+      }),
+  }
+  running.add(proc)
+  return proc
+}
+
+export interface Head extends Proc {
+  address: string
+  peerId: string
+}
+
+/** Starts `meshpool head` on 127.0.0.1 and waits until it is ready. */
+export async function startHead(
+  options: { slots?: number; noWork?: boolean; port?: number; keyFile?: string } = {},
+): Promise<Head> {
+  const args = ['head', '--host', '127.0.0.1', '--port', String(options.port ?? 0)]
+  args.push('--key-file', options.keyFile ?? join(tempDir(), 'head.key'))
+  if (options.noWork === true) args.push('--no-work')
+  else args.push('--slots', String(options.slots ?? 1))
+  const proc = meshpool(args)
+  await proc.waitForLine(/^ready$/)
+  const address = /\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/.exec(proc.output())?.[0]
+  if (address === undefined) throw new Error(`no join address in the head's output:\n${proc.output()}`)
+  return { ...proc, address, peerId: address.split('/p2p/')[1] as string }
+}
+
+export interface JoinedNode extends Proc {
+  peerId: string
+}
+
+/** Starts `meshpool join` and waits until the node is ready. */
+export async function joinNode(address: string, slots = 2): Promise<JoinedNode> {
+  const proc = meshpool(['join', address, '--slots', String(slots)])
+  await proc.waitForLine(/^ready$/)
+  const peerId = /^node (\S+)/m.exec(proc.output())?.[1]
+  if (peerId === undefined) throw new Error(`no peer id in the node's output:\n${proc.output()}`)
+  return { ...proc, peerId }
+}
+
+/** Stops every process a test started; SIGKILL for those that do not go on SIGTERM. */
+export async function stopAll(): Promise<void> {
+  const all = [...running]
+  for (const proc of all) proc.child.kill('SIGTERM')
+  await Promise.all(
+    all.map((proc) =>
+      Promise.race([proc.exited, new Promise((resolve) => setTimeout(resolve, 3000))]).then(() => {
+        if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL')
+        return proc.exited
+      }),
+    ),
+  )
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'meshpool-test-'))
+}
+
+/** A TCP port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
+    })
+  })
+}
+
+/** Polls a condition until it holds or the deadline passes. */
+export async function waitFor(condition: () => boolean, timeoutMs = 20_000, what = 'a condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
