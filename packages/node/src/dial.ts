@@ -1,21 +1,21 @@
+import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import { HandshakeRefusedError, HeadUnreachableError, InvalidOptionError, NotAHeadError } from '@meshpool/core'
 import type { Stream } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import xsalsa20 from 'xsalsa20'
 import type { MeshPeer } from './peer.js'
 
-/**
- * A wrong password sometimes makes libp2p's dial hang instead of failing. The
- * head has just answered the probe, so a right password finishes the handshake
- * within a few round trips: past this many probe times (at least 1 s, at most
- * 5 s) the handshake counts as refused.
- */
-const HANDSHAKE_PROBE_MULTIPLE = 20
-const HANDSHAKE_MIN_MS = 1000
-const HANDSHAKE_MAX_MS = 5000
-/** A meshpool head opens every connection by sending a 24-byte nonce at once. */
+/** Once the password is known to be right, a handshake this slow means a head in trouble. */
+const DIAL_TIMEOUT_MS = 10_000
+/** How long the probe waits for the head's answer. */
+const PROBE_TIMEOUT_MS = 2500
+/** A private-network peer opens every connection by sending a 24-byte nonce at once. */
 const NONCE_BYTES = 24
-const PROBE_TIMEOUT_MS = 1500
+/** The first message of libp2p's protocol negotiation; a head echoes it once it can read us. */
+const MULTISTREAM_HEADER = Buffer.from('\x13/multistream/1.0.0\n', 'latin1')
+/** Bytes sent after the header so that a head reading garbage (a wrong key) errs at once instead of waiting. */
+const PADDING_BYTES = 4096
 
 /** Parses a head address, with a message that shows the expected form. */
 export function parseHeadAddress(address: string): Multiaddr {
@@ -38,78 +38,103 @@ export function parseHeadAddress(address: string): Multiaddr {
 
 /**
  * Opens a protocol stream to the head, turning libp2p's failures into errors
- * that say what is wrong: nothing listening, not a meshpool head, or a refused
- * handshake (a wrong password), each within a few seconds.
+ * that say what is wrong: nothing listening, not a meshpool head, or a wrong
+ * password. libp2p's own dial with a wrong password sometimes hangs until its
+ * timeout, so the password is checked first by a probe of our own (see
+ * {@link probe}), which answers within milliseconds either way.
  */
-export async function dialHead(peer: MeshPeer, address: string, protocol: string): Promise<Stream> {
+export async function dialHead(peer: MeshPeer, address: string, protocol: string, secret: Uint8Array): Promise<Stream> {
   const ma = parseHeadAddress(address)
   const where = hostPort(ma)
-  const probeMs = where === undefined ? HANDSHAKE_MAX_MS : await probe(where.host, where.port, address)
-  const timeoutMs = Math.min(HANDSHAKE_MAX_MS, Math.max(HANDSHAKE_MIN_MS, probeMs * HANDSHAKE_PROBE_MULTIPLE))
+  if (where !== undefined) await probe(where.host, where.port, address, secret)
   try {
-    return await peer.dialProtocol(ma, protocol, { signal: AbortSignal.timeout(timeoutMs) })
+    return await peer.dialProtocol(ma, protocol, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
   } catch (err) {
     const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? String(err)}`
-    if (/protocol|UnsupportedProtocol/i.test(text) && !/handshake|encrypt/i.test(text)) {
+    if (/UnsupportedProtocol|protocol selection failed|negotiate/i.test(text)) {
       throw new NotAHeadError(
         `the peer at ${address} does not speak ${protocol}: it is not a meshpool head, or a head of an incompatible version`,
+        { cause: err },
       )
     }
-    if (/peer id|PeerId|does not match|Unexpected/i.test(text) && !/ECONNRESET|timeout|abort/i.test(text)) {
+    if (/peer id|PeerId|does not match|Unexpected/i.test(text)) {
       throw new NotAHeadError(
-        `the head at ${address} has another identity than the address's /p2p/ part (${text.trim()}); ` +
-          'use the join command the head prints now',
+        `the head at ${address} has another identity than the address's /p2p/ part; use the join command the head prints now`,
+        { cause: err },
       )
     }
     throw new HandshakeRefusedError(
-      `the head at ${address} refused the handshake: the pool password is the likely cause. ` +
-        'Give every peer the same password (MESHPOOL_PASSWORD or --password-file).',
+      `the head at ${address} refused the handshake (${text.trim()}); check that every peer has the same password`,
+      { cause: err },
     )
   }
 }
 
 function hostPort(ma: Multiaddr): { host: string; port: number } | undefined {
   const components = ma.getComponents()
-  const host = components.find((c) => c.name === 'ip4' || c.name === 'ip6' || c.name === 'dns4' || c.name === 'dns6' || c.name === 'dns')
+  const host = components.find((c) => ['ip4', 'ip6', 'dns4', 'dns6', 'dns'].includes(c.name))
   const port = components.find((c) => c.name === 'tcp')
   if (host?.value === undefined || port?.value === undefined) return undefined
   return { host: host.value, port: Number(port.value) }
 }
 
+const wrongPassword = (address: string): HandshakeRefusedError =>
+  new HandshakeRefusedError(
+    `the head at ${address} refused the handshake: the pool password is the likely cause. ` +
+      'Give every peer the same password (MESHPOOL_PASSWORD or --password-file).',
+  )
+
 /**
- * Tells "nothing listens there" and "that is no meshpool head" apart before
- * libp2p dials: a head's private network sends its nonce the moment a TCP
- * connection opens, while other servers stay silent or greet with text.
+ * Checks the address before libp2p dials it, over one plain TCP connection:
+ * nothing listening (unreachable), a server that sends no private-network
+ * nonce (not a head), or a head that cannot read us (a wrong password). The
+ * last works like the private network itself: both sides send a nonce and
+ * encrypt with the pool secret; a head that shares our secret answers our
+ * protocol header with its own, which we can then decrypt.
  */
-function probe(host: string, port: number, address: string): Promise<number> {
+function probe(host: string, port: number, address: string, secret: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
-    const started = performance.now()
     const socket = new Socket()
+    const localNonce = randomBytes(NONCE_BYTES)
     let received = Buffer.alloc(0)
+    let settled = false
     const finish = (err?: Error): void => {
+      if (settled) return
+      settled = true
       clearTimeout(timer)
       socket.destroy()
-      if (err === undefined) resolve(performance.now() - started)
+      if (err === undefined) resolve()
       else reject(err)
     }
     const timer = setTimeout(() => {
-      finish(
-        socket.connecting
-          ? new HeadUnreachableError(`no answer from ${host}:${port} within ${PROBE_TIMEOUT_MS} ms: is the head running, and the port open on its firewall?`)
-          : new NotAHeadError(`${host}:${port} accepts connections but is not a meshpool head (it did not start a handshake); check the address`),
-      )
+      if (socket.connecting) {
+        finish(new HeadUnreachableError(`no answer from ${host}:${port} within ${PROBE_TIMEOUT_MS} ms: is the head running, and the port open on its firewall?`))
+      } else if (received.length < NONCE_BYTES) {
+        finish(new NotAHeadError(`${host}:${port} accepts connections but is not a meshpool head (it did not start a handshake); check the address`))
+      } else {
+        finish(wrongPassword(address))
+      }
     }, PROBE_TIMEOUT_MS)
+    socket.on('connect', () => {
+      const outbound = xsalsa20(localNonce, secret)
+      socket.write(localNonce)
+      socket.write(outbound.update(Buffer.concat([MULTISTREAM_HEADER, Buffer.alloc(PADDING_BYTES)])))
+    })
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk])
-      if (received.length < NONCE_BYTES) return
-      const text = received.subarray(0, 4).toString('latin1')
-      if (/^(HTTP|SSH-|220 |\* OK|\+OK)/.test(text)) {
+      if (received.length >= 4 && /^(HTTP|SSH-|220 |\* OK|\+OK)/.test(received.subarray(0, 4).toString('latin1'))) {
         return finish(new NotAHeadError(`${host}:${port} is not a meshpool head (it greets with ${JSON.stringify(received.subarray(0, 16).toString('latin1'))}); check the address`))
       }
-      finish()
+      if (received.length < NONCE_BYTES + MULTISTREAM_HEADER.length) return
+      const inbound = xsalsa20(received.subarray(0, NONCE_BYTES), secret)
+      const answer = Buffer.from(inbound.update(received.subarray(NONCE_BYTES, NONCE_BYTES + MULTISTREAM_HEADER.length)))
+      finish(answer.equals(MULTISTREAM_HEADER) ? undefined : wrongPassword(address))
     })
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (received.length >= NONCE_BYTES) return finish()
+      if (received.length >= NONCE_BYTES) return finish(wrongPassword(address))
+      if (received.length > 0 || !['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN'].includes(err.code ?? '')) {
+        return finish(new NotAHeadError(`${host}:${port} broke the connection without a handshake (${err.code ?? err.message}): it is not a meshpool head`))
+      }
       finish(
         new HeadUnreachableError(
           `can't reach the head at ${address} (${err.code ?? err.message}): is \`meshpool head\` running there, and the port open?`,
@@ -117,9 +142,8 @@ function probe(host: string, port: number, address: string): Promise<number> {
       )
     })
     socket.on('close', () => {
-      if (received.length < NONCE_BYTES) {
-        finish(new NotAHeadError(`${host}:${port} closed the connection without a handshake: it is not a meshpool head`))
-      }
+      if (received.length >= NONCE_BYTES) finish(wrongPassword(address))
+      else finish(new NotAHeadError(`${host}:${port} closed the connection without a handshake: it is not a meshpool head`))
     })
     socket.connect(port, host)
   })

@@ -6,7 +6,7 @@ import { StreamChannel } from './channel.js'
 import { dialHead, parseHeadAddress } from './dial.js'
 import { createPeer } from './peer.js'
 import { defaultSlots } from './pool.js'
-import { derivePoolKey } from './psk.js'
+import { derivePoolKey, derivePoolSecret } from './psk.js'
 
 const log = logger('meshpool:node')
 const RECONNECT_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000]
@@ -53,7 +53,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
         log('dropping a malformed update: %s', (err as Error).message)
       }
     })
-    const first = await dialHead(peer, init.head, WORK_PROTOCOL)
+    const first = await dialHead(peer, init.head, WORK_PROTOCOL, derivePoolSecret(init.password))
     agent.start()
     void (async () => {
       let stream = first
@@ -64,10 +64,11 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
         if (stopped) return
         init.onStatus?.('disconnected', reason?.message)
         while (!stopped) {
-          await new Promise((resolve) => setTimeout(resolve, RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]))
+          await new Promise((resolve) => setTimeout(resolve, RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]),
+          )
           attempt++
           try {
-            stream = await dialHead(peer, init.head, WORK_PROTOCOL)
+            stream = await dialHead(peer, init.head, WORK_PROTOCOL, derivePoolSecret(init.password))
             attempt = 0
             break
           } catch (err) {

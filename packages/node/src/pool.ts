@@ -23,7 +23,7 @@ import { dialHead, parseHeadAddress } from './dial.js'
 import { HeadService, attachLocalAgent } from './head-service.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
 import { createPeer, type MeshPeer } from './peer.js'
-import { derivePoolKey } from './psk.js'
+import { derivePoolKey, derivePoolSecret } from './psk.js'
 import type { InitOf, ParamsOf, ResultOf, UpdateOf, WorkerClass } from './worker-types.js'
 
 export interface PoolOptions<W extends WorkerClass = WorkerClass> {
@@ -222,7 +222,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   }
   const peer: MeshPeer = await createPeer({ psk: derivePoolKey(password) })
   try {
-    const stream = await dialHead(peer, options.head, CLIENT_PROTOCOL)
+    const stream = await dialHead(peer, options.head, CLIENT_PROTOCOL, derivePoolSecret(password))
     const client = new PoolClient(new StreamChannel(stream, inbound.client))
     await client.open(worker, init)
     return new Pool<W>(client, window, async () => {

@@ -1,0 +1,47 @@
+import { createPool, joinHead } from 'meshpool'
+import { afterEach, describe, expect, it } from 'vitest'
+import { PASSWORD, WORKER, joinNode, startHead, stopAll } from './harness.js'
+
+afterEach(stopAll)
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe('nodes joining and leaving', () => {
+  it('lets 30 nodes join one head in the same second', async () => {
+    const head = await startHead({ noWork: true })
+    const nodes = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => joinHead({ head: head.address, password: PASSWORD, slots: 1, name: `n${i}` })),
+    )
+    try {
+      await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD })
+      expect(await pool.nodesCount()).toBe(30)
+      expect(await pool.workersCount()).toBe(30)
+      const results = (await pool.map(Array.from({ length: 300 }, (_, x) => ({ x, delayMs: 20 })))) as Array<{
+        node: string
+      }>
+      expect(new Set(results.map((r) => r.node)).size).toBeGreaterThan(15)
+    } finally {
+      await Promise.all(nodes.map((node) => node.stop()))
+    }
+  })
+
+  it('stops a node cleanly on SIGTERM: exit 0, slots gone, the head notices at once', async () => {
+    const head = await startHead({ noWork: true })
+    const node = await joinNode(head.address, 2)
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD })
+    const results = (await pool.map([{ x: 1 }, { x: 2 }, { x: 3 }, { x: 4 }])) as Array<{ pid: number }>
+    const pids = [...new Set(results.map((r) => r.pid))]
+    node.child.kill('SIGTERM')
+    expect(await node.exited).toBe(0)
+    expect(node.output()).toMatch(/leaving the mesh/)
+    expect(pids.filter(alive)).toEqual([])
+    expect(await pool.nodesCount()).toBe(0)
+  })
+})
