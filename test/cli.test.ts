@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { PASSWORD, WORKER, freePort, joinNode, meshpool, startHead, stopAll, tempDir } from './harness.js'
+import { freePort, joinNode, meshpool, PASSWORD, startHead, stopAll, tempDir, WORKER } from './harness.js'
 
 afterEach(stopAll)
 
@@ -34,7 +34,9 @@ describe('meshpool join refuses clearly', () => {
 
   it('says when nothing listens at the address', async () => {
     const port = await freePort()
-    const attempt = await timedJoin(`/ip4/127.0.0.1/tcp/${port}/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN`)
+    const attempt = await timedJoin(
+      `/ip4/127.0.0.1/tcp/${port}/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN`,
+    )
     expect(attempt.code).toBe(1)
     expect(attempt.output).toMatch(/can't reach the head/)
     expect(attempt.ms).toBeLessThan(3000)
@@ -45,7 +47,9 @@ describe('meshpool join refuses clearly', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const port = (server.address() as { port: number }).port
     try {
-      const attempt = await timedJoin(`/ip4/127.0.0.1/tcp/${port}/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN`)
+      const attempt = await timedJoin(
+        `/ip4/127.0.0.1/tcp/${port}/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN`,
+      )
       expect(attempt.code).toBe(1)
       expect(attempt.output).toMatch(/not a meshpool head/)
     } finally {
@@ -57,9 +61,12 @@ describe('meshpool join refuses clearly', () => {
     const bad = meshpool(['join', 'not-an-address'])
     expect(await bad.exited).toBe(2)
     expect(bad.output()).toMatch(/not a multiaddr/)
-    const noPassword = meshpool(['join', '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'], {
-      MESHPOOL_PASSWORD: '',
-    })
+    const noPassword = meshpool(
+      ['join', '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'],
+      {
+        MESHPOOL_PASSWORD: '',
+      },
+    )
     expect(await noPassword.exited).toBe(2)
     expect(noPassword.output()).toMatch(/MESHPOOL_PASSWORD/)
     const badSlots = meshpool(['head', '--slots', 'many'])

@@ -1,6 +1,6 @@
 import { createPool, joinHead } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { PASSWORD, WORKER, joinNode, startHead, stopAll } from './harness.js'
+import { joinNode, PASSWORD, startHead, stopAll, WORKER } from './harness.js'
 
 afterEach(stopAll)
 
@@ -17,7 +17,9 @@ describe('nodes joining and leaving', () => {
   it('lets 30 nodes join one head in the same second', async () => {
     const head = await startHead({ noWork: true })
     const nodes = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => joinHead({ head: head.address, password: PASSWORD, slots: 1, name: `n${i}` })),
+      Array.from({ length: 30 }, (_, i) =>
+        joinHead({ head: head.address, password: PASSWORD, slots: 1, name: `n${i}` }),
+      ),
     )
     try {
       await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD })

@@ -1,6 +1,6 @@
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { PASSWORD, WORKER, joinNode, startHead, stopAll } from './harness.js'
+import { joinNode, PASSWORD, startHead, stopAll, WORKER } from './harness.js'
 
 interface Out {
   x: number

@@ -1,5 +1,5 @@
-import { Command } from 'commander'
 import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, defaultSlots, startHead } from '@meshpool/node'
+import { Command } from 'commander'
 import { integer } from './options.js'
 import { readPassword } from './password.js'
 import { untilSignal } from './signals.js'
@@ -11,28 +11,41 @@ export function headCommand(): Command {
     .option('--host <host>', 'address to listen on (default: all interfaces)', '0.0.0.0')
     .option('--key-file <file>', 'the head identity; keeps the join address across restarts', DEFAULT_HEAD_KEY_FILE)
     .option('--password-file <file>', 'read the pool password from this file (default: $MESHPOOL_PASSWORD)')
-    .option('--slots <n>', `local worker slots (default: cores minus one = ${defaultSlots()})`, integer('--slots', { min: 1 }))
+    .option(
+      '--slots <n>',
+      `local worker slots (default: cores minus one = ${defaultSlots()})`,
+      integer('--slots', { min: 1 }),
+    )
     .option('--no-work', 'run no local slots: a pure coordinator')
-    .action(async (opts: { port: number; host: string; keyFile: string; passwordFile?: string; slots?: number; work: boolean }) => {
-      const password = readPassword(opts.passwordFile)
-      const head = await startHead({
-        password,
-        port: opts.port,
-        host: opts.host,
-        keyFile: opts.keyFile,
-        slots: opts.work ? (opts.slots ?? defaultSlots()) : 0,
-      })
-      const stats = head.stats()
-      const out = process.stdout
-      out.write(`meshpool head ${head.peerId}\n`)
-      out.write(`local slots: ${opts.work ? stats.workers || (opts.slots ?? defaultSlots()) : 'none (--no-work)'}\n`)
-      out.write('join it from another machine, with the same MESHPOOL_PASSWORD:\n\n')
-      out.write(`  ${head.joinCommand}\n\n`)
-      out.write('all addresses:\n')
-      for (const address of head.addresses) out.write(`  ${address}\n`)
-      out.write('ready\n')
-      await untilSignal()
-      out.write('stopping the head\n')
-      await head.stop()
-    })
+    .action(
+      async (opts: {
+        port: number
+        host: string
+        keyFile: string
+        passwordFile?: string
+        slots?: number
+        work: boolean
+      }) => {
+        const password = readPassword(opts.passwordFile)
+        const head = await startHead({
+          password,
+          port: opts.port,
+          host: opts.host,
+          keyFile: opts.keyFile,
+          slots: opts.work ? (opts.slots ?? defaultSlots()) : 0,
+        })
+        const stats = head.stats()
+        const out = process.stdout
+        out.write(`meshpool head ${head.peerId}\n`)
+        out.write(`local slots: ${opts.work ? stats.workers || (opts.slots ?? defaultSlots()) : 'none (--no-work)'}\n`)
+        out.write('join it from another machine, with the same MESHPOOL_PASSWORD:\n\n')
+        out.write(`  ${head.joinCommand}\n\n`)
+        out.write('all addresses:\n')
+        for (const address of head.addresses) out.write(`  ${address}\n`)
+        out.write('ready\n')
+        await untilSignal()
+        out.write('stopping the head\n')
+        await head.stop()
+      },
+    )
 }

@@ -1,5 +1,5 @@
-import { Command } from 'commander'
 import { defaultSlots, joinHead } from '@meshpool/node'
+import { Command } from 'commander'
 import { integer } from './options.js'
 import { readPassword } from './password.js'
 import { untilSignal } from './signals.js'
@@ -9,7 +9,11 @@ export function joinCommand(): Command {
     .description('join this machine to a head as a node that runs worker slots')
     .argument('<head-multiaddr>', 'the address `meshpool head` prints, e.g. /ip4/10.0.0.5/tcp/8899/p2p/12D3KooW…')
     .option('--password-file <file>', 'read the pool password from this file (default: $MESHPOOL_PASSWORD)')
-    .option('--slots <n>', `CPU worker slots (default: cores minus one = ${defaultSlots()})`, integer('--slots', { min: 1 }))
+    .option(
+      '--slots <n>',
+      `CPU worker slots (default: cores minus one = ${defaultSlots()})`,
+      integer('--slots', { min: 1 }),
+    )
     .option('--name <name>', 'how this node is shown to the head (default: the host name)')
     .action(async (head: string, opts: { passwordFile?: string; slots?: number; name?: string }) => {
       const password = readPassword(opts.passwordFile)
@@ -19,7 +23,8 @@ export function joinCommand(): Command {
         ...(opts.slots === undefined ? {} : { slots: opts.slots }),
         ...(opts.name === undefined ? {} : { name: opts.name }),
         onStatus: (status, detail) => {
-          if (status === 'disconnected') process.stderr.write(`lost the head${detail === undefined ? '' : ` (${detail})`}; reconnecting…\n`)
+          if (status === 'disconnected')
+            process.stderr.write(`lost the head${detail === undefined ? '' : ` (${detail})`}; reconnecting…\n`)
         },
       })
       process.stdout.write(`joined ${head}\nnode ${node.peerId} with ${node.slots} slots\nready\n`)

@@ -8,7 +8,9 @@ export function readPassword(passwordFile: string | undefined): string {
     try {
       text = readFileSync(passwordFile, 'utf8')
     } catch (err) {
-      throw new UsageError(`can't read the password file ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new UsageError(
+        `can't read the password file ${passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      )
     }
     const password = text.replace(/\r?\n$/, '')
     if (password === '') throw new UsageError(`the password file ${passwordFile} is empty`)

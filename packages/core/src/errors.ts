@@ -127,7 +127,8 @@ const known: Record<string, new (message?: string) => Error> = {
 
 /** Rebuilds one of meshpool's own errors from its wire shape (name and message). */
 export function errorFromShape(shape: ErrorShape): Error {
-  const Known = known[shape.name]
+  // The name comes from a peer: `constructor` or `toString` must not reach Object.prototype.
+  const Known = Object.hasOwn(known, shape.name) ? known[shape.name] : undefined
   if (Known !== undefined) return new Known(shape.message)
   const err = new Error(shape.message)
   err.name = shape.name

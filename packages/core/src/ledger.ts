@@ -1,5 +1,5 @@
-import { WorkerLostError, errorShape } from './errors.js'
 import { Deque } from './deque.js'
+import { errorShape, WorkerLostError } from './errors.js'
 import type { ClientOutcome, JobOutcome, LeasedJob } from './wire.js'
 
 /** Where a job is in its life. Done and failed jobs leave the ledger once routed. */
@@ -172,12 +172,17 @@ export class JobLedger {
     if (!report.ok && report.lost === true) {
       return this.#requeue(job, `${nodeId} (slot died: ${report.error.message})`)
     }
-    return this.#finish(job, report.ok ? { id: job.clientJobId, ok: true, value: report.value } : {
-      id: job.clientJobId,
-      ok: false,
-      error: report.error,
-      where: nodeId,
-    })
+    return this.#finish(
+      job,
+      report.ok
+        ? { id: job.clientJobId, ok: true, value: report.value }
+        : {
+            id: job.clientJobId,
+            ok: false,
+            error: report.error,
+            where: nodeId,
+          },
+    )
   }
 
   /**

@@ -83,7 +83,9 @@ const frames = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Arr
 export function encodeFrame(message: object, maxBytes = MAX_FRAME_BYTES): Uint8Array {
   const bytes = frames.encode(message) as Uint8Array
   if (bytes.byteLength > maxBytes) {
-    throw new FrameError(`a frame of ${bytes.byteLength} bytes is over the limit of ${maxBytes} bytes; send smaller values`)
+    throw new FrameError(
+      `a frame of ${bytes.byteLength} bytes is over the limit of ${maxBytes} bytes; send smaller values`,
+    )
   }
   return bytes
 }
@@ -121,9 +123,14 @@ const list =
   (item: Check): Check =>
   (v, at) => {
     if (!Array.isArray(v) || v.length > MAX_BATCH_ITEMS) fail(at, `a list of at most ${MAX_BATCH_ITEMS} items`)
-    ;(v as unknown[]).forEach((x, i) => item(x, `${at}[${i}]`))
+    const items = v as unknown[]
+    for (let i = 0; i < items.length; i++) item(items[i], `${at}[${i}]`)
   }
-const errorShapeCheck = shape({ name: str, message: (v, at) => typeof v === 'string' || fail(at, 'a string'), stack: optional((v, at) => typeof v === 'string' || fail(at, 'a string')) })
+const errorShapeCheck = shape({
+  name: str,
+  message: (v, at) => typeof v === 'string' || fail(at, 'a string'),
+  stack: optional((v, at) => typeof v === 'string' || fail(at, 'a string')),
+})
 const outcome = (idField: 'jobId' | 'id', extra: Record<string, Check>): Check => {
   const ok = shape({ [idField]: uint, ...extra, value: bytes })
   const notOk = shape({ [idField]: uint, ...extra, error: errorShapeCheck, lost: optional(bool), where: optional(str) })

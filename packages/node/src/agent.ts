@@ -1,14 +1,14 @@
+import { logger } from '@libp2p/logger'
 import {
+  errorShape,
   type HeadToNodeMessage,
   type JobOutcome,
   type LeasedJob,
   type NodeMessage,
   type PoolSpec,
   type UpdateEntry,
-  errorShape,
   WorkerLoadError,
 } from '@meshpool/core'
-import { logger } from '@libp2p/logger'
 import type { Channel } from './channel.js'
 import { SlotProcess } from './slot-process.js'
 import type { FromSlot } from './slot-protocol.js'
@@ -179,7 +179,8 @@ export class NodeAgent {
   #pull(): void {
     if (this.#channel === undefined || this.#stopped || this.#nodeId === '') return
     const capacity = this.#slots.filter((s) => s.phase !== 'down').length * (1 + PREFETCH_PER_SLOT)
-    const held = this.#queue.length + this.#slots.filter((s) => s.job !== undefined || s.pendingJob !== undefined).length
+    const held =
+      this.#queue.length + this.#slots.filter((s) => s.job !== undefined || s.pendingJob !== undefined).length
     const n = capacity - held - this.#requested
     if (n <= 0) return
     this.#requested += n
@@ -188,12 +189,20 @@ export class NodeAgent {
 
   /** Gives queued jobs to free slots, preferring slots that hold the job's pool already. */
   #pump(): void {
-    if (this.#queue.length === 0) return this.#pull()
+    if (this.#queue.length === 0) {
+      this.#pull()
+      return
+    }
     const waiting: LeasedJob[] = []
     for (const job of this.#queue) {
       const pool = this.#pools.get(job.poolId)
       if (pool === undefined) {
-        this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(new Error('no pool spec for job')) })
+        this.#report({
+          jobId: job.jobId,
+          leaseId: job.leaseId,
+          ok: false,
+          error: errorShape(new Error('no pool spec for job')),
+        })
         continue
       }
       if (pool.loadError !== undefined) {
@@ -218,7 +227,10 @@ export class NodeAgent {
   }
 
   #assign(slot: SlotState, job: LeasedJob, pool: PoolState): void {
-    if (slot.poolId === job.poolId) return this.#run(slot, job)
+    if (slot.poolId === job.poolId) {
+      this.#run(slot, job)
+      return
+    }
     slot.pendingJob = job
     if (slot.poolId !== undefined) {
       slot.phase = 'disposing'
@@ -285,7 +297,8 @@ export class NodeAgent {
         slot.phase = 'idle'
         const job = slot.pendingJob
         slot.pendingJob = undefined
-        if (job !== undefined) this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(error) })
+        if (job !== undefined)
+          this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(error) })
         this.#pump()
         return
       }
@@ -317,7 +330,13 @@ export class NodeAgent {
   #onSlotExit(slot: SlotState, description: string): void {
     const lost = [slot.job, slot.pendingJob].filter((job): job is LeasedJob => job !== undefined)
     for (const job of lost) {
-      this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, lost: true, error: { name: 'SlotDied', message: description } })
+      this.#report({
+        jobId: job.jobId,
+        leaseId: job.leaseId,
+        ok: false,
+        lost: true,
+        error: { name: 'SlotDied', message: description },
+      })
     }
     slot.job = undefined
     slot.pendingJob = undefined

@@ -1,7 +1,7 @@
-import { FrameError, MAX_FRAME_BYTES, decodeFrame, encodeFrame } from '@meshpool/core'
 import type { Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { decodeFrame, encodeFrame, FrameError, MAX_FRAME_BYTES } from '@meshpool/core'
 import * as varint from 'uint8-varint'
 
 const log = logger('meshpool:channel')

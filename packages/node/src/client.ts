@@ -1,13 +1,13 @@
 import {
-  type ClientOutcome,
-  type HeadToClientMessage,
+  BATCH_SOFT_BYTES,
   type ClientMessage,
+  type ClientOutcome,
+  errorFromShape,
+  type HeadToClientMessage,
   PoolClosedError,
   RemoteJobError,
-  WorkerLostError,
   WorkerLoadError,
-  BATCH_SOFT_BYTES,
-  errorFromShape,
+  WorkerLostError,
 } from '@meshpool/core'
 import type { Channel } from './channel.js'
 
@@ -17,7 +17,13 @@ interface Waiter<T> {
 }
 
 /** Errors that meshpool itself raises keep their class; anything else a worker threw is a RemoteJobError. */
-const OWN_ERRORS = new Set([WorkerLostError.name, WorkerLoadError.name, 'TimeoutError', 'AbortError', 'UnsendableValueError'])
+const OWN_ERRORS = new Set([
+  WorkerLostError.name,
+  WorkerLoadError.name,
+  'TimeoutError',
+  'AbortError',
+  'UnsendableValueError',
+])
 
 /**
  * The client side of the client protocol: it batches submitted jobs into
@@ -134,10 +140,13 @@ export class PoolClient {
     const waiter = this.#jobs.get(outcome.id)
     if (waiter === undefined) return
     this.#jobs.delete(outcome.id)
-    if (outcome.ok) return waiter.resolve(outcome.value)
-    waiter.reject(
-      OWN_ERRORS.has(outcome.error.name) ? errorFromShape(outcome.error) : new RemoteJobError(outcome.error, outcome.where),
-    )
+    if (outcome.ok) waiter.resolve(outcome.value)
+    else
+      waiter.reject(
+        OWN_ERRORS.has(outcome.error.name)
+          ? errorFromShape(outcome.error)
+          : new RemoteJobError(outcome.error, outcome.where),
+      )
   }
 
   #onClose(reason: Error | undefined): void {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
-import { HandshakeRefusedError, HeadUnreachableError, InvalidOptionError, NotAHeadError } from '@meshpool/core'
 import type { Stream } from '@libp2p/interface'
+import { HandshakeRefusedError, HeadUnreachableError, InvalidOptionError, NotAHeadError } from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import xsalsa20 from 'xsalsa20'
 import type { MeshPeer } from './peer.js'
@@ -108,9 +108,17 @@ function probe(host: string, port: number, address: string, secret: Uint8Array):
     }
     const timer = setTimeout(() => {
       if (socket.connecting) {
-        finish(new HeadUnreachableError(`no answer from ${host}:${port} within ${PROBE_TIMEOUT_MS} ms: is the head running, and the port open on its firewall?`))
+        finish(
+          new HeadUnreachableError(
+            `no answer from ${host}:${port} within ${PROBE_TIMEOUT_MS} ms: is the head running, and the port open on its firewall?`,
+          ),
+        )
       } else if (received.length < NONCE_BYTES) {
-        finish(new NotAHeadError(`${host}:${port} accepts connections but is not a meshpool head (it did not start a handshake); check the address`))
+        finish(
+          new NotAHeadError(
+            `${host}:${port} accepts connections but is not a meshpool head (it did not start a handshake); check the address`,
+          ),
+        )
       } else {
         finish(wrongPassword(address))
       }
@@ -123,17 +131,30 @@ function probe(host: string, port: number, address: string, secret: Uint8Array):
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk])
       if (received.length >= 4 && /^(HTTP|SSH-|220 |\* OK|\+OK)/.test(received.subarray(0, 4).toString('latin1'))) {
-        return finish(new NotAHeadError(`${host}:${port} is not a meshpool head (it greets with ${JSON.stringify(received.subarray(0, 16).toString('latin1'))}); check the address`))
+        return finish(
+          new NotAHeadError(
+            `${host}:${port} is not a meshpool head (it greets with ${JSON.stringify(received.subarray(0, 16).toString('latin1'))}); check the address`,
+          ),
+        )
       }
       if (received.length < NONCE_BYTES + MULTISTREAM_HEADER.length) return
       const inbound = xsalsa20(received.subarray(0, NONCE_BYTES), secret)
-      const answer = Buffer.from(inbound.update(received.subarray(NONCE_BYTES, NONCE_BYTES + MULTISTREAM_HEADER.length)))
+      const answer = Buffer.from(
+        inbound.update(received.subarray(NONCE_BYTES, NONCE_BYTES + MULTISTREAM_HEADER.length)),
+      )
       finish(answer.equals(MULTISTREAM_HEADER) ? undefined : wrongPassword(address))
     })
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (received.length >= NONCE_BYTES) return finish(wrongPassword(address))
-      if (received.length > 0 || !['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN'].includes(err.code ?? '')) {
-        return finish(new NotAHeadError(`${host}:${port} broke the connection without a handshake (${err.code ?? err.message}): it is not a meshpool head`))
+      if (
+        received.length > 0 ||
+        !['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN'].includes(err.code ?? '')
+      ) {
+        return finish(
+          new NotAHeadError(
+            `${host}:${port} broke the connection without a handshake (${err.code ?? err.message}): it is not a meshpool head`,
+          ),
+        )
       }
       finish(
         new HeadUnreachableError(
@@ -143,7 +164,10 @@ function probe(host: string, port: number, address: string, secret: Uint8Array):
     })
     socket.on('close', () => {
       if (received.length >= NONCE_BYTES) finish(wrongPassword(address))
-      else finish(new NotAHeadError(`${host}:${port} closed the connection without a handshake: it is not a meshpool head`))
+      else
+        finish(
+          new NotAHeadError(`${host}:${port} closed the connection without a handshake: it is not a meshpool head`),
+        )
     })
     socket.connect(port, host)
   })

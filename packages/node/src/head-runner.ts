@@ -1,17 +1,17 @@
 import { homedir, hostname, networkInterfaces } from 'node:os'
 import { join } from 'node:path'
+import { logger } from '@libp2p/logger'
 import {
   CLIENT_PROTOCOL,
-  UPDATES_TOPIC,
-  WORK_PROTOCOL,
   checkPositiveInteger,
   encodeFrame,
   inbound,
+  UPDATES_TOPIC,
+  WORK_PROTOCOL,
 } from '@meshpool/core'
-import { logger } from '@libp2p/logger'
 import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
-import { HeadService, attachLocalAgent, type HeadStats } from './head-service.js'
+import { attachLocalAgent, HeadService, type HeadStats } from './head-service.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createPeer } from './peer.js'
 import { defaultSlots } from './pool.js'
@@ -80,7 +80,12 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     attachLocalAgent(head, agent)
   }
   const peerId = peer.peerId.toString()
-  const addresses = reachableAddresses(peer.getMultiaddrs().map((ma) => ma.toString()), host, port, peerId)
+  const addresses = reachableAddresses(
+    peer.getMultiaddrs().map((ma) => ma.toString()),
+    host,
+    port,
+    peerId,
+  )
   return {
     peerId,
     addresses,

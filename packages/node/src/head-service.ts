@@ -1,3 +1,4 @@
+import { logger } from '@libp2p/logger'
 import {
   type ClientMessage,
   type ClientOutcome,
@@ -7,10 +8,9 @@ import {
   type NodeMessage,
   type PoolSpec,
   type RoutedOutcome,
-  UpdateLog,
   type UpdateEntry,
+  UpdateLog,
 } from '@meshpool/core'
-import { logger } from '@libp2p/logger'
 import type { NodeAgent } from './agent.js'
 import { type Channel, channelPair } from './channel.js'
 
@@ -76,7 +76,10 @@ export class HeadService {
 
   /** Serves a node on a channel. `nodeId` is its peer id (or a local name). */
   attachNode(nodeId: string, channel: Channel<NodeMessage, HeadToNodeMessage>, { local = false } = {}): void {
-    if (this.#closed) return channel.close()
+    if (this.#closed) {
+      channel.close()
+      return
+    }
     this.#nodes.get(nodeId)?.channel.close(new Error('replaced by a newer connection from the same node'))
     const session: NodeSession = { id: nodeId, name: nodeId, slots: 0, wanted: 0, channel, poolsSent: new Set(), local }
     channel.start({
@@ -87,7 +90,10 @@ export class HeadService {
 
   /** Serves a client (one pool) on a channel. */
   attachClient(channel: Channel<ClientMessage, HeadToClientMessage>): void {
-    if (this.#closed) return channel.close()
+    if (this.#closed) {
+      channel.close()
+      return
+    }
     let pool: PoolSession | undefined
     channel.start({
       message: (message) => {
@@ -235,9 +241,9 @@ export class HeadService {
     if (routed.length === 0) return
     const byPool = new Map<number, ClientOutcome[]>()
     for (const { poolId, outcome } of routed) {
-      let list = byPool.get(poolId)
-      if (list === undefined) byPool.set(poolId, (list = []))
-      list.push(outcome)
+      const list = byPool.get(poolId)
+      if (list === undefined) byPool.set(poolId, [outcome])
+      else list.push(outcome)
     }
     for (const [poolId, results] of byPool) {
       this.#pools.get(poolId)?.channel.send({ type: 'results', results })

@@ -13,7 +13,9 @@ export async function loadOrCreateIdentity(file: string): Promise<PrivateKey> {
     try {
       return privateKeyFromProtobuf(bytes)
     } catch (err) {
-      throw new Error(`the key file ${file} is not a meshpool identity (${(err as Error).message}); move it away to create a new one`)
+      throw new Error(
+        `the key file ${file} is not a meshpool identity (${(err as Error).message}); move it away to create a new one`,
+      )
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
-import { UPDATES_TOPIC, WORK_PROTOCOL, inbound, decodeFrame, type HeadToNodeMessage } from '@meshpool/core'
 import { logger } from '@libp2p/logger'
+import { decodeFrame, type HeadToNodeMessage, inbound, UPDATES_TOPIC, WORK_PROTOCOL } from '@meshpool/core'
 import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
 import { dialHead, parseHeadAddress } from './dial.js'
@@ -64,7 +64,8 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
         if (stopped) return
         init.onStatus?.('disconnected', reason?.message)
         while (!stopped) {
-          await new Promise((resolve) => setTimeout(resolve, RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]),
+          await new Promise((resolve) =>
+            setTimeout(resolve, RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]),
           )
           attempt++
           try {

@@ -1,15 +1,15 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import type { GossipSub } from '@libp2p/gossipsub'
 import { gossipsub } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
-import type { GossipSub } from '@libp2p/gossipsub'
-import type { Identify } from '@libp2p/identify'
-import type { Ping } from '@libp2p/ping'
-import { type Libp2p, createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2p } from 'libp2p'
 
 export interface PeerInit {
   /** The swarm key derived from the pool password (see derivePoolKey). */

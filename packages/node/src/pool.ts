@@ -1,26 +1,25 @@
-import { availableParallelism } from 'node:os'
 import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   CLIENT_PROTOCOL,
   type ClientMessage,
-  type HeadToClientMessage,
-  DEFAULT_WINDOW,
-  InvalidOptionError,
-  PoolClosedError,
   checkLimits,
   checkPositiveInteger,
+  DEFAULT_WINDOW,
   decodeValue,
   describe,
   encodeValue,
+  type HeadToClientMessage,
+  InvalidOptionError,
   inbound,
 } from '@meshpool/core'
 import { NodeAgent } from './agent.js'
-import { StreamChannel, channelPair } from './channel.js'
+import { channelPair, StreamChannel } from './channel.js'
 import { PoolClient } from './client.js'
 import { dialHead, parseHeadAddress } from './dial.js'
-import { HeadService, attachLocalAgent } from './head-service.js'
+import { attachLocalAgent, HeadService } from './head-service.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
 import { createPeer, type MeshPeer } from './peer.js'
 import { derivePoolKey, derivePoolSecret } from './psk.js'
@@ -187,7 +186,9 @@ export class Pool<W extends WorkerClass = WorkerClass> {
  */
 export async function createPool<W extends WorkerClass = WorkerClass>(options: PoolOptions<W>): Promise<Pool<W>> {
   if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError('createPool needs an options object: createPool({ worker: new URL(\'./worker.js\', import.meta.url) })')
+    throw new InvalidOptionError(
+      "createPool needs an options object: createPool({ worker: new URL('./worker.js', import.meta.url) })",
+    )
   }
   const worker = workerPath(options.worker)
   checkLimits(options)
@@ -237,7 +238,8 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
 function workerPath(worker: unknown): string {
   let path: string
   if (worker instanceof URL) {
-    if (worker.protocol !== 'file:') throw new InvalidOptionError(`options.worker must be a file: URL, got ${worker.href}`)
+    if (worker.protocol !== 'file:')
+      throw new InvalidOptionError(`options.worker must be a file: URL, got ${worker.href}`)
     path = fileURLToPath(worker)
   } else if (typeof worker === 'string' && worker !== '') {
     path = worker.startsWith('file:') ? fileURLToPath(worker) : isAbsolute(worker) ? worker : resolve(worker)
@@ -247,7 +249,9 @@ function workerPath(worker: unknown): string {
     )
   }
   if (!existsSync(path)) {
-    throw new InvalidOptionError(`options.worker: no file at ${path}; pass the path of a module whose default export is the worker class`)
+    throw new InvalidOptionError(
+      `options.worker: no file at ${path}; pass the path of a module whose default export is the worker class`,
+    )
   }
   return path
 }

@@ -5,7 +5,7 @@
  */
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { UnsendableValueError, WorkerLoadError, decodeValue, encodeValue, errorShape } from '@meshpool/core'
+import { decodeValue, encodeValue, errorShape, UnsendableValueError, WorkerLoadError } from '@meshpool/core'
 import type { FromSlot, ToSlot } from './slot-protocol.js'
 import type { JobContext, WorkerContext, WorkerInstance } from './worker-types.js'
 

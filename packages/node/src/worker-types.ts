@@ -36,8 +36,11 @@ export interface WorkerInstance {
 }
 
 /** A worker class as `createPool<typeof Worker>` sees it, to infer its types. */
-// biome-ignore lint/suspicious/noExplicitAny: constructor parameters are inferred from the user's class
-export type WorkerClass = abstract new (init: any, ctx: WorkerContext) => {
+export type WorkerClass = abstract new (
+  // biome-ignore lint/suspicious/noExplicitAny: constructor parameters are inferred from the user's class
+  init: any,
+  ctx: WorkerContext,
+) => {
   // biome-ignore lint/suspicious/noExplicitAny: params are inferred from the user's class
   run(params: any, ctx: JobContext): unknown
   // biome-ignore lint/suspicious/noExplicitAny: updates are inferred from the user's class
@@ -47,6 +50,5 @@ export type WorkerClass = abstract new (init: any, ctx: WorkerContext) => {
 export type InitOf<W extends WorkerClass> = ConstructorParameters<W>[0]
 export type ParamsOf<W extends WorkerClass> = Parameters<InstanceType<W>['run']>[0]
 export type ResultOf<W extends WorkerClass> = Awaited<ReturnType<InstanceType<W>['run']>>
-export type UpdateOf<W extends WorkerClass> = InstanceType<W> extends { handleUpdate?(update: infer U): unknown }
-  ? U
-  : unknown
+export type UpdateOf<W extends WorkerClass> =
+  InstanceType<W> extends { handleUpdate?(update: infer U): unknown } ? U : unknown

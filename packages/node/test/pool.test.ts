@@ -64,10 +64,16 @@ describe('an embedded pool', () => {
       name: 'InvalidOptionError',
       message: expect.stringMatching(/no file at \/nope\/worker\.js/),
     })
-    await expect(createPool({ worker: WORKER, window: 0 })).rejects.toThrow(/options\.window must be a positive integer/)
+    await expect(createPool({ worker: WORKER, window: 0 })).rejects.toThrow(
+      /options\.window must be a positive integer/,
+    )
     await expect(createPool({ worker: WORKER, head: '/ip4/127.0.0.1/tcp/1' })).rejects.toThrow(/no \/p2p\//)
     await expect(
-      createPool({ worker: WORKER, head: '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN', password: '' }),
+      createPool({
+        worker: WORKER,
+        head: '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN',
+        password: '',
+      }),
     ).rejects.toThrow(/options\.password is required/)
     await expect(createPool({ worker: WORKER, init: { f: () => 1 } })).rejects.toThrow(/options\.init\.f is a function/)
   })

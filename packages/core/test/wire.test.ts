@@ -1,0 +1,402 @@
+import {
+  type ClientMessage,
+  decodeFrame,
+  encodeFrame,
+  FrameError,
+  type HeadToClientMessage,
+  type HeadToNodeMessage,
+  inbound,
+  MAX_BATCH_ITEMS,
+  type NodeMessage,
+} from '@meshpool/core'
+import { describe, expect, it } from 'vitest'
+
+const bytes = (...b: number[]): Uint8Array => new Uint8Array(b)
+
+/** Messages of every type each side may receive, with every optional field both ways. */
+const samples = {
+  'head.work': [
+    { type: 'hello', name: 'gpu-box-1', slots: 8 },
+    { type: 'pull', n: 0 },
+    { type: 'pull', n: 16 },
+    { type: 'results', results: [] },
+    {
+      type: 'results',
+      results: [
+        { jobId: 1, leaseId: 10, ok: true, value: bytes(1, 2, 3) },
+        {
+          jobId: 2,
+          leaseId: 11,
+          ok: false,
+          error: { name: 'TypeError', message: 'bad', stack: 'TypeError: bad\n  at x' },
+        },
+        { jobId: 3, leaseId: 12, ok: false, error: { name: 'Error', message: 'slot died' }, lost: true },
+        { jobId: 4, leaseId: 13, ok: true, value: bytes() },
+      ],
+    },
+    { type: 'catchup', poolId: 3, from: 41 },
+  ] satisfies NodeMessage[],
+  'head.client': [
+    { type: 'open', worker: 'file:///srv/trainer.js', init: bytes(0xa0) },
+    { type: 'submit', jobs: [] },
+    {
+      type: 'submit',
+      jobs: [
+        { id: 0, params: bytes(1) },
+        { id: Number.MAX_SAFE_INTEGER, params: bytes() },
+      ],
+    },
+    { type: 'update', reqId: 5, value: bytes(9, 9) },
+    { type: 'stats', reqId: 6 },
+  ] satisfies ClientMessage[],
+  node: [
+    { type: 'welcome', nodeId: '12D3KooWnode' },
+    { type: 'pool', pool: { poolId: 1, worker: 'sha256-abc', init: bytes(7) } },
+    { type: 'lease', jobs: [] },
+    {
+      type: 'lease',
+      jobs: [
+        { jobId: 1, leaseId: 2, poolId: 3, attempt: 1, updateSeq: 0, params: bytes(4) },
+        { jobId: 5, leaseId: 6, poolId: 7, attempt: 3, updateSeq: 12, params: new Uint8Array(1000).fill(255) },
+      ],
+    },
+    { type: 'updates', entries: [] },
+    { type: 'updates', entries: [{ poolId: 1, seq: 2, value: bytes(3) }] },
+  ] satisfies HeadToNodeMessage[],
+  client: [
+    { type: 'opened', poolId: 4 },
+    {
+      type: 'results',
+      results: [
+        { id: 1, ok: true, value: bytes(1) },
+        { id: 2, ok: false, error: { name: 'RemoteJobError', message: 'x' }, where: 'node-a' },
+        { id: 3, ok: false, error: { name: 'WorkerLostError', message: 'lost', stack: 's' } },
+      ],
+    },
+    { type: 'updated', reqId: 1, seq: 9 },
+    { type: 'stats', reqId: 2, workers: 16, nodes: 2 },
+    { type: 'refused', message: 'wrong protocol version' },
+  ] satisfies HeadToClientMessage[],
+}
+
+const sides = {
+  'head.work': inbound.head.work,
+  'head.client': inbound.head.client,
+  node: inbound.node,
+  client: inbound.client,
+}
+type Side = keyof typeof sides
+const sideNames = Object.keys(sides) as Side[]
+
+/** Decodes `frame` and returns what it threw, or undefined if it decoded. */
+function decodeError(frame: Uint8Array, side: Side, maxBytes?: number): unknown {
+  try {
+    decodeFrame(frame, sides[side], maxBytes)
+    return undefined
+  } catch (err) {
+    return err
+  }
+}
+
+function expectFrameError(frame: Uint8Array, side: Side): void {
+  const err = decodeError(frame, side)
+  expect(err).toBeInstanceOf(FrameError)
+  expect((err as Error).name).toBe('FrameError')
+}
+
+/** A small seeded PRNG (mulberry32), so a failing fuzz case can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+  }
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+
+/** Bytes may arrive as a Buffer (a Uint8Array): compare them as plain Uint8Arrays. */
+function plain(value: unknown): unknown {
+  if (value instanceof Uint8Array) return new Uint8Array(value)
+  if (Array.isArray(value)) return value.map(plain)
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]))
+  }
+  return value
+}
+
+const roundTrip = (message: object, side: Side): unknown => plain(decodeFrame(encodeFrame(message), sides[side]))
+
+describe('frame round trip', () => {
+  for (const side of sideNames) {
+    it.each(samples[side].map((m, i) => [`${m.type} (sample ${i})`, m] as const))(`${side}: %s`, (_, message) => {
+      expect(roundTrip(message, side)).toStrictEqual(message)
+    })
+  }
+
+  it('covers every message type each side accepts', () => {
+    for (const side of sideNames) {
+      const sent = new Set(samples[side].map((m) => m.type))
+      expect([...sent].sort()).toStrictEqual(Object.keys(sides[side]).sort())
+    }
+  })
+
+  it('a message for one side is refused by a side that does not accept its type', () => {
+    expectFrameError(encodeFrame({ type: 'hello', name: 'n', slots: 1 }), 'client')
+    expectFrameError(encodeFrame({ type: 'submit', jobs: [] }), 'head.work')
+    expectFrameError(encodeFrame({ type: 'welcome', nodeId: 'x' }), 'head.client')
+  })
+
+  it('bytes arrive as bytes', () => {
+    const message = decodeFrame<Extract<ClientMessage, { type: 'update' }>>(
+      encodeFrame({ type: 'update', reqId: 1, value: bytes(1, 2, 3) }),
+      inbound.head.client,
+    )
+    expect(message.value).toBeInstanceOf(Uint8Array)
+    expect([...message.value]).toStrictEqual([1, 2, 3])
+  })
+})
+
+describe('frame size limit', () => {
+  const big = { type: 'update', reqId: 1, value: new Uint8Array(2000) }
+
+  it('encodeFrame refuses a frame over maxBytes, naming the sizes', () => {
+    expect(() => encodeFrame(big, 1000)).toThrow(FrameError)
+    expect(() => encodeFrame(big, 1000)).toThrow(/over the limit of 1000 bytes/)
+    expect(encodeFrame(big, 4096).byteLength).toBeGreaterThan(2000)
+  })
+
+  it('decodeFrame refuses a frame over maxBytes before decoding it', () => {
+    const frame = encodeFrame(big)
+    const err = decodeError(frame, 'head.client', 1000)
+    expect(err).toBeInstanceOf(FrameError)
+    expect((err as Error).message).toMatch(/over the limit of 1000 bytes/)
+    expect(decodeError(frame, 'head.client', frame.byteLength)).toBeUndefined()
+  })
+})
+
+describe('malformed frames give FrameError', () => {
+  it.each([
+    ['empty', bytes()],
+    ['a lone break byte', bytes(0xff)],
+    ['a reserved initial byte', bytes(0x1c)],
+    ['a map cut short', bytes(0xa2, 0x64, 0x74, 0x79)],
+    ['a string longer than the frame', bytes(0x7a, 0xff, 0xff, 0xff, 0xff, 0x61)],
+    ['an array claiming 2^32 items', bytes(0x9a, 0xff, 0xff, 0xff, 0xff, 0x00)],
+    ['bytes claiming 2^64 length', bytes(0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)],
+    ['text', new TextEncoder().encode('{"type":"pull","n":1}')],
+    ['a number', encodeFrame(42 as unknown as object)],
+    ['a string', encodeFrame('pull' as unknown as object)],
+    ['null', encodeFrame(null as unknown as object)],
+    ['an array', encodeFrame(['pull', 1])],
+    ['bytes', encodeFrame(bytes(1, 2))],
+    ['a valid frame with trailing bytes', new Uint8Array([...encodeFrame({ type: 'pull', n: 1 }), 0x00])],
+  ])('%s', (_, frame) => {
+    for (const side of sideNames) expectFrameError(frame, side)
+  })
+
+  it('every truncation of every valid frame', () => {
+    for (const side of sideNames) {
+      for (const message of samples[side]) {
+        const frame = encodeFrame(message)
+        for (let end = 0; end < frame.byteLength; end++) expectFrameError(frame.subarray(0, end), side)
+      }
+    }
+  })
+
+  it('a missing, unknown or non-string type', () => {
+    for (const frame of [
+      { n: 1 },
+      { type: 'nope', n: 1 },
+      { type: '', n: 1 },
+      { type: 1, n: 1 },
+      { type: null },
+      { type: ['pull'], n: 1 },
+      { type: 'x'.repeat(5000) },
+      // Names that exist on every object must not be taken for message types.
+      { type: '__proto__' },
+      { type: 'constructor' },
+      { type: 'toString' },
+      { type: 'hasOwnProperty' },
+    ]) {
+      for (const side of sideNames) expectFrameError(encodeFrame(frame), side)
+    }
+  })
+
+  /** Frames that are CBOR maps with a known type but the wrong fields, per side. */
+  const confused: Record<Side, object[]> = {
+    'head.work': [
+      { type: 'hello', slots: 1 },
+      { type: 'hello', name: 'n' },
+      { type: 'hello', name: 1, slots: 1 },
+      { type: 'hello', name: 'n', slots: '1' },
+      { type: 'hello', name: 'n', slots: -1 },
+      { type: 'hello', name: 'n', slots: 1.5 },
+      { type: 'hello', name: 'n', slots: Number.NaN },
+      { type: 'hello', name: 'n', slots: Number.POSITIVE_INFINITY },
+      { type: 'hello', name: 'n', slots: 2 ** 60 },
+      { type: 'hello', name: 'n', slots: 5n },
+      { type: 'hello', name: 'x'.repeat(4097), slots: 1 },
+      { type: 'pull' },
+      { type: 'pull', n: null },
+      { type: 'pull', n: true },
+      { type: 'pull', n: [1] },
+      { type: 'results' },
+      { type: 'results', results: {} },
+      { type: 'results', results: 'x' },
+      { type: 'results', results: [null] },
+      { type: 'results', results: [1] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: true }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: true, value: 'bytes' }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: true, value: [1, 2] }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: 'true', value: bytes() }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, value: bytes() }] },
+      { type: 'results', results: [{ jobId: -1, leaseId: 1, ok: true, value: bytes() }] },
+      { type: 'results', results: [{ jobId: 1, ok: true, value: bytes() }] },
+      { type: 'results', results: [{ jobId: '1', leaseId: 1, ok: true, value: bytes() }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: false }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: false, error: 'boom' }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: false, error: { name: 'E' } }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: false, error: { message: 'm' } }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: false, error: { name: 'E', message: 'm', stack: 1 } }] },
+      { type: 'results', results: [{ jobId: 1, leaseId: 1, ok: false, error: { name: 'E', message: 'm' }, lost: 1 }] },
+      {
+        type: 'results',
+        results: [
+          { jobId: 1, leaseId: 1, ok: true, value: bytes() },
+          { jobId: 2, leaseId: 2, ok: true, value: null },
+        ],
+      },
+      { type: 'catchup', poolId: 1 },
+      { type: 'catchup', poolId: -3, from: 0 },
+    ],
+    'head.client': [
+      { type: 'open', worker: 'w' },
+      { type: 'open', worker: 'w', init: 'not bytes' },
+      { type: 'open', worker: 'w', init: [1, 2] },
+      { type: 'open', worker: 7, init: bytes() },
+      { type: 'submit' },
+      { type: 'submit', jobs: [{ id: 1 }] },
+      { type: 'submit', jobs: [{ id: 1, params: 'abc' }] },
+      { type: 'submit', jobs: [{ id: 1, params: { 0: 1 } }] },
+      { type: 'submit', jobs: [{ id: 1, params: 12 }] },
+      { type: 'submit', jobs: [{ id: -1, params: bytes() }] },
+      { type: 'submit', jobs: [{ id: 0.5, params: bytes() }] },
+      { type: 'submit', jobs: [{ id: '1', params: bytes() }] },
+      { type: 'submit', jobs: [{ params: bytes() }] },
+      { type: 'submit', jobs: [[1, bytes()]] },
+      { type: 'update', reqId: 1 },
+      { type: 'update', reqId: 1, value: 'v' },
+      { type: 'update', value: bytes() },
+      { type: 'stats' },
+      { type: 'stats', reqId: -1 },
+    ],
+    node: [
+      { type: 'welcome' },
+      { type: 'welcome', nodeId: 5 },
+      { type: 'pool' },
+      { type: 'pool', pool: null },
+      { type: 'pool', pool: bytes() },
+      { type: 'pool', pool: { poolId: 1, worker: 'w' } },
+      { type: 'pool', pool: { poolId: 1, worker: 'w', init: 'i' } },
+      { type: 'lease', jobs: null },
+      { type: 'lease', jobs: [{ jobId: 1, leaseId: 2, poolId: 3, attempt: 1, updateSeq: 0 }] },
+      { type: 'lease', jobs: [{ jobId: 1, leaseId: 2, poolId: 3, attempt: 1, updateSeq: 0, params: 'p' }] },
+      { type: 'lease', jobs: [{ jobId: 1, leaseId: -2, poolId: 3, attempt: 1, updateSeq: 0, params: bytes() }] },
+      { type: 'lease', jobs: [{ jobId: 1, leaseId: 2, poolId: 3, attempt: '1', updateSeq: 0, params: bytes() }] },
+      { type: 'updates', entries: [{ poolId: 1, seq: 1 }] },
+      { type: 'updates', entries: [{ poolId: 1, seq: -1, value: bytes() }] },
+    ],
+    client: [
+      { type: 'opened' },
+      { type: 'opened', poolId: 'p' },
+      { type: 'results', results: [{ id: 1, ok: true, value: 'v' }] },
+      { type: 'results', results: [{ id: 1, ok: false, error: { name: 'E', message: 'm' }, where: 3 }] },
+      { type: 'results', results: [{ id: -1, ok: true, value: bytes() }] },
+      { type: 'updated', reqId: 1 },
+      { type: 'stats', reqId: 1, workers: 1 },
+      { type: 'stats', reqId: 1, workers: -1, nodes: 1 },
+      { type: 'refused' },
+      { type: 'refused', message: null },
+    ],
+  }
+
+  for (const side of sideNames) {
+    it.each(confused[side].map((m) => [JSON.stringify(m, (_, v) => (typeof v === 'bigint' ? `${v}n` : v)), m]))(
+      `${side}: %s`,
+      (_, message) => {
+        expectFrameError(encodeFrame(message), side)
+      },
+    )
+  }
+
+  it('names the field that is wrong', () => {
+    const err = decodeError(
+      encodeFrame({
+        type: 'lease',
+        jobs: [{ jobId: 1, leaseId: 2, poolId: 3, attempt: 1, updateSeq: 0, params: 'p' }],
+      }),
+      'node',
+    )
+    expect((err as Error).message).toContain('lease.jobs[0].params should be bytes')
+  })
+
+  it('a list of exactly MAX_BATCH_ITEMS items is accepted, one more is not', () => {
+    const jobs = Array.from({ length: MAX_BATCH_ITEMS }, (_, id) => ({ id, params: bytes() }))
+    expect(decodeError(encodeFrame({ type: 'submit', jobs }), 'head.client')).toBeUndefined()
+    jobs.push({ id: MAX_BATCH_ITEMS, params: bytes() })
+    expectFrameError(encodeFrame({ type: 'submit', jobs }), 'head.client')
+    expectFrameError(encodeFrame({ type: 'lease', jobs: new Array(MAX_BATCH_ITEMS + 1).fill(0) }), 'node')
+    expectFrameError(encodeFrame({ type: 'results', results: new Array(MAX_BATCH_ITEMS + 1).fill(0) }), 'client')
+  })
+})
+
+describe('fuzz: decodeFrame only ever throws FrameError', () => {
+  /** Decodes on every side; fails the test with the frame's bytes if anything but a FrameError escapes. */
+  function check(frame: Uint8Array): number {
+    let decoded = 0
+    for (const side of sideNames) {
+      const err = decodeError(frame, side)
+      if (err === undefined) decoded++
+      else if (!(err instanceof FrameError)) {
+        throw new Error(`${side} threw ${String(err)} for frame ${hex(frame)}`)
+      }
+    }
+    return decoded
+  }
+
+  it('random bytes', () => {
+    const random = prng(0x5eed)
+    for (let i = 0; i < 3000; i++) {
+      const frame = new Uint8Array(Math.floor(random() * 96))
+      for (let j = 0; j < frame.length; j++) frame[j] = Math.floor(random() * 256)
+      // A third start as a CBOR map, so the decoder gets past the first byte more often.
+      if (i % 3 === 0 && frame.length > 0) frame[0] = 0xa0 | ((frame[0] as number) & 0x1f)
+      check(frame)
+    }
+  })
+
+  it('valid frames with random bytes changed, cut or appended', () => {
+    const random = prng(42)
+    const valid = sideNames.flatMap((side) => samples[side].map((m) => encodeFrame(m)))
+    for (let i = 0; i < 3000; i++) {
+      const source = valid[Math.floor(random() * valid.length)] as Uint8Array
+      let frame = Uint8Array.from(source)
+      const changes = 1 + Math.floor(random() * 4)
+      for (let c = 0; c < changes; c++) frame[Math.floor(random() * frame.length)] = Math.floor(random() * 256)
+      const cut = random()
+      if (cut < 0.25) frame = frame.subarray(0, Math.floor(random() * frame.length))
+      else if (cut < 0.35) frame = new Uint8Array([...frame, Math.floor(random() * 256)])
+      check(frame)
+    }
+  })
+
+  it('valid frames still decode after all that garbage', () => {
+    for (const side of sideNames) {
+      for (const message of samples[side]) expect(roundTrip(message, side)).toStrictEqual(message)
+    }
+  })
+})
