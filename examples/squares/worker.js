@@ -1,6 +1,6 @@
 /** The smallest worker: squares a number. One instance lives in each slot. */
 export default class Squares {
-  constructor(init, ctx) {
+  constructor(_init, ctx) {
     this.slot = `${ctx.nodeId}#${ctx.slot}`
   }
 

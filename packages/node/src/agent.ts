@@ -273,6 +273,7 @@ export class NodeAgent {
   #catchUp(pool: PoolState): void {
     if (pool.catchingUp || this.#channel === undefined) return
     pool.catchingUp = true
+    log('catching up on pool %d updates after %d', pool.spec.poolId, pool.updates.length)
     this.#channel.send({ type: 'catchup', poolId: pool.spec.poolId, from: pool.updates.length })
   }
 

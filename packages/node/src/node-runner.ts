@@ -48,7 +48,9 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
       if (message.from.toString() !== headPeerId) return // only the head publishes updates
       try {
         const frame = decodeFrame<HeadToNodeMessage>(message.data, inbound.node)
-        if (frame.type === 'updates') agent.onUpdates(frame.entries)
+        if (frame.type !== 'updates') return
+        log('gossip: %d update(s)', frame.entries.length)
+        agent.onUpdates(frame.entries)
       } catch (err) {
         log('dropping a malformed update: %s', (err as Error).message)
       }

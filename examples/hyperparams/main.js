@@ -1,0 +1,33 @@
+import { createPool } from 'meshpool'
+
+// Every combination of three hyperparameters: 75 jobs.
+const grid = [16, 32, 64].flatMap((features) =>
+  [0.1, 0.3, 1, 3, 10].flatMap((gamma) => [1e-4, 1e-3, 1e-2, 0.1, 1].map((lambda) => ({ features, gamma, lambda }))),
+)
+
+// No MESHPOOL_HEAD: an embedded head with local slots. With it: the same code on a mesh.
+const pool = await createPool({
+  worker: new URL('./worker.js', import.meta.url),
+  init: { seed: 42, samples: 2000 }, // each slot builds the dataset once, from this seed
+  ...(process.env.MESHPOOL_HEAD ? { head: process.env.MESHPOOL_HEAD, password: process.env.MESHPOOL_PASSWORD } : {}),
+})
+try {
+  const show = ({ features, gamma, lambda }) => `features=${features} gamma=${gamma} lambda=${lambda}`
+  let best
+  let done = 0
+  let beatKnown = 0
+  for await (const r of pool.imapUnordered(grid)) {
+    done++
+    if (r.beatKnown) beatKnown++
+    if (best === undefined || r.mse < best.mse) {
+      best = { params: r.params, mse: r.mse }
+      await pool.updateWorkers({ best }) // every slot learns it between jobs
+      console.log(`[${done}/${grid.length}] new best mse ${r.mse.toFixed(5)}: ${show(r.params)} (on ${r.slot})`)
+    }
+  }
+  console.log(`${beatKnown} of ${grid.length} results beat the best their slot knew of`)
+  console.log(`best: ${show(best.params)}, validation mse ${best.mse.toFixed(5)}`)
+  console.log(`${await pool.workersCount()} slot(s) on ${await pool.nodesCount()} node(s)`)
+} finally {
+  await pool.close()
+}
