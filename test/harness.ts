@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +10,7 @@ export const WORKER = new URL('./fixtures/worker.js', import.meta.url)
 export const PASSWORD = 'test-password-correct-horse'
 
 const running = new Set<Proc>()
+const tempDirs: string[] = []
 
 export interface Proc {
   child: ChildProcess
@@ -117,10 +118,13 @@ export async function stopAll(): Promise<void> {
       }),
     ),
   )
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 }
 
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'meshpool-test-'))
+  const dir = mkdtempSync(join(tmpdir(), 'meshpool-test-'))
+  tempDirs.push(dir)
+  return dir
 }
 
 /** A TCP port that was free a moment ago. */

@@ -45,5 +45,7 @@ describe('nodes joining and leaving', () => {
     expect(node.output()).toMatch(/leaving the mesh/)
     expect(pids.filter(alive)).toEqual([])
     expect(await pool.nodesCount()).toBe(0)
+    await head.waitForLine(new RegExp(`\\(${node.peerId}\\) left`))
+    expect(head.output()).toMatch(new RegExp(`\\(${node.peerId}\\) joined with 2 slots`))
   })
 })

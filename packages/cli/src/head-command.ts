@@ -33,6 +33,12 @@ export function headCommand(): Command {
           host: opts.host,
           keyFile: opts.keyFile,
           slots: opts.work ? (opts.slots ?? defaultSlots()) : 0,
+          onNodeEvent: (event) => {
+            if (event.nodeId === 'local') return
+            const who = `node ${event.name} (${event.nodeId})`
+            if (event.type === 'joined') process.stdout.write(`${who} joined with ${event.slots} slots\n`)
+            else process.stdout.write(`${who} left${event.reason === undefined ? '' : `: ${event.reason}`}\n`)
+          },
         })
         const stats = head.stats()
         const out = process.stdout

@@ -11,7 +11,7 @@ import {
 } from '@meshpool/core'
 import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
-import { attachLocalAgent, HeadService, type HeadStats } from './head-service.js'
+import { attachLocalAgent, HeadService, type HeadStats, type NodeEvent } from './head-service.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createPeer } from './peer.js'
 import { defaultSlots } from './pool.js'
@@ -35,6 +35,8 @@ export interface HeadInit {
   /** Local slots; 0 for a pure coordinator. @default cores minus one, at least one */
   slots?: number
   maxAttempts?: number
+  /** Told when a node joins or leaves. */
+  onNodeEvent?: (event: NodeEvent) => void
 }
 
 export interface RunningHead {
@@ -60,6 +62,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   pubsub.subscribe(UPDATES_TOPIC)
   const head = new HeadService({
     ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
+    ...(init.onNodeEvent === undefined ? {} : { onNodeEvent: init.onNodeEvent }),
     publish: (entry) => {
       pubsub.publish(UPDATES_TOPIC, encodeFrame({ type: 'updates', entries: [entry] })).catch((err: Error) => {
         log('publishing update %d failed: %s', entry.seq, err.message)

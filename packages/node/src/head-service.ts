@@ -24,6 +24,17 @@ export interface HeadServiceInit {
   maxAttempts?: number
   /** Publishes an update to the nodes that listen on gossip (remote nodes). */
   publish?: (entry: UpdateEntry) => void
+  /** Told when a node joins or leaves, for the head's own output. */
+  onNodeEvent?: (event: NodeEvent) => void
+}
+
+export interface NodeEvent {
+  type: 'joined' | 'left'
+  nodeId: string
+  name: string
+  slots: number
+  /** Why a node left, when it did not say goodbye. */
+  reason?: string
 }
 
 interface NodeSession {
@@ -63,6 +74,7 @@ export class HeadService {
   readonly #nodes = new Map<string, NodeSession>()
   readonly #pools = new Map<number, PoolSession>()
   readonly #publish: (entry: UpdateEntry) => void
+  readonly #onNodeEvent: (event: NodeEvent) => void
   #nextPoolId = 1
   #closed = false
 
@@ -72,6 +84,7 @@ export class HeadService {
       ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
     })
     this.#publish = init.publish ?? (() => {})
+    this.#onNodeEvent = init.onNodeEvent ?? (() => {})
   }
 
   /** Serves a node on a channel. `nodeId` is its peer id (or a local name). */
@@ -182,6 +195,7 @@ export class HeadService {
         node.slots = message.slots
         this.#nodes.set(node.id, node)
         log('node %s (%s) joined with %d slots', node.id, node.name, node.slots)
+        this.#onNodeEvent({ type: 'joined', nodeId: node.id, name: node.name, slots: node.slots })
         node.channel.send({ type: 'welcome', nodeId: node.id })
         return
       case 'pull':
@@ -212,6 +226,13 @@ export class HeadService {
     if (this.#nodes.get(node.id) !== node) return
     this.#nodes.delete(node.id)
     log('node %s left%s', node.id, reason === undefined ? '' : `: ${reason.message}`)
+    this.#onNodeEvent({
+      type: 'left',
+      nodeId: node.id,
+      name: node.name,
+      slots: node.slots,
+      ...(reason === undefined ? {} : { reason: reason.message }),
+    })
     this.#route(this.#ledger.releaseNode(node.id))
     this.#dispatch()
   }

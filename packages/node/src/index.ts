@@ -27,7 +27,7 @@ export {
   WorkerLostError,
 } from '@meshpool/core'
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'
-export type { HeadStats } from './head-service.js'
+export type { HeadStats, NodeEvent } from './head-service.js'
 export type { Inputs } from './inputs.js'
 export { joinHead, type NodeInit, type RunningNode } from './node-runner.js'
 export { type CallOptions, createPool, defaultSlots, Pool, type PoolOptions } from './pool.js'
