@@ -21,6 +21,8 @@ export interface LeasedJob {
   attempt: number
   /** The pool's update number that was current when the job was leased. */
   updateSeq: number
+  /** Run time limit in ms; 0 for none. */
+  timeoutMs: number
   params: Uint8Array
 }
 
@@ -46,6 +48,23 @@ export interface PoolSpec {
   poolId: number
   worker: string
   init: Uint8Array
+  /** Nodes renew leases of this pool's jobs at a fraction of this. */
+  leaseMs: number
+}
+
+/** What a client asks of its pool's leases and retries; the head's defaults fill the rest. */
+export interface PoolSettingsWire {
+  maxAttempts?: number
+  retries?: number
+  leaseMs?: number
+}
+
+/** A job as a client submits it. */
+export interface SubmittedJob {
+  id: number
+  params: Uint8Array
+  /** Run time limit in ms; absent or 0 for none. */
+  timeoutMs?: number
 }
 
 /** Node → head on {@link WORK_PROTOCOL}. */
@@ -54,6 +73,8 @@ export type NodeMessage =
   | { type: 'pull'; n: number }
   | { type: 'results'; results: JobOutcome[] }
   | { type: 'catchup'; poolId: number; from: number }
+  | { type: 'heartbeat' }
+  | { type: 'release'; jobIds: number[] }
 
 /** Head → node on {@link WORK_PROTOCOL}. */
 export type HeadToNodeMessage =
@@ -61,11 +82,13 @@ export type HeadToNodeMessage =
   | { type: 'pool'; pool: PoolSpec }
   | { type: 'lease'; jobs: LeasedJob[] }
   | { type: 'updates'; entries: UpdateEntry[] }
+  | { type: 'cancel'; jobIds: number[] }
 
 /** Client → head on {@link CLIENT_PROTOCOL}. */
 export type ClientMessage =
-  | { type: 'open'; worker: string; init: Uint8Array }
-  | { type: 'submit'; jobs: Array<{ id: number; params: Uint8Array }> }
+  | { type: 'open'; worker: string; init: Uint8Array; settings: PoolSettingsWire }
+  | { type: 'submit'; jobs: SubmittedJob[] }
+  | { type: 'cancel'; ids: number[] }
   | { type: 'update'; reqId: number; value: Uint8Array }
   | { type: 'stats'; reqId: number }
 
@@ -139,7 +162,16 @@ const outcome = (idField: 'jobId' | 'id', extra: Record<string, Check>): Check =
     ;((v as { ok: boolean }).ok ? ok : notOk)(v, at)
   }
 }
-const leasedJob = shape({ jobId: uint, leaseId: uint, poolId: uint, attempt: uint, updateSeq: uint, params: bytes })
+const leasedJob = shape({
+  jobId: uint,
+  leaseId: uint,
+  poolId: uint,
+  attempt: uint,
+  updateSeq: uint,
+  timeoutMs: uint,
+  params: bytes,
+})
+const ids = list(uint)
 const updateEntry = shape({ poolId: uint, seq: uint, value: bytes })
 
 const nodeMessages: Record<NodeMessage['type'], Check> = {
@@ -147,16 +179,24 @@ const nodeMessages: Record<NodeMessage['type'], Check> = {
   pull: shape({ n: uint }),
   results: shape({ results: list(outcome('jobId', { leaseId: uint })) }),
   catchup: shape({ poolId: uint, from: uint }),
+  heartbeat: shape({}),
+  release: shape({ jobIds: ids }),
 }
 const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   welcome: shape({ nodeId: str }),
-  pool: shape({ pool: shape({ poolId: uint, worker: str, init: bytes }) }),
+  pool: shape({ pool: shape({ poolId: uint, worker: str, init: bytes, leaseMs: uint }) }),
   lease: shape({ jobs: list(leasedJob) }),
   updates: shape({ entries: list(updateEntry) }),
+  cancel: shape({ jobIds: ids }),
 }
 const clientMessages: Record<ClientMessage['type'], Check> = {
-  open: shape({ worker: str, init: bytes }),
-  submit: shape({ jobs: list(shape({ id: uint, params: bytes })) }),
+  open: shape({
+    worker: str,
+    init: bytes,
+    settings: shape({ maxAttempts: optional(uint), retries: optional(uint), leaseMs: optional(uint) }),
+  }),
+  submit: shape({ jobs: list(shape({ id: uint, params: bytes, timeoutMs: optional(uint) })) }),
+  cancel: shape({ ids }),
   update: shape({ reqId: uint, value: bytes }),
   stats: shape({ reqId: uint }),
 }

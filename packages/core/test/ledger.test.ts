@@ -50,8 +50,10 @@ const one = (jobs: LeasedJob[]): LeasedJob => {
 const counts = (queued: number, leased: number, doneCount = 0, failed = 0): LedgerCounts => ({
   queued,
   leased,
+  waiting: 0,
   done: doneCount,
   failed,
+  expired: 0,
 })
 
 describe('submit, lease, complete', () => {

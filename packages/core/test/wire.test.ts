@@ -35,33 +35,48 @@ const samples = {
       ],
     },
     { type: 'catchup', poolId: 3, from: 41 },
+    { type: 'heartbeat' },
+    { type: 'release', jobIds: [] },
+    { type: 'release', jobIds: [1, 2, 3] },
   ] satisfies NodeMessage[],
   'head.client': [
-    { type: 'open', worker: 'file:///srv/trainer.js', init: bytes(0xa0) },
+    { type: 'open', worker: 'file:///srv/trainer.js', init: bytes(0xa0), settings: {} },
+    { type: 'open', worker: '/srv/t.js', init: bytes(), settings: { maxAttempts: 2, retries: 1, leaseMs: 500 } },
     { type: 'submit', jobs: [] },
     {
       type: 'submit',
       jobs: [
         { id: 0, params: bytes(1) },
         { id: Number.MAX_SAFE_INTEGER, params: bytes() },
+        { id: 3, params: bytes(2), timeoutMs: 1500 },
       ],
     },
+    { type: 'cancel', ids: [4, 5] },
     { type: 'update', reqId: 5, value: bytes(9, 9) },
     { type: 'stats', reqId: 6 },
   ] satisfies ClientMessage[],
   node: [
     { type: 'welcome', nodeId: '12D3KooWnode' },
-    { type: 'pool', pool: { poolId: 1, worker: 'sha256-abc', init: bytes(7) } },
+    { type: 'pool', pool: { poolId: 1, worker: 'sha256-abc', init: bytes(7), leaseMs: 3000 } },
     { type: 'lease', jobs: [] },
     {
       type: 'lease',
       jobs: [
-        { jobId: 1, leaseId: 2, poolId: 3, attempt: 1, updateSeq: 0, params: bytes(4) },
-        { jobId: 5, leaseId: 6, poolId: 7, attempt: 3, updateSeq: 12, params: new Uint8Array(1000).fill(255) },
+        { jobId: 1, leaseId: 2, poolId: 3, attempt: 1, updateSeq: 0, timeoutMs: 0, params: bytes(4) },
+        {
+          jobId: 5,
+          leaseId: 6,
+          poolId: 7,
+          attempt: 3,
+          updateSeq: 12,
+          timeoutMs: 250,
+          params: new Uint8Array(1000).fill(255),
+        },
       ],
     },
     { type: 'updates', entries: [] },
     { type: 'updates', entries: [{ poolId: 1, seq: 2, value: bytes(3) }] },
+    { type: 'cancel', jobIds: [9] },
   ] satisfies HeadToNodeMessage[],
   client: [
     { type: 'opened', poolId: 4 },
@@ -337,7 +352,7 @@ describe('malformed frames give FrameError', () => {
     const err = decodeError(
       encodeFrame({
         type: 'lease',
-        jobs: [{ jobId: 1, leaseId: 2, poolId: 3, attempt: 1, updateSeq: 0, params: 'p' }],
+        jobs: [{ jobId: 1, leaseId: 2, poolId: 3, attempt: 1, updateSeq: 0, timeoutMs: 0, params: 'p' }],
       }),
       'node',
     )

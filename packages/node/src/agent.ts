@@ -1,11 +1,13 @@
 import { logger } from '@libp2p/logger'
 import {
+  AbortError,
   errorShape,
   type HeadToNodeMessage,
   type JobOutcome,
   type LeasedJob,
   type NodeMessage,
   type PoolSpec,
+  TimeoutError,
   type UpdateEntry,
   WorkerLoadError,
 } from '@meshpool/core'
@@ -18,6 +20,13 @@ const log = logger('meshpool:agent')
 /** Jobs a node holds per slot beyond the one running, so slots never wait on a round trip. */
 const PREFETCH_PER_SLOT = 1
 const RESTART_BACKOFF_MS = [0, 100, 500, 2000, 5000]
+/** Crashes in a row, with no job finished between them, before a slot is reported broken. */
+export const MAX_SLOT_CRASHES = 5
+/** How long a job may ignore its aborted ctx.signal before its slot is killed and replaced. */
+export const ABORT_GRACE_MS = 1000
+/** Heartbeats go out at this fraction of the shortest lease held. */
+const HEARTBEAT_FRACTION = 1 / 3
+const DEFAULT_HEARTBEAT_MS = 1000
 
 interface PoolState {
   spec: PoolSpec
@@ -29,16 +38,23 @@ interface PoolState {
   loadError: Error | undefined
 }
 
+interface RunningJob {
+  job: LeasedJob
+  /** Its outcome is already reported (timeout) or unwanted (cancelled, stale): drop the slot's answer. */
+  abandoned: boolean
+  timer: NodeJS.Timeout | undefined
+}
+
 interface SlotState {
   process: SlotProcess
   poolId: number | undefined
   /** Updates of the loaded pool already sent to the slot. */
   sentSeq: number
-  phase: 'down' | 'idle' | 'loading' | 'busy' | 'disposing'
-  job: LeasedJob | undefined
+  phase: 'down' | 'idle' | 'loading' | 'busy' | 'disposing' | 'broken'
+  running: RunningJob | undefined
   /** The job waiting for the slot's worker to load. */
   pendingJob: LeasedJob | undefined
-  restarts: number
+  crashes: number
 }
 
 export interface NodeAgentInit {
@@ -48,8 +64,10 @@ export interface NodeAgentInit {
 
 /**
  * A node's agent: it pulls leased jobs from the head, runs each in one of its
- * slot processes, applies cache updates in order between jobs, and reports
- * results. Slots that die are restarted; their jobs go back to the head.
+ * slot processes, applies cache updates in order between jobs, renews its
+ * leases by heartbeat, and reports results. Slots that die are restarted;
+ * their jobs go back to the head. Timeouts and cancels abort the job's
+ * ctx.signal, and a job that ignores it loses its slot.
  */
 export class NodeAgent {
   readonly slots: number
@@ -63,6 +81,10 @@ export class NodeAgent {
   #results: JobOutcome[] = []
   #flushScheduled = false
   #stopped = false
+  #draining = false
+  #idleWaiters: Array<() => void> = []
+  #heartbeat: NodeJS.Timeout | undefined
+  #welcomeWaiters: Array<() => void> = []
 
   constructor(init: NodeAgentInit) {
     this.slots = init.slots
@@ -76,9 +98,9 @@ export class NodeAgent {
         poolId: undefined,
         sentSeq: 0,
         phase: 'down',
-        job: undefined,
+        running: undefined,
         pendingJob: undefined,
-        restarts: 0,
+        crashes: 0,
       }
       this.#slots.push(state)
     }
@@ -98,6 +120,11 @@ export class NodeAgent {
     this.#queue = []
     this.#requested = 0
     this.#results = []
+    this.#nodeId = ''
+    for (const slot of this.#slots) {
+      slot.pendingJob = undefined
+      if (slot.running !== undefined) slot.running.abandoned = true
+    }
     return new Promise((resolve) => {
       channel.start({
         message: (message) => this.#onHeadMessage(message),
@@ -107,7 +134,14 @@ export class NodeAgent {
         },
       })
       channel.send({ type: 'hello', name: this.#name, slots: this.slots })
+      this.#scheduleHeartbeat()
     })
+  }
+
+  /** Resolves once the head has welcomed this node on the current connection. */
+  welcomed(): Promise<void> {
+    if (this.#nodeId !== '') return Promise.resolve()
+    return new Promise((resolve) => this.#welcomeWaiters.push(resolve))
   }
 
   /** Takes an update heard on gossip (or from the head directly). */
@@ -138,10 +172,37 @@ export class NodeAgent {
     this.#pump()
   }
 
+  /**
+   * Stops taking work: jobs not started go back to the head at once, running
+   * ones may finish within `timeoutMs`. Resolves once the slots are idle (or
+   * the time is up) and the results are sent.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true
+    const unstarted = this.#queue.map((job) => job.jobId)
+    for (const slot of this.#slots) {
+      if (slot.pendingJob !== undefined) unstarted.push(slot.pendingJob.jobId)
+      slot.pendingJob = undefined
+    }
+    this.#queue = []
+    if (unstarted.length > 0) this.#channel?.send({ type: 'release', jobIds: unstarted })
+    const idle = new Promise<void>((resolve) => {
+      if (this.#busySlots() === 0) resolve()
+      else this.#idleWaiters.push(resolve)
+    })
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
+    clearTimeout(timer)
+    this.#flush()
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
+    clearTimeout(this.#heartbeat)
+    this.#flush()
     this.#channel?.close()
+    for (const slot of this.#slots) clearTimeout(slot.running?.timer)
     await Promise.all(this.#slots.map((slot) => slot.process.stop()))
   }
 
@@ -149,6 +210,7 @@ export class NodeAgent {
     switch (message.type) {
       case 'welcome':
         this.#nodeId = message.nodeId
+        for (const resolve of this.#welcomeWaiters.splice(0)) resolve()
         this.#pull()
         return
       case 'pool':
@@ -160,10 +222,15 @@ export class NodeAgent {
             catchingUp: false,
             loadError: undefined,
           })
+          this.#scheduleHeartbeat()
         }
         return
       case 'lease':
         this.#requested = Math.max(0, this.#requested - message.jobs.length)
+        if (this.#draining) {
+          this.#channel?.send({ type: 'release', jobIds: message.jobs.map((job) => job.jobId) })
+          return
+        }
         this.#queue.push(...message.jobs)
         this.#pump()
         return
@@ -172,15 +239,43 @@ export class NodeAgent {
         this.onUpdates(message.entries)
         this.#pump()
         return
+      case 'cancel':
+        this.#cancel(new Set(message.jobIds))
+        return
     }
+  }
+
+  #cancel(jobIds: Set<number>): void {
+    this.#queue = this.#queue.filter((job) => !jobIds.has(job.jobId))
+    for (const slot of this.#slots) {
+      if (slot.pendingJob !== undefined && jobIds.has(slot.pendingJob.jobId)) slot.pendingJob = undefined
+      const running = slot.running
+      if (running !== undefined && !running.abandoned && jobIds.has(running.job.jobId)) this.#abort(slot, 'cancel')
+    }
+    this.#pump()
+  }
+
+  /** Aborts the slot's job: its answer is dropped, and the slot is replaced if it doesn't stop in time. */
+  #abort(slot: SlotState, reason: 'timeout' | 'cancel'): void {
+    const running = slot.running
+    if (running === undefined) return
+    running.abandoned = true
+    clearTimeout(running.timer)
+    slot.process.send({ type: 'abort', jobId: running.job.jobId, reason })
+    running.timer = setTimeout(() => {
+      if (slot.running !== running) return
+      log('slot %d ignored the abort of job %d: replacing it', slot.process.index, running.job.jobId)
+      slot.process.kill()
+    }, ABORT_GRACE_MS)
   }
 
   /** Asks the head for as many jobs as free capacity allows. */
   #pull(): void {
-    if (this.#channel === undefined || this.#stopped || this.#nodeId === '') return
-    const capacity = this.#slots.filter((s) => s.phase !== 'down').length * (1 + PREFETCH_PER_SLOT)
+    if (this.#channel === undefined || this.#stopped || this.#draining || this.#nodeId === '') return
+    const usable = this.#slots.filter((s) => s.phase !== 'down' && s.phase !== 'broken').length
+    const capacity = usable * (1 + PREFETCH_PER_SLOT)
     const held =
-      this.#queue.length + this.#slots.filter((s) => s.job !== undefined || s.pendingJob !== undefined).length
+      this.#queue.length + this.#slots.filter((s) => s.running !== undefined || s.pendingJob !== undefined).length
     const n = capacity - held - this.#requested
     if (n <= 0) return
     this.#requested += n
@@ -189,40 +284,38 @@ export class NodeAgent {
 
   /** Gives queued jobs to free slots, preferring slots that hold the job's pool already. */
   #pump(): void {
-    if (this.#queue.length === 0) {
-      this.#pull()
-      return
+    if (this.#queue.length > 0) {
+      const waiting: LeasedJob[] = []
+      for (const job of this.#queue) {
+        const pool = this.#pools.get(job.poolId)
+        if (pool === undefined) {
+          this.#report({
+            jobId: job.jobId,
+            leaseId: job.leaseId,
+            ok: false,
+            error: errorShape(new Error('no pool spec for job')),
+          })
+          continue
+        }
+        if (pool.loadError !== undefined) {
+          this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(pool.loadError) })
+          continue
+        }
+        if (pool.updates.length < job.updateSeq) {
+          this.#catchUp(pool)
+          waiting.push(job)
+          continue
+        }
+        const idle = this.#slots.filter((s) => s.phase === 'idle')
+        const slot = idle.find((s) => s.poolId === job.poolId) ?? idle.find((s) => s.poolId === undefined) ?? idle[0]
+        if (slot === undefined) {
+          waiting.push(job)
+          continue
+        }
+        this.#assign(slot, job, pool)
+      }
+      this.#queue = waiting
     }
-    const waiting: LeasedJob[] = []
-    for (const job of this.#queue) {
-      const pool = this.#pools.get(job.poolId)
-      if (pool === undefined) {
-        this.#report({
-          jobId: job.jobId,
-          leaseId: job.leaseId,
-          ok: false,
-          error: errorShape(new Error('no pool spec for job')),
-        })
-        continue
-      }
-      if (pool.loadError !== undefined) {
-        this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(pool.loadError) })
-        continue
-      }
-      if (pool.updates.length < job.updateSeq) {
-        this.#catchUp(pool)
-        waiting.push(job)
-        continue
-      }
-      const idle = this.#slots.filter((s) => s.phase === 'idle')
-      const slot = idle.find((s) => s.poolId === job.poolId) ?? idle.find((s) => s.poolId === undefined) ?? idle[0]
-      if (slot === undefined) {
-        waiting.push(job)
-        continue
-      }
-      this.#assign(slot, job, pool)
-    }
-    this.#queue = waiting
     this.#pull()
   }
 
@@ -256,7 +349,16 @@ export class NodeAgent {
   #run(slot: SlotState, job: LeasedJob): void {
     this.#sendUpdates(slot)
     slot.phase = 'busy'
-    slot.job = job
+    const running: RunningJob = { job, abandoned: false, timer: undefined }
+    slot.running = running
+    if (job.timeoutMs > 0) {
+      running.timer = setTimeout(() => {
+        if (slot.running !== running || running.abandoned) return
+        const error = new TimeoutError(`run() did not finish within timeoutMs ${job.timeoutMs}`)
+        this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(error) })
+        this.#abort(slot, 'timeout')
+      }, job.timeoutMs)
+    }
     slot.process.send({ type: 'run', jobId: job.jobId, attempt: job.attempt, params: job.params })
   }
 
@@ -280,7 +382,6 @@ export class NodeAgent {
   #onSlotMessage(slot: SlotState, message: FromSlot): void {
     switch (message.type) {
       case 'loaded': {
-        slot.restarts = 0
         slot.phase = 'idle'
         const job = slot.pendingJob
         slot.pendingJob = undefined
@@ -313,24 +414,32 @@ export class NodeAgent {
         return
       }
       case 'result': {
-        const job = slot.job
-        if (job === undefined || job.jobId !== message.jobId) return
-        slot.job = undefined
+        const running = slot.running
+        if (running === undefined || running.job.jobId !== message.jobId) return
+        clearTimeout(running.timer)
+        slot.running = undefined
         slot.phase = 'idle'
-        this.#report(
-          message.ok
-            ? { jobId: job.jobId, leaseId: job.leaseId, ok: true, value: message.value }
-            : { jobId: job.jobId, leaseId: job.leaseId, ok: false, error: message.error },
-        )
-        this.#pump()
+        slot.crashes = 0
+        const job = running.job
+        if (!running.abandoned) {
+          this.#report(
+            message.ok
+              ? { jobId: job.jobId, leaseId: job.leaseId, ok: true, value: message.value }
+              : { jobId: job.jobId, leaseId: job.leaseId, ok: false, error: message.error },
+          )
+        }
+        this.#onSlotFree()
         return
       }
     }
   }
 
   #onSlotExit(slot: SlotState, description: string): void {
-    const lost = [slot.job, slot.pendingJob].filter((job): job is LeasedJob => job !== undefined)
+    const running = slot.running
+    clearTimeout(running?.timer)
+    const lost = [running?.abandoned === false ? running.job : undefined, slot.pendingJob]
     for (const job of lost) {
+      if (job === undefined) continue
       this.#report({
         jobId: job.jobId,
         leaseId: job.leaseId,
@@ -339,15 +448,42 @@ export class NodeAgent {
         error: { name: 'SlotDied', message: description },
       })
     }
-    slot.job = undefined
+    slot.running = undefined
     slot.pendingJob = undefined
     slot.poolId = undefined
     slot.phase = 'down'
+    this.#onSlotFree()
     if (this.#stopped) return
-    const delay = RESTART_BACKOFF_MS[Math.min(slot.restarts, RESTART_BACKOFF_MS.length - 1)] as number
-    slot.restarts++
+    // A slot killed for ignoring an abort is no crash of its own making.
+    if (running === undefined || !running.abandoned) slot.crashes++
+    if (slot.crashes >= MAX_SLOT_CRASHES) {
+      slot.phase = 'broken'
+      log.error(
+        'slot %d is broken: it crashed %d times in a row (%s); not restarting it',
+        slot.process.index,
+        slot.crashes,
+        description,
+      )
+      process.emitWarning(
+        `meshpool: slot ${slot.process.index} crashed ${slot.crashes} times in a row (last: ${description}); it stays down`,
+      )
+      this.#pump()
+      return
+    }
+    const delay = RESTART_BACKOFF_MS[Math.min(slot.crashes, RESTART_BACKOFF_MS.length - 1)] as number
     setTimeout(() => this.#startSlot(slot), delay).unref()
     this.#pump()
+  }
+
+  #onSlotFree(): void {
+    if (this.#idleWaiters.length > 0 && this.#busySlots() === 0) {
+      for (const resolve of this.#idleWaiters.splice(0)) resolve()
+    }
+    this.#pump()
+  }
+
+  #busySlots(): number {
+    return this.#slots.filter((s) => s.running !== undefined && !s.running.abandoned).length
   }
 
   #startSlot(slot: SlotState): void {
@@ -357,15 +493,34 @@ export class NodeAgent {
     this.#pump()
   }
 
+  /** Heartbeats renew every lease this node holds; they come from this process, never from a busy slot. */
+  #scheduleHeartbeat(): void {
+    clearTimeout(this.#heartbeat)
+    if (this.#stopped || this.#channel === undefined) return
+    let leaseMs = Number.POSITIVE_INFINITY
+    for (const pool of this.#pools.values()) leaseMs = Math.min(leaseMs, pool.spec.leaseMs)
+    const every = Number.isFinite(leaseMs)
+      ? Math.max(50, Math.floor(leaseMs * HEARTBEAT_FRACTION))
+      : DEFAULT_HEARTBEAT_MS
+    this.#heartbeat = setTimeout(() => {
+      this.#channel?.send({ type: 'heartbeat' })
+      this.#scheduleHeartbeat()
+    }, every)
+    this.#heartbeat.unref()
+  }
+
   #report(outcome: JobOutcome): void {
     this.#results.push(outcome)
     if (this.#flushScheduled) return
     this.#flushScheduled = true
-    setImmediate(() => {
-      this.#flushScheduled = false
-      const results = this.#results
-      this.#results = []
-      this.#channel?.send({ type: 'results', results })
-    })
+    setImmediate(() => this.#flush())
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false
+    if (this.#results.length === 0) return
+    const results = this.#results
+    this.#results = []
+    this.#channel?.send({ type: 'results', results })
   }
 }

@@ -1,3 +1,4 @@
+import { logger } from '@libp2p/logger'
 import {
   BATCH_SOFT_BYTES,
   type ClientMessage,
@@ -5,15 +6,33 @@ import {
   errorFromShape,
   type HeadToClientMessage,
   PoolClosedError,
+  type PoolSettingsWire,
   RemoteJobError,
+  type SubmittedJob,
   WorkerLoadError,
   WorkerLostError,
 } from '@meshpool/core'
 import type { Channel } from './channel.js'
 
-interface Waiter<T> {
-  resolve(value: T): void
+const log = logger('meshpool:client')
+
+type ClientChannel = Channel<HeadToClientMessage, ClientMessage>
+
+interface OpenJob {
+  job: SubmittedJob
+  resolve(value: Uint8Array): void
   reject(err: Error): void
+}
+
+interface OpenRequest {
+  message: Extract<ClientMessage, { type: 'stats' }>
+  resolve(reply: HeadToClientMessage): void
+  reject(err: Error): void
+}
+
+interface LoggedUpdate {
+  value: Uint8Array
+  waiters: Array<{ resolve(seq: number): void; reject(err: Error): void }>
 }
 
 /** Errors that meshpool itself raises keep their class; anything else a worker threw is a RemoteJobError. */
@@ -24,90 +43,186 @@ const OWN_ERRORS = new Set([
   'AbortError',
   'UnsendableValueError',
 ])
+const RECONNECT_BACKOFF_MS = [100, 200, 500, 1000, 2000]
+
+export interface PoolClientInit {
+  worker: string
+  init: Uint8Array
+  settings: PoolSettingsWire
+  /** Opens a new channel to the head after the old one broke; none for an in-process head. */
+  reconnect?: () => Promise<ClientChannel>
+  /** How long to keep trying to reach a head that went away before failing open calls. */
+  reconnectTimeoutMs?: number
+}
 
 /**
  * The client side of the client protocol: it batches submitted jobs into
- * frames, matches results to their callers, and fails every open call with
- * PoolClosedError when the head goes away.
+ * frames, matches results to their callers, and cancels jobs. Every open job
+ * is kept until its result arrives, so when the head restarts the client
+ * reconnects, replays its updates and submits its open jobs again: every
+ * result still arrives exactly once.
  */
 export class PoolClient {
-  readonly #channel: Channel<HeadToClientMessage, ClientMessage>
-  readonly #jobs = new Map<number, Waiter<Uint8Array>>()
-  readonly #requests = new Map<number, Waiter<HeadToClientMessage>>()
-  #outbox: Array<{ id: number; params: Uint8Array }> = []
+  readonly #init: PoolClientInit
+  readonly #jobs = new Map<number, OpenJob>()
+  readonly #requests = new Map<number, OpenRequest>()
+  readonly #updates: LoggedUpdate[] = []
+  #channel: ClientChannel | undefined
+  #outbox: SubmittedJob[] = []
   #outboxBytes = 0
   #flushScheduled = false
   #nextJobId = 1
   #nextReqId = 1
-  #opened: Waiter<number> | undefined
+  /** Update requests of the current connection, by request id, in order. */
+  #updateReqs = new Map<number, LoggedUpdate>()
   #closedReason: Error | undefined
+  #everOpened = false
 
-  constructor(channel: Channel<HeadToClientMessage, ClientMessage>) {
-    this.#channel = channel
+  constructor(init: PoolClientInit) {
+    this.#init = init
   }
 
-  /** Opens the pool on the head. */
-  open(worker: string, init: Uint8Array): Promise<number> {
-    const opened = new Promise<number>((resolve, reject) => {
-      this.#opened = { resolve, reject }
-    })
-    this.#channel.start({
-      message: (message) => this.#onMessage(message),
-      close: (reason) => this.#onClose(reason),
-    })
-    this.#channel.send({ type: 'open', worker, init })
-    return opened
+  /** Opens the pool on the head over a channel. */
+  async open(channel: ClientChannel): Promise<void> {
+    await this.#attach(channel)
   }
 
-  /** Submits one job; resolves with its encoded result. */
-  submit(params: Uint8Array): Promise<Uint8Array> {
-    if (this.#closedReason !== undefined) return Promise.reject(this.#closedReason)
+  /** Submits one job; resolves with its encoded result. Returns the job's id with the promise. */
+  submit(params: Uint8Array, timeoutMs = 0): { id: number; result: Promise<Uint8Array> } {
     const id = this.#nextJobId++
-    const done = new Promise<Uint8Array>((resolve, reject) => this.#jobs.set(id, { resolve, reject }))
-    this.#outbox.push({ id, params })
-    this.#outboxBytes += params.byteLength
+    if (this.#closedReason !== undefined) return { id, result: Promise.reject(this.#closedReason) }
+    const job: SubmittedJob = timeoutMs > 0 ? { id, params, timeoutMs } : { id, params }
+    const result = new Promise<Uint8Array>((resolve, reject) => this.#jobs.set(id, { job, resolve, reject }))
+    this.#queue(job)
+    return { id, result }
+  }
+
+  /** Cancels open jobs: their promises are settled by the caller; the head drops or stops them. */
+  cancel(ids: number[]): void {
+    const open = ids.filter((id) => this.#jobs.delete(id))
+    if (open.length === 0) return
+    const gone = new Set(open)
+    this.#outbox = this.#outbox.filter((job) => !gone.has(job.id))
+    this.#channel?.send({ type: 'cancel', ids: open })
+  }
+
+  update(value: Uint8Array): Promise<number> {
+    if (this.#closedReason !== undefined) return Promise.reject(this.#closedReason)
+    const entry: LoggedUpdate = { value, waiters: [] }
+    const seq = new Promise<number>((resolve, reject) => entry.waiters.push({ resolve, reject }))
+    this.#updates.push(entry)
+    this.#sendUpdate(entry)
+    return seq
+  }
+
+  stats(): Promise<{ workers: number; nodes: number }> {
+    if (this.#closedReason !== undefined) return Promise.reject(this.#closedReason)
+    const message = { type: 'stats', reqId: this.#nextReqId++ } as const
+    const reply = new Promise<HeadToClientMessage>((resolve, reject) =>
+      this.#requests.set(message.reqId, { message, resolve, reject }),
+    )
+    this.#channel?.send(message)
+    return reply.then((r) => (r.type === 'stats' ? { workers: r.workers, nodes: r.nodes } : { workers: 0, nodes: 0 }))
+  }
+
+  close(): void {
+    this.#flush()
+    this.#fail(new PoolClosedError('the pool was closed before this call finished'))
+    this.#channel?.close()
+  }
+
+  async #attach(channel: ClientChannel): Promise<void> {
+    this.#channel = channel
+    this.#updateReqs = new Map()
+    const opened = new Promise<void>((resolve, reject) => {
+      channel.start({
+        message: (message) => {
+          if (message.type === 'opened') resolve()
+          this.#onMessage(message)
+        },
+        close: (reason) => {
+          reject(
+            new PoolClosedError(`the head closed the connection${reason === undefined ? '' : `: ${reason.message}`}`),
+          )
+          if (this.#channel === channel) this.#onLost(reason)
+        },
+      })
+    })
+    channel.send({ type: 'open', worker: this.#init.worker, init: this.#init.init, settings: this.#init.settings })
+    await opened
+    this.#everOpened = true
+  }
+
+  /** After a reconnect: replay the updates, then the open jobs and requests. */
+  #resume(): void {
+    for (const entry of this.#updates) this.#sendUpdate(entry)
+    this.#outbox = [...this.#jobs.values()].map((open) => open.job)
+    this.#outboxBytes = 0
+    this.#flush()
+    for (const request of this.#requests.values()) this.#channel?.send(request.message)
+  }
+
+  #onLost(reason: Error | undefined): void {
+    this.#channel = undefined
+    const reconnect = this.#init.reconnect
+    if (this.#closedReason !== undefined) return
+    if (reconnect === undefined || !this.#everOpened) {
+      this.#fail(new PoolClosedError(`lost the head${reason === undefined ? '' : `: ${reason.message}`}`))
+      return
+    }
+    log('lost the head (%s); reconnecting', reason?.message ?? 'closed')
+    void this.#reconnect(reconnect, reason)
+  }
+
+  async #reconnect(reconnect: () => Promise<ClientChannel>, reason: Error | undefined): Promise<void> {
+    const deadline = Date.now() + (this.#init.reconnectTimeoutMs ?? 60_000)
+    let lastError: Error | undefined = reason
+    for (let attempt = 0; this.#closedReason === undefined; attempt++) {
+      if (Date.now() > deadline) {
+        this.#fail(
+          new PoolClosedError(
+            `lost the head and could not reach it again within reconnectTimeoutMs: ${lastError?.message ?? 'closed'}`,
+          ),
+        )
+        return
+      }
+      await new Promise((resolve) =>
+        setTimeout(resolve, RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]),
+      )
+      if (this.#closedReason !== undefined) return
+      try {
+        const channel = await reconnect()
+        await this.#attach(channel)
+        log('reconnected; resubmitting %d open jobs', this.#jobs.size)
+        this.#resume()
+        return
+      } catch (err) {
+        lastError = err as Error
+        log('reconnect failed: %s', lastError.message)
+      }
+    }
+  }
+
+  #sendUpdate(entry: LoggedUpdate): void {
+    if (this.#channel === undefined) return
+    const reqId = this.#nextReqId++
+    this.#updateReqs.set(reqId, entry)
+    this.#channel.send({ type: 'update', reqId, value: entry.value })
+  }
+
+  #queue(job: SubmittedJob): void {
+    this.#outbox.push(job)
+    this.#outboxBytes += job.params.byteLength
     if (this.#outboxBytes >= BATCH_SOFT_BYTES) this.#flush()
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true
       setImmediate(() => this.#flush())
     }
-    return done
-  }
-
-  update(value: Uint8Array): Promise<number> {
-    return this.#request((reqId) => ({ type: 'update', reqId, value })).then((reply) =>
-      reply.type === 'updated' ? reply.seq : 0,
-    )
-  }
-
-  stats(): Promise<{ workers: number; nodes: number }> {
-    return this.#request((reqId) => ({ type: 'stats', reqId })).then((reply) =>
-      reply.type === 'stats' ? { workers: reply.workers, nodes: reply.nodes } : { workers: 0, nodes: 0 },
-    )
-  }
-
-  /** Jobs submitted and not yet answered. */
-  get inFlight(): number {
-    return this.#jobs.size
-  }
-
-  close(): void {
-    this.#flush()
-    this.#onClose(new PoolClosedError('the pool was closed before this job finished'))
-    this.#channel.close()
-  }
-
-  #request(make: (reqId: number) => ClientMessage): Promise<HeadToClientMessage> {
-    if (this.#closedReason !== undefined) return Promise.reject(this.#closedReason)
-    const reqId = this.#nextReqId++
-    const reply = new Promise<HeadToClientMessage>((resolve, reject) => this.#requests.set(reqId, { resolve, reject }))
-    this.#channel.send(make(reqId))
-    return reply
   }
 
   #flush(): void {
     this.#flushScheduled = false
-    if (this.#outbox.length === 0 || this.#closedReason !== undefined) return
+    if (this.#outbox.length === 0 || this.#channel === undefined) return
     const jobs = this.#outbox
     this.#outbox = []
     this.#outboxBytes = 0
@@ -117,47 +232,48 @@ export class PoolClient {
   #onMessage(message: HeadToClientMessage): void {
     switch (message.type) {
       case 'opened':
-        this.#opened?.resolve(message.poolId)
-        this.#opened = undefined
         return
       case 'results':
         for (const outcome of message.results) this.#settle(outcome)
         return
-      case 'updated':
+      case 'updated': {
+        const entry = this.#updateReqs.get(message.reqId)
+        this.#updateReqs.delete(message.reqId)
+        for (const waiter of entry?.waiters.splice(0) ?? []) waiter.resolve(message.seq)
+        return
+      }
       case 'stats': {
-        const waiter = this.#requests.get(message.reqId)
+        const request = this.#requests.get(message.reqId)
         this.#requests.delete(message.reqId)
-        waiter?.resolve(message)
+        request?.resolve(message)
         return
       }
       case 'refused':
-        this.#channel.close(new PoolClosedError(`the head refused this client: ${message.message}`))
+        this.#fail(new PoolClosedError(`the head refused this client: ${message.message}`))
+        this.#channel?.close()
         return
     }
   }
 
   #settle(outcome: ClientOutcome): void {
-    const waiter = this.#jobs.get(outcome.id)
-    if (waiter === undefined) return
+    const open = this.#jobs.get(outcome.id)
+    if (open === undefined) return
     this.#jobs.delete(outcome.id)
-    if (outcome.ok) waiter.resolve(outcome.value)
+    if (outcome.ok) open.resolve(outcome.value)
     else
-      waiter.reject(
+      open.reject(
         OWN_ERRORS.has(outcome.error.name)
           ? errorFromShape(outcome.error)
           : new RemoteJobError(outcome.error, outcome.where),
       )
   }
 
-  #onClose(reason: Error | undefined): void {
+  #fail(reason: Error): void {
     if (this.#closedReason !== undefined) return
-    this.#closedReason =
-      reason instanceof PoolClosedError
-        ? reason
-        : new PoolClosedError(`lost the connection to the head${reason === undefined ? '' : `: ${reason.message}`}`)
-    this.#opened?.reject(this.#closedReason)
-    for (const waiter of this.#jobs.values()) waiter.reject(this.#closedReason)
-    for (const waiter of this.#requests.values()) waiter.reject(this.#closedReason)
+    this.#closedReason = reason
+    for (const open of this.#jobs.values()) open.reject(reason)
+    for (const request of this.#requests.values()) request.reject(reason)
+    for (const entry of this.#updates) for (const waiter of entry.waiters.splice(0)) waiter.reject(reason)
     this.#jobs.clear()
     this.#requests.clear()
   }

@@ -5,6 +5,7 @@ import {
   type HeadToClientMessage,
   type HeadToNodeMessage,
   JobLedger,
+  type LeaseToCancel,
   type NodeMessage,
   type PoolSpec,
   type RoutedOutcome,
@@ -18,6 +19,8 @@ const log = logger('meshpool:head')
 
 /** Most jobs leased to a node in one frame. */
 const LEASE_CHUNK = 512
+/** How often the head looks for expired leases and due retries. */
+const TICK_MS = 100
 
 export interface HeadServiceInit {
   now?: () => number
@@ -77,6 +80,7 @@ export class HeadService {
   readonly #onNodeEvent: (event: NodeEvent) => void
   #nextPoolId = 1
   #closed = false
+  readonly #ticker: NodeJS.Timeout
 
   constructor(init: HeadServiceInit = {}) {
     this.#ledger = new JobLedger({
@@ -85,6 +89,8 @@ export class HeadService {
     })
     this.#publish = init.publish ?? (() => {})
     this.#onNodeEvent = init.onNodeEvent ?? (() => {})
+    this.#ticker = setInterval(() => this.#tick(), TICK_MS)
+    this.#ticker.unref()
   }
 
   /** Serves a node on a channel. `nodeId` is its peer id (or a local name). */
@@ -112,7 +118,7 @@ export class HeadService {
       message: (message) => {
         if (message.type === 'open') {
           if (pool !== undefined) return channel.close(new Error('a client opens one pool per connection'))
-          pool = this.#openPool(message.worker, message.init, channel)
+          pool = this.#openPool(message, channel)
           return
         }
         if (pool === undefined) return channel.close(new Error(`${message.type} before open`))
@@ -139,16 +145,22 @@ export class HeadService {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    clearInterval(this.#ticker)
     for (const node of [...this.#nodes.values()]) node.channel.close()
     for (const pool of [...this.#pools.values()]) pool.channel.close()
   }
 
-  #openPool(worker: string, init: Uint8Array, channel: PoolSession['channel']): PoolSession {
+  #openPool(open: Extract<ClientMessage, { type: 'open' }>, channel: PoolSession['channel']): PoolSession {
     const poolId = this.#nextPoolId++
-    const pool: PoolSession = { spec: { poolId, worker, init }, channel, log: new UpdateLog(poolId) }
+    this.#ledger.addPool(poolId, open.settings)
+    const { leaseMs } = this.#ledger.settingsOf(poolId)
+    const pool: PoolSession = {
+      spec: { poolId, worker: open.worker, init: open.init, leaseMs },
+      channel,
+      log: new UpdateLog(poolId),
+    }
     this.#pools.set(poolId, pool)
-    this.#ledger.addPool(poolId)
-    log('pool %d opened for %s', poolId, worker)
+    log('pool %d opened for %s', poolId, open.worker)
     channel.send({ type: 'opened', poolId })
     return pool
   }
@@ -157,16 +169,18 @@ export class HeadService {
     const poolId = pool.spec.poolId
     if (this.#pools.get(poolId) !== pool) return
     this.#pools.delete(poolId)
-    // Leased jobs of a gone client finish on their nodes; their results are dropped.
-    this.#ledger.removePool(poolId)
+    this.#cancelOnNodes(this.#ledger.removePool(poolId))
     log('pool %d closed', poolId)
   }
 
   #onClientMessage(pool: PoolSession, message: ClientMessage): void {
     switch (message.type) {
       case 'submit':
-        for (const job of message.jobs) this.#ledger.submit(pool.spec.poolId, job.id, job.params)
+        for (const job of message.jobs) this.#ledger.submit(pool.spec.poolId, job.id, job.params, job.timeoutMs ?? 0)
         this.#dispatch()
+        return
+      case 'cancel':
+        this.#cancelOnNodes(this.#ledger.cancel(pool.spec.poolId, message.ids))
         return
       case 'update': {
         const entry = pool.log.append(message.value)
@@ -213,6 +227,13 @@ export class HeadService {
         this.#dispatch()
         return
       }
+      case 'heartbeat':
+        this.#ledger.renew(node.id)
+        return
+      case 'release':
+        this.#ledger.release(node.id, message.jobIds)
+        this.#dispatch()
+        return
       case 'catchup': {
         const pool = this.#pools.get(message.poolId)
         if (pool === undefined) return
@@ -258,10 +279,28 @@ export class HeadService {
     }
   }
 
+  #tick(): void {
+    const failed = this.#ledger.tick()
+    this.#route(failed)
+    this.#dispatch()
+  }
+
+  #cancelOnNodes(leases: LeaseToCancel[]): void {
+    const byNode = new Map<string, number[]>()
+    for (const { nodeId, jobId } of leases) {
+      const list = byNode.get(nodeId)
+      if (list === undefined) byNode.set(nodeId, [jobId])
+      else list.push(jobId)
+    }
+    for (const [nodeId, jobIds] of byNode) this.#nodes.get(nodeId)?.channel.send({ type: 'cancel', jobIds })
+  }
+
   #route(routed: RoutedOutcome[]): void {
     if (routed.length === 0) return
     const byPool = new Map<number, ClientOutcome[]>()
-    for (const { poolId, outcome } of routed) {
+    const cancels: LeaseToCancel[] = []
+    for (const { poolId, outcome, cancelOn } of routed) {
+      if (cancelOn !== undefined) cancels.push(cancelOn)
       const list = byPool.get(poolId)
       if (list === undefined) byPool.set(poolId, [outcome])
       else list.push(outcome)
@@ -269,6 +308,7 @@ export class HeadService {
     for (const [poolId, results] of byPool) {
       this.#pools.get(poolId)?.channel.send({ type: 'results', results })
     }
+    this.#cancelOnNodes(cancels)
   }
 }
 

@@ -9,7 +9,9 @@ import { defaultSlots } from './pool.js'
 import { derivePoolKey, derivePoolSecret } from './psk.js'
 
 const log = logger('meshpool:node')
-const RECONNECT_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000]
+const RECONNECT_BACKOFF_MS = [100, 250, 500, 1000, 2000]
+/** How long a stopping node lets its running jobs finish. @default 30000 */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 
 export interface NodeInit {
   head: string
@@ -24,6 +26,9 @@ export interface NodeInit {
 export interface RunningNode {
   peerId: string
   slots: number
+  /** Takes no new jobs, gives back those not started, and waits up to `timeoutMs` for the running ones. */
+  drain(timeoutMs?: number): Promise<void>
+  /** Leaves at once: the head requeues whatever this node still held. */
   stop(): Promise<void>
 }
 
@@ -61,8 +66,9 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
       let stream = first
       let attempt = 0
       while (!stopped) {
-        init.onStatus?.('connected')
-        const reason = await agent.connect(new StreamChannel(stream, inbound.node))
+        const connected = agent.connect(new StreamChannel(stream, inbound.node))
+        void agent.welcomed().then(() => init.onStatus?.('connected'))
+        const reason = await connected
         if (stopped) return
         init.onStatus?.('disconnected', reason?.message)
         while (!stopped) {
@@ -80,6 +86,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
         }
       }
     })()
+    await agent.welcomed()
   } catch (err) {
     await peer.stop()
     throw err
@@ -87,6 +94,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   return {
     peerId: peer.peerId.toString(),
     slots,
+    drain: (timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => agent.drain(timeoutMs),
     stop: async () => {
       stopped = true
       await agent.stop()

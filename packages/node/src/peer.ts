@@ -33,8 +33,7 @@ export type MeshPeer = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSu
 /**
  * A libp2p peer of a pool: TCP, a private network keyed by the pool password,
  * Noise inside it, Yamux streams, identify, ping and gossipsub. Connection
- * limits are set so that dozens of nodes can join a head in the same second,
- * and the connection monitor notices a frozen peer within seconds.
+ * limits are set so that dozens of nodes can join a head in the same second.
  */
 export async function createPeer(init: PeerInit): Promise<MeshPeer> {
   return createLibp2p({
@@ -49,9 +48,11 @@ export async function createPeer(init: PeerInit): Promise<MeshPeer> {
       inboundConnectionThreshold: 1024,
       maxIncomingPendingConnections: 256,
     },
+    // Frozen peers are found by lease expiry, dead ones by the socket closing; the ping
+    // monitor only cleans up silent connections, so it may be patient with a busy machine.
     connectionMonitor: {
-      pingInterval: 1000,
-      pingTimeout: { minTimeout: 500, maxTimeout: 2000 },
+      pingInterval: 2000,
+      pingTimeout: { minTimeout: 3000, maxTimeout: 10_000 },
     },
     services: services(),
   })

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
+  AbortError,
   CLIENT_PROTOCOL,
   type ClientMessage,
   checkLimits,
@@ -38,16 +39,24 @@ export interface PoolOptions<W extends WorkerClass = WorkerClass> {
   slots?: number
   /** Jobs a call keeps in flight before it waits for results. @default 4096 */
   window?: number
-  /** Attempts before a job whose worker keeps dying fails (embedded head). @default 3 */
+  /** Attempts before a job whose slot or node keeps dying fails with WorkerLostError. @default 3 */
   maxAttempts?: number
+  /** Retries of a job whose run() threw, with backoff. @default 0 */
   retries?: number
+  /** Run time limit of each job in ms (calls may set their own). @default none */
   timeoutMs?: number
+  /** How long a node's lease on a job lasts without a heartbeat. @default 3000 */
   leaseMs?: number
   maxJobsPerSlot?: number
+  /** How long to keep trying to reach a head that went away before open calls fail. @default 60000 */
+  reconnectTimeoutMs?: number
 }
 
 export interface CallOptions {
+  /** Aborts the call: it rejects with AbortError at once, and its jobs are cancelled. */
   signal?: AbortSignal
+  /** Run time limit of each job of this call in ms. @default the pool's timeoutMs */
+  timeoutMs?: number
   /** Jobs in flight for this call. @default the pool's window */
   window?: number
 }
@@ -57,6 +66,18 @@ export function defaultSlots(): number {
   return Math.max(1, availableParallelism() - 1)
 }
 
+/** Read through a function so TypeScript doesn't keep an earlier narrowing of `aborted`. */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
+}
+
+function abortError(signal: AbortSignal): AbortError {
+  const reason = signal.reason as unknown
+  if (reason instanceof AbortError) return reason
+  const detail = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : ''
+  return new AbortError(`the call was aborted by its signal${detail}`)
+}
+
 /**
  * A pool of workers on a mesh: run a worker class over many inputs.
  * Create one with {@link createPool}.
@@ -64,24 +85,41 @@ export function defaultSlots(): number {
 export class Pool<W extends WorkerClass = WorkerClass> {
   readonly #client: PoolClient
   readonly #window: number
+  readonly #timeoutMs: number
   readonly #cleanup: () => Promise<void>
   #closing: Promise<void> | undefined
 
   /** @internal */
-  constructor(client: PoolClient, window: number, cleanup: () => Promise<void>) {
+  constructor(client: PoolClient, options: { window: number; timeoutMs: number }, cleanup: () => Promise<void>) {
     this.#client = client
-    this.#window = window
+    this.#window = options.window
+    this.#timeoutMs = options.timeoutMs
     this.#cleanup = cleanup
   }
 
   /** Runs one job; resolves with its result. */
   async submit(params: ParamsOf<W>, options: CallOptions = {}): Promise<ResultOf<W>> {
-    options.signal?.throwIfAborted()
-    const bytes = encodeValue(params, 'params')
-    return decodeValue<ResultOf<W>>(await this.#client.submit(bytes))
+    this.#checkCall(options)
+    const { signal } = options
+    if (signal?.aborted === true) throw abortError(signal)
+    const { id, result } = this.#client.submit(encodeValue(params, 'params'), options.timeoutMs ?? this.#timeoutMs)
+    if (signal === undefined) return decodeValue<ResultOf<W>>(await result)
+    let onAbort: (() => void) | undefined
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        this.#client.cancel([id])
+        reject(abortError(signal))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      return decodeValue<ResultOf<W>>(await Promise.race([result, aborted]))
+    } finally {
+      signal.removeEventListener('abort', onAbort as () => void)
+    }
   }
 
-  /** Runs every input; resolves with the results in input order. Rejects with the first error. */
+  /** Runs every input; resolves with the results in input order. Rejects with the first error and cancels the rest. */
   async map(inputs: Inputs<ParamsOf<W>>, options: CallOptions = {}): Promise<Array<ResultOf<W>>> {
     const results: Array<ResultOf<W>> = []
     for await (const [index, result] of this.#run(inputs, options)) results[index] = result
@@ -121,28 +159,40 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     await this.close()
   }
 
-  async *#run(inputs: Inputs<ParamsOf<W>>, options: CallOptions): AsyncGenerator<[number, ResultOf<W>]> {
+  #checkCall(options: CallOptions): void {
     checkPositiveInteger(options.window, 'options.window')
-    options.signal?.throwIfAborted()
+    checkPositiveInteger(options.timeoutMs, 'options.timeoutMs')
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new InvalidOptionError(`options.signal must be an AbortSignal, got ${describe(options.signal)}`)
+    }
+  }
+
+  async *#run(inputs: Inputs<ParamsOf<W>>, options: CallOptions): AsyncGenerator<[number, ResultOf<W>]> {
+    this.#checkCall(options)
+    const { signal } = options
+    if (signal?.aborted === true) throw abortError(signal)
     const window = options.window ?? this.#window
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs
     const iterator = toAsyncIterator(inputs)
     const ready: Array<{ index: number; value?: Uint8Array; error?: Error }> = []
+    const inFlight = new Map<number, number>() // job id → input index
     let wake: (() => void) | undefined
-    let inFlight = 0
     let index = 0
     let exhausted = false
+    const onAbort = (): void => wake?.()
+    signal?.addEventListener('abort', onAbort, { once: true })
     try {
       while (true) {
-        while (!exhausted && inFlight < window) {
+        while (!exhausted && inFlight.size < window && !isAborted(signal)) {
           const next = await iterator.next()
           if (next.done === true) {
             exhausted = true
             break
           }
           const at = index++
-          const bytes = encodeValue(next.value, `params (input ${at})`)
-          inFlight++
-          this.#client.submit(bytes).then(
+          const { id, result } = this.#client.submit(encodeValue(next.value, `params (input ${at})`), timeoutMs)
+          inFlight.set(id, at)
+          result.then(
             (value) => {
               ready.push({ index: at, value })
               wake?.()
@@ -153,21 +203,30 @@ export class Pool<W extends WorkerClass = WorkerClass> {
             },
           )
         }
-        if (exhausted && inFlight === 0) return
+        if (signal !== undefined && isAborted(signal)) throw abortError(signal)
+        if (exhausted && inFlight.size === 0 && ready.length === 0) return
         if (ready.length === 0) {
           await new Promise<void>((resolve) => {
             wake = resolve
           })
           wake = undefined
+          continue
         }
-        options.signal?.throwIfAborted()
         for (const item of ready.splice(0)) {
-          inFlight--
+          for (const [id, at] of inFlight) {
+            if (at === item.index) {
+              inFlight.delete(id)
+              break
+            }
+          }
           if (item.error !== undefined) throw item.error
           yield [item.index, decodeValue<ResultOf<W>>(item.value as Uint8Array)]
         }
       }
     } finally {
+      signal?.removeEventListener('abort', onAbort)
+      // An error, an abort or a consumer that stopped early: the jobs still out are not wanted.
+      if (inFlight.size > 0) this.#client.cancel([...inFlight.keys()])
       if (!exhausted) await iterator.return?.()
     }
   }
@@ -193,19 +252,30 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   const worker = workerPath(options.worker)
   checkLimits(options)
   checkPositiveInteger(options.slots, 'options.slots')
-  const init = encodeValue(options.init, 'options.init')
-  const window = options.window ?? DEFAULT_WINDOW
+  checkPositiveInteger(options.reconnectTimeoutMs, 'options.reconnectTimeoutMs')
+  const settings = {
+    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+    ...(options.retries === undefined ? {} : { retries: options.retries }),
+    ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+  }
+  const clientInit = {
+    worker,
+    init: encodeValue(options.init, 'options.init'),
+    settings,
+    ...(options.reconnectTimeoutMs === undefined ? {} : { reconnectTimeoutMs: options.reconnectTimeoutMs }),
+  }
+  const callDefaults = { window: options.window ?? DEFAULT_WINDOW, timeoutMs: options.timeoutMs ?? 0 }
 
   if (options.head === undefined) {
-    const head = new HeadService({ ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }) })
+    const head = new HeadService()
     const agent = new NodeAgent({ slots: options.slots ?? defaultSlots(), name: 'local' })
     agent.start()
     attachLocalAgent(head, agent)
     const [clientSide, headSide] = channelPair<HeadToClientMessage, ClientMessage>()
     head.attachClient(headSide)
-    const client = new PoolClient(clientSide)
-    await client.open(worker, init)
-    return new Pool<W>(client, window, async () => {
+    const client = new PoolClient(clientInit)
+    await client.open(clientSide)
+    return new Pool<W>(client, callDefaults, async () => {
       head.close()
       await agent.stop()
     })
@@ -214,7 +284,8 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   if (typeof options.head !== 'string') {
     throw new InvalidOptionError(`options.head must be the head's multiaddr string, got ${describe(options.head)}`)
   }
-  parseHeadAddress(options.head)
+  const headAddress = options.head
+  parseHeadAddress(headAddress)
   const password = options.password ?? process.env.MESHPOOL_PASSWORD
   if (typeof password !== 'string' || password === '') {
     throw new InvalidOptionError(
@@ -222,11 +293,15 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
     )
   }
   const peer: MeshPeer = await createPeer({ psk: derivePoolKey(password) })
+  const connect = async () =>
+    new StreamChannel<HeadToClientMessage, ClientMessage>(
+      await dialHead(peer, headAddress, CLIENT_PROTOCOL, derivePoolSecret(password)),
+      inbound.client,
+    )
   try {
-    const stream = await dialHead(peer, options.head, CLIENT_PROTOCOL, derivePoolSecret(password))
-    const client = new PoolClient(new StreamChannel(stream, inbound.client))
-    await client.open(worker, init)
-    return new Pool<W>(client, window, async () => {
+    const client = new PoolClient({ ...clientInit, reconnect: connect })
+    await client.open(await connect())
+    return new Pool<W>(client, callDefaults, async () => {
       await peer.stop()
     })
   } catch (err) {

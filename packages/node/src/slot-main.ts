@@ -5,21 +5,40 @@
  */
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { decodeValue, encodeValue, errorShape, UnsendableValueError, WorkerLoadError } from '@meshpool/core'
+import {
+  AbortError,
+  decodeValue,
+  encodeValue,
+  errorShape,
+  TimeoutError,
+  UnsendableValueError,
+  WorkerLoadError,
+} from '@meshpool/core'
 import type { FromSlot, ToSlot } from './slot-protocol.js'
 import type { JobContext, WorkerContext, WorkerInstance } from './worker-types.js'
 
 let worker: WorkerInstance | undefined
 let context: WorkerContext | undefined
 let chain: Promise<void> = Promise.resolve()
+let running: { jobId: number; controller: AbortController } | undefined
 
 const reply = (message: FromSlot): void => {
   process.send?.(message)
 }
 
 process.on('message', (message: ToSlot) => {
+  if (message.type === 'abort') {
+    if (running?.jobId === message.jobId) running.controller.abort(abortReason(message.reason))
+    return
+  }
   chain = chain.then(() => handle(message))
 })
+
+function abortReason(reason: 'timeout' | 'cancel'): Error {
+  return reason === 'timeout'
+    ? new TimeoutError('the job ran past its timeoutMs')
+    : new AbortError('the job was cancelled')
+}
 process.on('disconnect', () => process.exit(0))
 
 async function handle(message: ToSlot): Promise<void> {
@@ -78,6 +97,7 @@ async function load(message: Extract<ToSlot, { type: 'load' }>): Promise<void> {
 
 async function run(message: Extract<ToSlot, { type: 'run' }>): Promise<void> {
   const controller = new AbortController()
+  running = { jobId: message.jobId, controller }
   const ctx: JobContext = {
     jobId: message.jobId,
     attempt: message.attempt,
@@ -96,5 +116,7 @@ async function run(message: Extract<ToSlot, { type: 'run' }>): Promise<void> {
     reply({ type: 'result', jobId: message.jobId, ok: true, value })
   } catch (err) {
     reply({ type: 'result', jobId: message.jobId, ok: false, error: errorShape(err) })
+  } finally {
+    running = undefined
   }
 }

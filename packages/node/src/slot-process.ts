@@ -56,6 +56,11 @@ export class SlotProcess {
     })
   }
 
+  /** Kills the process at once (a job that would not stop); the exit is reported as usual. */
+  kill(): void {
+    this.#child?.kill('SIGKILL')
+  }
+
   /** Stops the process; resolves once it has exited. */
   async stop(graceMs = 2000): Promise<void> {
     const child = this.#child
