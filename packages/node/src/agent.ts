@@ -1,6 +1,5 @@
 import { logger } from '@libp2p/logger'
 import {
-  AbortError,
   errorShape,
   type HeadToNodeMessage,
   type JobOutcome,
