@@ -254,6 +254,8 @@ export class JobLedger {
       const past = job.pastLeases.some((l) => l.nodeId === nodeId && l.leaseId === report.leaseId)
       if (!past || !report.ok) return undefined
       const holder = job.state === 'leased' ? job.nodeId : undefined
+      if (job.state === 'queued') this.#unqueue(job)
+      if (job.state === 'waiting') this.#waiting = this.#waiting.filter((w) => w !== job)
       this.#unlease(job)
       const routed = this.#finish(job, { id: job.clientJobId, ok: true, value: report.value })
       return holder === undefined ? routed : { ...routed, cancelOn: { nodeId: holder, jobId: job.jobId } }
@@ -275,7 +277,8 @@ export class JobLedger {
   /** A draining node gives back jobs it has not started: they go back to the front, no attempt counted. */
   release(nodeId: string, jobIds: Iterable<number>): number {
     let released = 0
-    for (const jobId of jobIds) {
+    // Newest first onto the front, so they are leased again in their old order.
+    for (const jobId of [...jobIds].reverse()) {
       const job = this.#jobs.get(jobId)
       if (job === undefined || job.state !== 'leased' || job.nodeId !== nodeId) continue
       this.#unlease(job)
@@ -419,6 +422,14 @@ export class JobLedger {
       }
     }
     return leased
+  }
+
+  /** Takes one queued job out of its pool's queue (a late result won it). */
+  #unqueue(job: Job): void {
+    job.state = 'failed'
+    this.#queued--
+    const queue = this.#queues.get(job.poolId)
+    if (queue !== undefined) this.#queues.set(job.poolId, rebuilt(queue))
   }
 
   #forget(job: Job): void {
