@@ -300,6 +300,8 @@ export class JobLedger {
     if (held === undefined) return failed
     // Newest first onto the front, so the oldest is leased first again.
     for (const job of [...held].reverse()) {
+      // If the node comes back on a new connection, what it finished meanwhile still counts.
+      job.pastLeases.push({ nodeId, leaseId: job.leaseId })
       job.nodeId = undefined
       const routed = this.#requeue(job, `${nodeId} (node disconnected)`)
       if (routed !== undefined) failed.push(routed)

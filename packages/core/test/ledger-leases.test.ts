@@ -131,6 +131,17 @@ describe('late and foreign results', () => {
     expect(book.complete('frozen', ok(old))).toBeUndefined()
   })
 
+  it('a node that reconnects may still deliver what it finished while it was away', () => {
+    const { book } = clocked()
+    book.submit(1, 3, params(3))
+    const job = only(book.lease('a', 1))
+    expect(book.releaseNode('a')).toEqual([])
+    expect(book.queuedCount()).toBe(1)
+    expect(book.complete('a', ok(job, 6))).toMatchObject({ outcome: { id: 3, ok: true } })
+    expect(book.queuedCount()).toBe(0)
+    expect(book.lease('b', 1)).toEqual([])
+  })
+
   it('a late failure from an expired lease changes nothing', () => {
     const { book, clock } = clocked({ leaseMs: 100 })
     book.submit(1, 0, params(0))

@@ -254,23 +254,27 @@ describe('stale and foreign reports change nothing', () => {
     expectIgnored(book, 'node-a', { jobId: 0, leaseId: 0, ok: true, value: params(0) })
   })
 
-  it('a report for a job that is queued again after its node left', () => {
+  it('a failure reported on a lease its node lost when it left', () => {
     const { book, job } = leasedOne()
     book.releaseNode('node-a')
     expect(book.stateOf(job.jobId)).toBe('queued')
-    expectIgnored(book, 'node-a', done(job))
+    expectIgnored(book, 'node-a', threw(job))
     expect(book.stateOf(job.jobId)).toBe('queued')
   })
 
-  it('a report of the old lease once the job is leased again elsewhere', () => {
+  it('a report of the old lease by another node, and the new holder once the old one won', () => {
     const { book, job } = leasedOne()
     book.releaseNode('node-a')
     const again = one(book.lease('node-b', 1))
     expect(again.jobId).toBe(job.jobId)
     expect(again.leaseId).not.toBe(job.leaseId)
-    expectIgnored(book, 'node-a', done(job))
     expectIgnored(book, 'node-b', done(job))
-    expect(book.complete('node-b', done(again))?.outcome.id).toBe(0)
+    // The old holder came back with the result: first result wins, the new holder is told to stop.
+    expect(book.complete('node-a', done(job))).toMatchObject({
+      outcome: { id: 0, ok: true },
+      cancelOn: { nodeId: 'node-b', jobId: job.jobId },
+    })
+    expectIgnored(book, 'node-b', done(again))
   })
 })
 

@@ -111,19 +111,17 @@ export class NodeAgent {
   }
 
   /**
-   * Serves the head on a channel. Called again after a reconnect: jobs held
-   * from the old connection are dropped (the head has requeued them).
+   * Serves the head on a channel. Called again after a reconnect: jobs not
+   * started are dropped (the head has requeued them), while running jobs go on
+   * and their results, like those not yet sent, go to the head on the new
+   * connection: a late result still wins if its job is open.
    */
   connect(channel: Channel<HeadToNodeMessage, NodeMessage>): Promise<Error | undefined> {
     this.#channel = channel
     this.#queue = []
     this.#requested = 0
-    this.#results = []
     this.#nodeId = ''
-    for (const slot of this.#slots) {
-      slot.pendingJob = undefined
-      if (slot.running !== undefined) slot.running.abandoned = true
-    }
+    for (const slot of this.#slots) slot.pendingJob = undefined
     return new Promise((resolve) => {
       channel.start({
         message: (message) => this.#onHeadMessage(message),
@@ -210,6 +208,7 @@ export class NodeAgent {
       case 'welcome':
         this.#nodeId = message.nodeId
         for (const resolve of this.#welcomeWaiters.splice(0)) resolve()
+        this.#flush()
         this.#pull()
         return
       case 'pool':
@@ -517,7 +516,7 @@ export class NodeAgent {
 
   #flush(): void {
     this.#flushScheduled = false
-    if (this.#results.length === 0) return
+    if (this.#results.length === 0 || this.#channel === undefined || this.#nodeId === '') return
     const results = this.#results
     this.#results = []
     this.#channel?.send({ type: 'results', results })

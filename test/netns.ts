@@ -1,0 +1,414 @@
+/**
+ * Network namespaces for tests that need real links between peers: a head
+ * namespace joined to one namespace per other role by a veth pair, each pair
+ * on its own /24. Links can be cut and restored on both ends, and `destroy()`
+ * kills every process started in the namespaces and deletes them.
+ *
+ * Names are unique per topology (`mp<4 hex>-<role>`), so parallel runs and
+ * leftovers of a crashed run never clash; a crashed run's namespaces are swept
+ * by the next topology created on the machine (see the registry below).
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import { randomBytes, randomInt } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PASSWORD, type Proc } from './harness.js'
+
+/** The role whose namespace every other role is linked to. */
+export const HEAD = 'head'
+
+/** Where live topologies note their owner's pid and namespaces, so a later run can sweep a crashed one's. */
+const REGISTRY = join(tmpdir(), 'meshpool-netns')
+
+export interface NsProc extends Proc {
+  /** Writes one line to the process's stdin (when started with `stdin: true`). */
+  send(line: string): void
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv
+  /** Give the process a stdin pipe (for `send`); otherwise stdin is /dev/null. */
+  stdin?: boolean
+}
+
+interface Link {
+  /** The veth end in the head's namespace. */
+  headIf: string
+  /** The veth end in the role's namespace. */
+  peerIf: string
+  headIp: string
+  peerIp: string
+}
+
+/** Why the machine cannot give a test network namespaces; the test fails with it. */
+export class NetnsUnavailableError extends Error {
+  override name = 'NetnsUnavailableError'
+}
+
+interface IpResult {
+  ok: boolean
+  code: string | number | null
+  stderr: string
+}
+
+function ip(args: string[], timeoutMs = 10_000): Promise<IpResult> {
+  return new Promise((resolve) => {
+    execFile('ip', args, { timeout: timeoutMs }, (err, _stdout, stderr) => {
+      if (err === null) resolve({ ok: true, code: 0, stderr })
+      else resolve({ ok: false, code: (err as NodeJS.ErrnoException).code ?? err.code ?? null, stderr })
+    })
+  })
+}
+
+async function ipOrThrow(args: string[]): Promise<void> {
+  const result = await ip(args)
+  if (!result.ok) throw new Error(`\`ip ${args.join(' ')}\` failed (${result.code}): ${result.stderr.trim()}`)
+}
+
+function ipSync(args: string[]): string {
+  try {
+    return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString()
+  } catch {
+    return ''
+  }
+}
+
+/** Pids of the processes in a namespace (empty if it is gone). */
+function pidsIn(ns: string): number[] {
+  return ipSync(['netns', 'pids', ns])
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((pid) => Number.isSafeInteger(pid) && pid > 0)
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Kills what is left in the namespaces and deletes them; synchronous, for exit paths too. */
+function killAndDelete(namespaces: string[]): void {
+  for (const ns of namespaces) {
+    for (const pid of pidsIn(ns)) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
+    }
+    ipSync(['netns', 'delete', ns])
+  }
+}
+
+/** Deletes the namespaces of topologies whose owning process is gone (a crashed or killed run). */
+function sweepStale(): void {
+  let entries: string[]
+  try {
+    entries = readdirSync(REGISTRY)
+  } catch {
+    return
+  }
+  for (const entry of entries) {
+    const file = join(REGISTRY, entry)
+    try {
+      const { pid, namespaces, dir } = JSON.parse(readFileSync(file, 'utf8')) as {
+        pid: number
+        namespaces: string[]
+        dir: string
+      }
+      if (alive(pid)) continue
+      killAndDelete(namespaces)
+      if (typeof dir === 'string' && dir.startsWith(join(tmpdir(), 'meshpool-mp'))) {
+        rmSync(dir, { recursive: true, force: true })
+      }
+      rmSync(file, { force: true })
+    } catch {
+      // Unreadable or half-written: leave it to its owner.
+    }
+  }
+}
+
+/**
+ * Checks that this machine lets us create namespaces and veth pairs, by making
+ * a throwaway pair in a throwaway namespace. Throws NetnsUnavailableError
+ * saying why not (no iproute2, not root / no CAP_NET_ADMIN, no veth support).
+ */
+export async function checkNetns(prefix: string): Promise<void> {
+  const why = (what: string): NetnsUnavailableError =>
+    new NetnsUnavailableError(
+      `this machine can't create network namespaces for the partition test: ${what}. ` +
+        'It needs Linux, iproute2 (`ip`), and root with CAP_SYS_ADMIN and CAP_NET_ADMIN (in a container: --privileged, or --cap-add SYS_ADMIN --cap-add NET_ADMIN).',
+    )
+  if (process.platform !== 'linux') throw why(`network namespaces are a Linux feature, and this is ${process.platform}`)
+  const probe = `${prefix}-chk`
+  const added = await ip(['netns', 'add', probe])
+  if (!added.ok) {
+    if (added.code === 'ENOENT') throw why('the `ip` command (iproute2) is not installed, or not on PATH')
+    const uid = process.getuid?.()
+    throw why(
+      `\`ip netns add\` failed: ${added.stderr.trim() || `exit ${added.code}`}` +
+        (uid === 0
+          ? ' (running as root, but without a capability it needs: CAP_SYS_ADMIN or CAP_NET_ADMIN)'
+          : ` (running as uid ${uid}, not root)`),
+    )
+  }
+  try {
+    const veth = await ip(['-n', probe, 'link', 'add', `${prefix}c0`, 'type', 'veth', 'peer', 'name', `${prefix}c1`])
+    if (!veth.ok) throw why(`creating a veth pair failed: ${veth.stderr.trim() || `exit ${veth.code}`}`)
+    const exec = await ip(['netns', 'exec', probe, 'true'])
+    if (!exec.ok) throw why(`\`ip netns exec\` failed: ${exec.stderr.trim() || `exit ${exec.code}`}`)
+  } finally {
+    await ip(['netns', 'delete', probe])
+  }
+}
+
+/**
+ * A star of namespaces: `head` in the middle, one veth pair to each other
+ * role. Link i (1-based, in the order of the roles) is 10.<n>.<i>.0/24 with
+ * the head's side at .1 and the role's side at .2.
+ */
+export class Topology {
+  readonly prefix: string
+  /** A temp folder for the test's files (key files); removed by destroy(). */
+  readonly dir: string
+  readonly #links = new Map<string, Link>()
+  readonly #namespaces: string[] = []
+  readonly #procs = new Set<NsProc>()
+  readonly #registryFile: string
+  readonly #onExit = (): void => this.#destroySync()
+  #destroyed = false
+
+  private constructor(prefix: string) {
+    this.prefix = prefix
+    this.dir = mkdtempSync(join(tmpdir(), `meshpool-${prefix}-`))
+    this.#registryFile = join(REGISTRY, prefix)
+    process.once('exit', this.#onExit)
+  }
+
+  /** Creates the namespaces and links; fails with NetnsUnavailableError where the machine can't. */
+  static async create(roles: string[]): Promise<Topology> {
+    for (const role of roles) {
+      if (!/^[a-z0-9]{1,6}$/.test(role) || role === HEAD) {
+        throw new Error(`role names are 1 to 6 lowercase letters or digits, not ${HEAD}: ${JSON.stringify(role)}`)
+      }
+    }
+    if (roles.length > 250) throw new Error('at most 250 roles')
+    const prefix = `mp${randomBytes(2).toString('hex')}`
+    await checkNetns(prefix)
+    sweepStale()
+    const topology = new Topology(prefix)
+    try {
+      await topology.#build(roles)
+    } catch (err) {
+      await topology.destroy()
+      throw err
+    }
+    return topology
+  }
+
+  /** The namespace of a role (`head` or one given to create). */
+  ns(role: string): string {
+    if (role !== HEAD && !this.#links.has(role)) throw new Error(`no role ${role} in this topology`)
+    return `${this.prefix}-${role}`
+  }
+
+  /** The head's address on a role's link: what that role dials to reach the head. */
+  headIp(role: string): string {
+    return this.#link(role).headIp
+  }
+
+  /** The role's own address on its link. */
+  ip(role: string): string {
+    return this.#link(role).peerIp
+  }
+
+  /**
+   * Runs `node <args>` inside a role's namespace (`ip netns exec` execs, so the
+   * child's pid is node's), with MESHPOOL_PASSWORD set and output captured.
+   */
+  run(role: string, args: string[], options: RunOptions = {}): NsProc {
+    if (this.#destroyed) throw new Error('this topology is destroyed')
+    const child = spawn('ip', ['netns', 'exec', this.ns(role), process.execPath, ...args], {
+      env: { ...process.env, MESHPOOL_PASSWORD: PASSWORD, ...options.env },
+      stdio: [options.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    })
+    const proc = capture(child)
+    this.#procs.add(proc)
+    void proc.exited.then(() => this.#procs.delete(proc))
+    return proc
+  }
+
+  /** Takes a role's link down on both ends. */
+  async cut(role: string): Promise<void> {
+    await this.#setLink(role, 'down')
+  }
+
+  /** Brings a role's link back up on both ends (addresses and the connected route come back with it). */
+  async restore(role: string): Promise<void> {
+    await this.#setLink(role, 'up')
+  }
+
+  /**
+   * Stops every process started here (SIGTERM, SIGKILL after a grace), kills
+   * whatever is still inside the namespaces (slot processes of a killed node),
+   * and deletes the namespaces, which removes their veths. Safe to call twice.
+   */
+  async destroy(graceMs = 3000): Promise<void> {
+    if (this.#destroyed) return
+    this.#destroyed = true
+    const procs = [...this.#procs]
+    for (const proc of procs) proc.child.kill('SIGTERM')
+    await Promise.all(
+      procs.map(async (proc) => {
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([proc.exited, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))])
+        clearTimeout(timer)
+        if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL')
+        await proc.exited
+      }),
+    )
+    this.#destroySync()
+  }
+
+  #destroySync(): void {
+    process.removeListener('exit', this.#onExit)
+    for (const proc of this.#procs) {
+      if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL')
+    }
+    killAndDelete(this.#namespaces)
+    rmSync(this.dir, { recursive: true, force: true })
+    rmSync(this.#registryFile, { force: true })
+    this.#destroyed = true
+  }
+
+  async #build(roles: string[]): Promise<void> {
+    mkdirSync(REGISTRY, { recursive: true })
+    const all = [HEAD, ...roles].map((role) => `${this.prefix}-${role}`)
+    // Noted before anything exists, so that a run killed half-way is still swept.
+    writeFileSync(this.#registryFile, JSON.stringify({ pid: process.pid, namespaces: all, dir: this.dir }))
+    const net = randomInt(100, 200)
+    roles.forEach((role, i) => {
+      this.#links.set(role, {
+        headIf: `${this.prefix}-${role}-h`,
+        peerIf: `${this.prefix}-${role}-n`,
+        headIp: `10.${net}.${i + 1}.1`,
+        peerIp: `10.${net}.${i + 1}.2`,
+      })
+    })
+    const headNs = this.ns(HEAD)
+    for (const ns of all) {
+      await ipOrThrow(['netns', 'add', ns])
+      this.#namespaces.push(ns)
+      await ipOrThrow(['-n', ns, 'link', 'set', 'lo', 'up'])
+    }
+    for (const role of roles) {
+      const link = this.#link(role)
+      const ns = this.ns(role)
+      // Created inside the head's namespace with its peer moved straight to the role's: nothing touches the host's.
+      await ipOrThrow([
+        '-n',
+        headNs,
+        'link',
+        'add',
+        link.headIf,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        link.peerIf,
+        'netns',
+        ns,
+      ])
+      await ipOrThrow(['-n', headNs, 'addr', 'add', `${link.headIp}/24`, 'dev', link.headIf])
+      await ipOrThrow(['-n', ns, 'addr', 'add', `${link.peerIp}/24`, 'dev', link.peerIf])
+      await ipOrThrow(['-n', headNs, 'link', 'set', link.headIf, 'up'])
+      await ipOrThrow(['-n', ns, 'link', 'set', link.peerIf, 'up'])
+    }
+  }
+
+  #link(role: string): Link {
+    const link = this.#links.get(role)
+    if (link === undefined) throw new Error(`no link for role ${role} in this topology`)
+    return link
+  }
+
+  async #setLink(role: string, state: 'up' | 'down'): Promise<void> {
+    const link = this.#link(role)
+    await Promise.all([
+      ipOrThrow(['-n', this.ns(HEAD), 'link', 'set', link.headIf, state]),
+      ipOrThrow(['-n', this.ns(role), 'link', 'set', link.peerIf, state]),
+    ])
+  }
+}
+
+/** Captures a child's output, like harness's meshpool(). */
+function capture(child: ChildProcess): NsProc {
+  let text = ''
+  const listeners = new Set<() => void>()
+  const onData = (chunk: Buffer): void => {
+    text += chunk.toString()
+    for (const listener of listeners) listener()
+  }
+  child.stdout?.on('data', onData)
+  child.stderr?.on('data', onData)
+  child.stdin?.on('error', () => {}) // the process may exit before it reads
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      for (const listener of listeners) listener()
+      resolve(code ?? signal ?? -1)
+    })
+    child.once('error', (err) => {
+      text += `\nspawn failed: ${err.message}\n`
+      resolve(-1)
+    })
+  })
+  return {
+    child,
+    output: () => text,
+    exited,
+    send: (line) => {
+      if (child.stdin === null) throw new Error('started without stdin: pass { stdin: true }')
+      child.stdin.write(`${line}\n`)
+    },
+    waitForLine: (pattern, timeoutMs = 20_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const line = text.split('\n').find((l) => pattern.test(l))
+          if (line !== undefined) {
+            done()
+            resolve(line)
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            done()
+            reject(new Error(`process exited before printing ${pattern}; output:\n${text}`))
+          }
+        }
+        const timer = setTimeout(() => {
+          done()
+          reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${text}`))
+        }, timeoutMs)
+        const done = (): void => {
+          clearTimeout(timer)
+          listeners.delete(check)
+        }
+        listeners.add(check)
+        check()
+      }),
+  }
+}
+
+/** Polls a condition until it holds or the deadline passes; `detail` adds context to the timeout error. */
+export async function waitUntil(
+  condition: () => boolean,
+  timeoutMs: number,
+  what: string,
+  detail: () => string = () => '',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${detail()}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
