@@ -73,6 +73,47 @@ describe('a node that dies or freezes', () => {
 })
 
 describe('slots that crash', () => {
+  it('a slot busy past the lease keeps its job: heartbeats come from the node, not the slot', async () => {
+    const head = await startHead({ noWork: true })
+    await Promise.all([joinNode(head.address, 1), joinNode(head.address, 1)])
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, leaseMs: 500 })
+    const results = (await pool.map([
+      { x: 0, spinMs: 2000 },
+      { x: 1, spinMs: 2000 },
+    ])) as Out[]
+    expect(results.map((r) => r.attempt)).toEqual([1, 1])
+  })
+
+  it('a worker that kills its slot as it starts: jobs fail with WorkerLostError, the slot is marked broken, the node stays up', async () => {
+    const head = await startHead({ noWork: true })
+    const node = await joinNode(head.address, 1)
+    await using pool = await createPool({
+      worker: WORKER,
+      init: { exitInConstructor: true },
+      head: head.address,
+      password: PASSWORD,
+      maxAttempts: 2,
+    })
+    for (let i = 0; i < 2; i++) {
+      await expect(pool.submit({ x: i })).rejects.toMatchObject({
+        name: 'WorkerLostError',
+        message: expect.stringMatching(/exited with code 9/),
+      })
+    }
+    // The fifth crash in a row breaks the slot; that job waits for a working slot elsewhere.
+    const waiting = new AbortController()
+    const third = pool.submit({ x: 2 }, { signal: waiting.signal }).catch((e: unknown) => e)
+    await node.waitForLine(/slot 0 crashed 5 times in a row/)
+    expect(node.child.exitCode).toBeNull()
+    expect(await pool.nodesCount()).toBe(1)
+    await waitFor(() => /joined/.test(head.output()))
+    let workers = await pool.workersCount()
+    for (let i = 0; i < 100 && workers !== 0; i++) workers = await pool.workersCount()
+    expect(workers).toBe(0)
+    waiting.abort()
+    expect(await third).toMatchObject({ name: 'AbortError' })
+  })
+
   it('completes every job when every 10th job crashes its slot once', async () => {
     const head = await startHead({ noWork: true })
     await Promise.all([joinNode(head.address, 2), joinNode(head.address, 2)])

@@ -75,6 +75,8 @@ export type NodeMessage =
   | { type: 'catchup'; poolId: number; from: number }
   | { type: 'heartbeat' }
   | { type: 'release'; jobIds: number[] }
+  /** The node's working slots changed (a slot broke). */
+  | { type: 'slots'; slots: number }
 
 /** Head → node on {@link WORK_PROTOCOL}. */
 export type HeadToNodeMessage =
@@ -181,6 +183,7 @@ const nodeMessages: Record<NodeMessage['type'], Check> = {
   catchup: shape({ poolId: uint, from: uint }),
   heartbeat: shape({}),
   release: shape({ jobIds: ids }),
+  slots: shape({ slots: uint }),
 }
 const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   welcome: shape({ nodeId: str }),

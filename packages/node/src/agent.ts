@@ -282,6 +282,11 @@ export class NodeAgent {
 
   /** Gives queued jobs to free slots, preferring slots that hold the job's pool already. */
   #pump(): void {
+    if (this.#queue.length > 0 && this.#slots.every((s) => s.phase === 'broken' || s.phase === 'down')) {
+      // No slot can run them here now (broken, or waiting to restart): give them back to run elsewhere.
+      this.#channel?.send({ type: 'release', jobIds: this.#queue.map((job) => job.jobId) })
+      this.#queue = []
+    }
     if (this.#queue.length > 0) {
       const waiting: LeasedJob[] = []
       for (const job of this.#queue) {
@@ -465,6 +470,7 @@ export class NodeAgent {
       process.emitWarning(
         `meshpool: slot ${slot.process.index} crashed ${slot.crashes} times in a row (last: ${description}); it stays down`,
       )
+      this.#channel?.send({ type: 'slots', slots: this.#slots.filter((s) => s.phase !== 'broken').length })
       this.#pump()
       return
     }

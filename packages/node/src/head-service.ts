@@ -132,12 +132,8 @@ export class HeadService {
 
   stats(): HeadStats {
     let workers = 0
-    let nodes = 0
-    for (const node of this.#nodes.values()) {
-      if (node.slots === 0) continue
-      nodes++
-      workers += node.slots
-    }
+    const nodes = this.#nodes.size
+    for (const node of this.#nodes.values()) workers += node.slots
     const counts = this.#ledger.counts()
     return { nodes, workers, queued: counts.queued, leased: counts.leased, pools: this.#pools.size }
   }
@@ -229,6 +225,12 @@ export class HeadService {
       }
       case 'heartbeat':
         this.#ledger.renew(node.id)
+        return
+      case 'slots':
+        if (this.#nodes.get(node.id) !== node) return
+        node.slots = message.slots
+        node.wanted = Math.min(node.wanted, node.slots * 64)
+        log('node %s now has %d working slots', node.id, node.slots)
         return
       case 'release':
         this.#ledger.release(node.id, message.jobIds)

@@ -167,6 +167,11 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     }
   }
 
+  /**
+   * Runs the inputs through the pool, yielding [input index, result] as
+   * results arrive. A feeder reads the inputs (lazily, at most `window` jobs
+   * out) while results are yielded, so a slow input never holds results back.
+   */
   async *#run(inputs: Inputs<ParamsOf<W>>, options: CallOptions): AsyncGenerator<[number, ResultOf<W>]> {
     this.#checkCall(options)
     const { signal } = options
@@ -177,57 +182,74 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     const ready: Array<{ index: number; value?: Uint8Array; error?: Error }> = []
     const inFlight = new Map<number, number>() // job id → input index
     let wake: (() => void) | undefined
-    let index = 0
+    let roomFor: (() => void) | undefined
+    const nudge = (): void => {
+      wake?.()
+      wake = undefined
+    }
+    let stopped = false
     let exhausted = false
-    const onAbort = (): void => wake?.()
-    signal?.addEventListener('abort', onAbort, { once: true })
+    let feedError: Error | undefined
+
+    const feed = async (): Promise<void> => {
+      for (let index = 0; !stopped; index++) {
+        // Results not yet taken by the caller count against the window too: memory stays bounded.
+        while (inFlight.size + ready.length >= window && !stopped) {
+          await new Promise<void>((resolve) => {
+            roomFor = resolve
+          })
+        }
+        if (stopped) return
+        const next = await iterator.next()
+        if (next.done === true || stopped) break
+        const { id, result } = this.#client.submit(encodeValue(next.value, `params (input ${index})`), timeoutMs)
+        inFlight.set(id, index)
+        result
+          .then(
+            (value) => ready.push({ index, value }),
+            (error: Error) => ready.push({ index, error }),
+          )
+          .finally(() => {
+            inFlight.delete(id)
+            nudge()
+          })
+      }
+      exhausted = true
+    }
+    const feeding = feed().then(
+      () => nudge(),
+      (err: unknown) => {
+        feedError = err as Error
+        nudge()
+      },
+    )
+    signal?.addEventListener('abort', nudge, { once: true })
     try {
       while (true) {
-        while (!exhausted && inFlight.size < window && !isAborted(signal)) {
-          const next = await iterator.next()
-          if (next.done === true) {
-            exhausted = true
-            break
-          }
-          const at = index++
-          const { id, result } = this.#client.submit(encodeValue(next.value, `params (input ${at})`), timeoutMs)
-          inFlight.set(id, at)
-          result.then(
-            (value) => {
-              ready.push({ index: at, value })
-              wake?.()
-            },
-            (error: Error) => {
-              ready.push({ index: at, error })
-              wake?.()
-            },
-          )
-        }
         if (signal !== undefined && isAborted(signal)) throw abortError(signal)
-        if (exhausted && inFlight.size === 0 && ready.length === 0) return
-        if (ready.length === 0) {
-          await new Promise<void>((resolve) => {
-            wake = resolve
-          })
-          wake = undefined
-          continue
-        }
-        for (const item of ready.splice(0)) {
-          for (const [id, at] of inFlight) {
-            if (at === item.index) {
-              inFlight.delete(id)
-              break
-            }
-          }
+        if (feedError !== undefined) throw feedError
+        const item = ready.shift()
+        if (item !== undefined) {
           if (item.error !== undefined) throw item.error
           yield [item.index, decodeValue<ResultOf<W>>(item.value as Uint8Array)]
+          roomFor?.()
+          continue
         }
+        if (exhausted && inFlight.size === 0) return
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
+        roomFor?.()
       }
     } finally {
-      signal?.removeEventListener('abort', onAbort)
+      stopped = true
+      signal?.removeEventListener('abort', nudge)
+      roomFor?.()
       // An error, an abort or a consumer that stopped early: the jobs still out are not wanted.
       if (inFlight.size > 0) this.#client.cancel([...inFlight.keys()])
-      if (!exhausted) await iterator.return?.()
+      // Not awaited: the input may be stuck in a next() that never resolves, and an abort rejects at once.
+      if (!exhausted) void Promise.resolve(iterator.return?.()).catch(() => {})
+      void feeding
     }
   }
 }

@@ -47,6 +47,36 @@ describe('an embedded pool', () => {
     expect(await pool.submit({ kind: 'echo', value })).toEqual(value)
   })
 
+  it('yields results while a slow async input is still waiting for its next item', async () => {
+    let release: (() => void) | undefined
+    async function* input() {
+      yield { x: 1 }
+      // The next input only comes once the caller has the first result.
+      await new Promise<void>((resolve) => {
+        release = resolve
+      })
+      yield { x: 2 }
+    }
+    const seen: unknown[] = []
+    for await (const r of pool.imapUnordered(input())) {
+      seen.push(r)
+      release?.()
+    }
+    expect(seen).toEqual([2, 4])
+  })
+
+  it('an abort rejects at once even while the input is stuck', async () => {
+    async function* stuck() {
+      yield { x: 1 }
+      await new Promise(() => {})
+    }
+    const controller = new AbortController()
+    const run = (async () => {
+      for await (const _ of pool.imapUnordered(stuck(), { signal: controller.signal })) controller.abort()
+    })()
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' })
+  })
+
   it('gives run() its context', async () => {
     expect(await pool.submit({ kind: 'ctx' })).toMatchObject({ attempt: 1, aborted: false, ready: true })
   })
