@@ -1,4 +1,11 @@
-import { JobLedger, type JobOutcome, type LeasedJob, MAX_RETRY_BACKOFF_MS, RETRY_BACKOFF_MS } from '@meshpool/core'
+import {
+  JobLedger,
+  type JobOutcome,
+  type LeasedJob,
+  MAX_RETRY_BACKOFF_MS,
+  RETRY_BACKOFF_MS,
+  type RoutedOutcome,
+} from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
 
 const params = (n: number): Uint8Array => new Uint8Array([n])
@@ -85,7 +92,7 @@ describe('leases', () => {
     clock.t += 100
     const [failed] = book.tick()
     expect(failed?.outcome).toMatchObject({ id: 9, ok: false, error: { name: 'WorkerLostError' } })
-    expect((failed?.outcome as { error: { message: string } }).error.message).toMatch(
+    expect(((failed as RoutedOutcome).outcome as { error: { message: string } }).error.message).toMatch(
       /a \(lease expired.*b \(lease expired/,
     )
   })
