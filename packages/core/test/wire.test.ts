@@ -38,6 +38,7 @@ const samples = {
     { type: 'heartbeat' },
     { type: 'release', jobIds: [] },
     { type: 'release', jobIds: [1, 2, 3] },
+    { type: 'slots', slots: 0 },
   ] satisfies NodeMessage[],
   'head.client': [
     { type: 'open', worker: 'file:///srv/trainer.js', init: bytes(0xa0), settings: {} },
