@@ -16,8 +16,16 @@ import type { FromSlot } from './slot-protocol.js'
 
 const log = logger('meshpool:agent')
 
-/** Jobs a node holds per slot beyond the one running, so slots never wait on a round trip. */
-const PREFETCH_PER_SLOT = 1
+/**
+ * How much work (in ms of run time) each slot gets handed ahead: short jobs
+ * stream to the slot in batches, long jobs go one at a time so no slot hoards
+ * them. The node holds as much again locally, so refills never wait on the head.
+ */
+const AHEAD_MS = 20
+/** Jobs handed to one slot at once, at most. */
+const MAX_SLOT_DEPTH = 128
+/** Until a pool's jobs have been timed, assume this. */
+const FIRST_GUESS_MS = 10
 const RESTART_BACKOFF_MS = [0, 100, 500, 2000, 5000]
 /** Crashes in a row, with no job finished between them, before a slot is reported broken. */
 export const MAX_SLOT_CRASHES = 5
@@ -35,6 +43,8 @@ interface PoolState {
   ahead: Map<number, UpdateEntry>
   catchingUp: boolean
   loadError: Error | undefined
+  /** Moving average of run() time, to size batches. */
+  avgMs: number
 }
 
 interface RunningJob {
@@ -49,10 +59,14 @@ interface SlotState {
   poolId: number | undefined
   /** Updates of the loaded pool already sent to the slot. */
   sentSeq: number
-  phase: 'down' | 'idle' | 'loading' | 'busy' | 'disposing' | 'broken'
-  running: RunningJob | undefined
+  /** 'ready': loaded (or empty) and taking jobs. */
+  phase: 'down' | 'ready' | 'loading' | 'disposing' | 'broken'
+  /** Jobs handed to the slot, in order: the first is running, the rest wait their turn there. */
+  assigned: RunningJob[]
   /** The job waiting for the slot's worker to load. */
   pendingJob: LeasedJob | undefined
+  /** Assigned jobs with a timeout: such a job runs alone, so its clock starts when it does. */
+  timed: number
   crashes: number
 }
 
@@ -97,8 +111,9 @@ export class NodeAgent {
         poolId: undefined,
         sentSeq: 0,
         phase: 'down',
-        running: undefined,
+        assigned: [],
         pendingJob: undefined,
+        timed: 0,
         crashes: 0,
       }
       this.#slots.push(state)
@@ -180,6 +195,13 @@ export class NodeAgent {
     for (const slot of this.#slots) {
       if (slot.pendingJob !== undefined) unstarted.push(slot.pendingJob.jobId)
       slot.pendingJob = undefined
+      // Jobs waiting their turn inside a slot have not started: skip them there, run them elsewhere.
+      for (const waiting of slot.assigned.slice(1)) {
+        if (waiting.abandoned) continue
+        waiting.abandoned = true
+        slot.process.send({ type: 'abort', jobId: waiting.job.jobId, reason: 'cancel' })
+        unstarted.push(waiting.job.jobId)
+      }
     }
     this.#queue = []
     if (unstarted.length > 0) this.#channel?.send({ type: 'release', jobIds: unstarted })
@@ -199,7 +221,7 @@ export class NodeAgent {
     clearTimeout(this.#heartbeat)
     this.#flush()
     this.#channel?.close()
-    for (const slot of this.#slots) clearTimeout(slot.running?.timer)
+    for (const slot of this.#slots) for (const running of slot.assigned) clearTimeout(running.timer)
     await Promise.all(this.#slots.map((slot) => slot.process.stop()))
   }
 
@@ -219,6 +241,7 @@ export class NodeAgent {
             ahead: new Map(),
             catchingUp: false,
             loadError: undefined,
+            avgMs: FIRST_GUESS_MS,
           })
           this.#scheduleHeartbeat()
         }
@@ -247,49 +270,68 @@ export class NodeAgent {
     this.#queue = this.#queue.filter((job) => !jobIds.has(job.jobId))
     for (const slot of this.#slots) {
       if (slot.pendingJob !== undefined && jobIds.has(slot.pendingJob.jobId)) slot.pendingJob = undefined
-      const running = slot.running
-      if (running !== undefined && !running.abandoned && jobIds.has(running.job.jobId)) this.#abort(slot, 'cancel')
+      for (const running of slot.assigned) {
+        if (!running.abandoned && jobIds.has(running.job.jobId)) this.#abort(slot, running, 'cancel')
+      }
     }
     this.#pump()
   }
 
-  /** Aborts the slot's job: its answer is dropped, and the slot is replaced if it doesn't stop in time. */
-  #abort(slot: SlotState, reason: 'timeout' | 'cancel'): void {
-    const running = slot.running
-    if (running === undefined) return
+  /**
+   * Aborts a job handed to a slot: its answer is dropped; if it is running and
+   * doesn't stop within the grace period, the slot is killed and replaced.
+   */
+  #abort(slot: SlotState, running: RunningJob, reason: 'timeout' | 'cancel'): void {
     running.abandoned = true
     clearTimeout(running.timer)
     slot.process.send({ type: 'abort', jobId: running.job.jobId, reason })
     running.timer = setTimeout(() => {
-      if (slot.running !== running) return
+      if (slot.assigned[0] !== running) return
       log('slot %d ignored the abort of job %d: replacing it', slot.process.index, running.job.jobId)
       slot.process.kill()
     }, ABORT_GRACE_MS)
   }
 
+  /** Jobs to hand a slot of this pool at once: about {@link AHEAD_MS} of work, one if the jobs are long. */
+  #depth(pool: PoolState): number {
+    return Math.max(1, Math.min(MAX_SLOT_DEPTH, Math.ceil(AHEAD_MS / Math.max(pool.avgMs, 0.01))))
+  }
+
   /** Asks the head for as many jobs as free capacity allows. */
   #pull(): void {
     if (this.#channel === undefined || this.#stopped || this.#draining || this.#nodeId === '') return
-    const usable = this.#slots.filter((s) => s.phase !== 'down' && s.phase !== 'broken').length
-    const capacity = usable * (1 + PREFETCH_PER_SLOT)
-    const held =
-      this.#queue.length + this.#slots.filter((s) => s.running !== undefined || s.pendingJob !== undefined).length
+    let capacity = 0
+    for (const slot of this.#slots) {
+      if (slot.phase === 'down' || slot.phase === 'broken') continue
+      const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
+      // Enough for the slot's batch, and as much again held here for the next one.
+      capacity += 2 * (pool === undefined ? 1 : this.#depth(pool))
+    }
+    let held = this.#queue.length
+    for (const slot of this.#slots) held += slot.assigned.length + (slot.pendingJob === undefined ? 0 : 1)
     const n = capacity - held - this.#requested
     if (n <= 0) return
     this.#requested += n
     this.#channel.send({ type: 'pull', n })
   }
 
-  /** Gives queued jobs to free slots, preferring slots that hold the job's pool already. */
+  /**
+   * Hands queued jobs to slots: to a slot that holds the job's pool and has
+   * room first, else to an empty slot (loading the pool's worker there).
+   * Each slot gets its jobs in one message.
+   */
   #pump(): void {
     if (this.#queue.length > 0 && this.#slots.every((s) => s.phase === 'broken' || s.phase === 'down')) {
       // No slot can run them here now (broken, or waiting to restart): give them back to run elsewhere.
       this.#channel?.send({ type: 'release', jobIds: this.#queue.map((job) => job.jobId) })
       this.#queue = []
     }
-    if (this.#queue.length > 0) {
+    if (this.#queue.length > 0 && this.#hasRoom(new Map())) {
+      const batches = new Map<SlotState, LeasedJob[]>()
       const waiting: LeasedJob[] = []
-      for (const job of this.#queue) {
+      let next = 0
+      for (; next < this.#queue.length && this.#hasRoom(batches); next++) {
+        const job = this.#queue[next] as LeasedJob
         const pool = this.#pools.get(job.poolId)
         if (pool === undefined) {
           this.#report({
@@ -309,24 +351,62 @@ export class NodeAgent {
           waiting.push(job)
           continue
         }
-        const idle = this.#slots.filter((s) => s.phase === 'idle')
-        const slot = idle.find((s) => s.poolId === job.poolId) ?? idle.find((s) => s.poolId === undefined) ?? idle[0]
+        const slot = this.#slotFor(job, pool, batches)
         if (slot === undefined) {
           waiting.push(job)
           continue
         }
-        this.#assign(slot, job, pool)
+        if (slot.poolId === job.poolId && slot.phase === 'ready') {
+          const batch = batches.get(slot)
+          if (batch === undefined) batches.set(slot, [job])
+          else batch.push(job)
+        } else {
+          this.#prepare(slot, job, pool)
+        }
       }
-      this.#queue = waiting
+      this.#queue = next === this.#queue.length ? waiting : waiting.concat(this.#queue.slice(next))
+      for (const [slot, jobs] of batches) this.#run(slot, jobs)
     }
     this.#pull()
   }
 
-  #assign(slot: SlotState, job: LeasedJob, pool: PoolState): void {
-    if (slot.poolId === job.poolId) {
-      this.#run(slot, job)
-      return
+  /** Whether any slot could take a job now (cheap: the queue is scanned only while this holds). */
+  #hasRoom(batches: Map<SlotState, LeasedJob[]>): boolean {
+    for (const slot of this.#slots) {
+      if (slot.phase !== 'ready') continue
+      const load = slot.assigned.length + (batches.get(slot)?.length ?? 0)
+      if (load === 0) return true
+      const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
+      if (slot.timed === 0 && pool !== undefined && load < this.#depth(pool)) return true
     }
+    return false
+  }
+
+  /** The slot a job should go to now, or none. */
+  #slotFor(job: LeasedJob, pool: PoolState, batches: Map<SlotState, LeasedJob[]>): SlotState | undefined {
+    const depth = job.timeoutMs > 0 ? 1 : this.#depth(pool)
+    let best: SlotState | undefined
+    let bestLoad = Number.POSITIVE_INFINITY
+    for (const slot of this.#slots) {
+      if (slot.phase !== 'ready' || slot.poolId !== job.poolId) continue
+      const batch = batches.get(slot)
+      const load = slot.assigned.length + (batch?.length ?? 0)
+      // A job with a timeout runs alone, so its clock starts when it does.
+      const timed = slot.timed > 0 || (batch !== undefined && batch.some((j) => j.timeoutMs > 0))
+      if (load >= depth || (load > 0 && (job.timeoutMs > 0 || timed))) continue
+      if (load < bestLoad) {
+        best = slot
+        bestLoad = load
+      }
+    }
+    if (best !== undefined) return best
+    // An empty slot: one with no worker yet, else one holding another pool's worker (switched only when empty).
+    const empty = this.#slots.filter((s) => s.phase === 'ready' && s.assigned.length === 0 && !batches.has(s))
+    return empty.find((s) => s.poolId === undefined) ?? empty[0]
+  }
+
+  /** Gets a slot ready for a job of another pool: dispose of its worker, load the job's. */
+  #prepare(slot: SlotState, job: LeasedJob, pool: PoolState): void {
     slot.pendingJob = job
     if (slot.poolId !== undefined) {
       slot.phase = 'disposing'
@@ -349,20 +429,25 @@ export class NodeAgent {
     })
   }
 
-  #run(slot: SlotState, job: LeasedJob): void {
+  #run(slot: SlotState, jobs: LeasedJob[]): void {
     this.#sendUpdates(slot)
-    slot.phase = 'busy'
-    const running: RunningJob = { job, abandoned: false, timer: undefined }
-    slot.running = running
-    if (job.timeoutMs > 0) {
-      running.timer = setTimeout(() => {
-        if (slot.running !== running || running.abandoned) return
-        const error = new TimeoutError(`run() did not finish within timeoutMs ${job.timeoutMs}`)
-        this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(error) })
-        this.#abort(slot, 'timeout')
-      }, job.timeoutMs)
+    for (const job of jobs) {
+      const running: RunningJob = { job, abandoned: false, timer: undefined }
+      slot.assigned.push(running)
+      if (job.timeoutMs > 0) {
+        slot.timed++
+        running.timer = setTimeout(() => {
+          if (running.abandoned || !slot.assigned.includes(running)) return
+          const error = new TimeoutError(`run() did not finish within timeoutMs ${job.timeoutMs}`)
+          this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(error) })
+          this.#abort(slot, running, 'timeout')
+        }, job.timeoutMs)
+      }
     }
-    slot.process.send({ type: 'run', jobId: job.jobId, attempt: job.attempt, params: job.params })
+    slot.process.send({
+      type: 'run',
+      jobs: jobs.map((job) => ({ jobId: job.jobId, attempt: job.attempt, params: job.params })),
+    })
   }
 
   #sendUpdates(slot: SlotState): void {
@@ -385,10 +470,10 @@ export class NodeAgent {
   #onSlotMessage(slot: SlotState, message: FromSlot): void {
     switch (message.type) {
       case 'loaded': {
-        slot.phase = 'idle'
+        slot.phase = 'ready'
         const job = slot.pendingJob
         slot.pendingJob = undefined
-        if (job !== undefined) this.#run(slot, job)
+        if (job !== undefined) this.#run(slot, [job])
         else this.#sendUpdates(slot)
         this.#pump()
         return
@@ -399,7 +484,7 @@ export class NodeAgent {
         if (pool !== undefined) pool.loadError = error
         log.error('slot %d could not load its worker: %s', slot.process.index, message.error.message)
         slot.poolId = undefined
-        slot.phase = 'idle'
+        slot.phase = 'ready'
         const job = slot.pendingJob
         slot.pendingJob = undefined
         if (job !== undefined)
@@ -409,26 +494,29 @@ export class NodeAgent {
       }
       case 'disposed': {
         slot.poolId = undefined
-        slot.phase = 'idle'
+        slot.phase = 'ready'
         const job = slot.pendingJob
         const pool = job === undefined ? undefined : this.#pools.get(job.poolId)
         if (pool !== undefined) this.#load(slot, pool)
         else this.#pump()
         return
       }
-      case 'result': {
-        const running = slot.running
-        if (running === undefined || running.job.jobId !== message.jobId) return
-        clearTimeout(running.timer)
-        slot.running = undefined
-        slot.phase = 'idle'
-        slot.crashes = 0
-        const job = running.job
-        if (!running.abandoned) {
+      case 'results': {
+        const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
+        for (const result of message.results) {
+          const at = slot.assigned.findIndex((r) => r.job.jobId === result.jobId)
+          if (at < 0) continue
+          const [running] = slot.assigned.splice(at, 1) as [RunningJob]
+          clearTimeout(running.timer)
+          if (running.job.timeoutMs > 0) slot.timed--
+          slot.crashes = 0
+          if (pool !== undefined) pool.avgMs += (result.ms - pool.avgMs) * 0.2
+          if (running.abandoned) continue
+          const job = running.job
           this.#report(
-            message.ok
-              ? { jobId: job.jobId, leaseId: job.leaseId, ok: true, value: message.value }
-              : { jobId: job.jobId, leaseId: job.leaseId, ok: false, error: message.error },
+            result.ok
+              ? { jobId: job.jobId, leaseId: job.leaseId, ok: true, value: result.value }
+              : { jobId: job.jobId, leaseId: job.leaseId, ok: false, error: result.error },
           )
         }
         this.#onSlotFree()
@@ -438,8 +526,11 @@ export class NodeAgent {
   }
 
   #onSlotExit(slot: SlotState, description: string): void {
-    const running = slot.running
-    clearTimeout(running?.timer)
+    for (const r of slot.assigned) clearTimeout(r.timer)
+    // The job the slot had started when it died counts an attempt. The others it held either never
+    // started or finished with their results lost in the crash: they go back without blame.
+    const startedId = slot.process.lastStarted
+    const running = slot.assigned.find((r) => r.job.jobId === startedId)
     const lost = [running?.abandoned === false ? running.job : undefined, slot.pendingJob]
     for (const job of lost) {
       if (job === undefined) continue
@@ -451,7 +542,10 @@ export class NodeAgent {
         error: { name: 'SlotDied', message: description },
       })
     }
-    slot.running = undefined
+    const release = slot.assigned.filter((r) => r !== running && !r.abandoned).map((r) => r.job.jobId)
+    if (release.length > 0) this.#channel?.send({ type: 'release', jobIds: release })
+    slot.assigned = []
+    slot.timed = 0
     slot.pendingJob = undefined
     slot.poolId = undefined
     slot.phase = 'down'
@@ -487,13 +581,13 @@ export class NodeAgent {
   }
 
   #busySlots(): number {
-    return this.#slots.filter((s) => s.running !== undefined && !s.running.abandoned).length
+    return this.#slots.filter((s) => s.assigned.some((r) => !r.abandoned)).length
   }
 
   #startSlot(slot: SlotState): void {
     if (this.#stopped) return
     slot.process.start()
-    slot.phase = 'idle'
+    slot.phase = 'ready'
     this.#pump()
   }
 

@@ -19,6 +19,8 @@ const log = logger('meshpool:head')
 
 /** Most jobs leased to a node in one frame. */
 const LEASE_CHUNK = 512
+/** Most jobs a node may ask for per slot (short jobs stream to slots in batches). */
+const MAX_WANTED_PER_SLOT = 512
 /** How often the head looks for expired leases and due retries. */
 const TICK_MS = 100
 
@@ -210,7 +212,7 @@ export class HeadService {
         return
       case 'pull':
         if (!this.#nodes.has(node.id)) return
-        node.wanted = Math.min(node.wanted + message.n, node.slots * 64)
+        node.wanted = Math.min(node.wanted + message.n, node.slots * MAX_WANTED_PER_SLOT)
         this.#dispatch()
         return
       case 'results': {
@@ -229,7 +231,7 @@ export class HeadService {
       case 'slots':
         if (this.#nodes.get(node.id) !== node) return
         node.slots = message.slots
-        node.wanted = Math.min(node.wanted, node.slots * 64)
+        node.wanted = Math.min(node.wanted, node.slots * MAX_WANTED_PER_SLOT)
         log('node %s now has %d working slots', node.id, node.slots)
         return
       case 'release':

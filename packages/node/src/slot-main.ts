@@ -3,6 +3,7 @@
  * class and handles its agent's messages strictly one at a time, so cache
  * updates are only ever applied between jobs.
  */
+import { writeSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import {
@@ -14,13 +15,23 @@ import {
   UnsendableValueError,
   WorkerLoadError,
 } from '@meshpool/core'
-import type { FromSlot, ToSlot } from './slot-protocol.js'
+import { type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './slot-protocol.js'
 import type { JobContext, WorkerContext, WorkerInstance } from './worker-types.js'
 
 let worker: WorkerInstance | undefined
 let context: WorkerContext | undefined
 let chain: Promise<void> = Promise.resolve()
 let running: { jobId: number; controller: AbortController } | undefined
+/** Jobs aborted before they started. */
+const skipped = new Set<number>()
+/** Jobs handed over and not yet run. */
+let pending = 0
+let results: SlotResult[] = []
+let flushTimer: NodeJS.Timeout | undefined
+/** A result waits at most this long for others to share its message. */
+const RESULT_DELAY_MS = 2
+const MAX_RESULTS_PER_MESSAGE = 256
+const startedBytes = new Float64Array(1)
 
 const reply = (message: FromSlot): void => {
   process.send?.(message)
@@ -29,8 +40,10 @@ const reply = (message: FromSlot): void => {
 process.on('message', (message: ToSlot) => {
   if (message.type === 'abort') {
     if (running?.jobId === message.jobId) running.controller.abort(abortReason(message.reason))
+    else skipped.add(message.jobId)
     return
   }
+  if (message.type === 'run') pending += message.jobs.length
   chain = chain.then(() => handle(message))
 })
 
@@ -46,7 +59,11 @@ async function handle(message: ToSlot): Promise<void> {
     case 'load':
       return load(message)
     case 'run':
-      return run(message)
+      for (const job of message.jobs) {
+        pending--
+        await run(job)
+      }
+      return
     case 'update':
       try {
         await worker?.handleUpdate?.(decodeValue(message.value))
@@ -95,28 +112,65 @@ async function load(message: Extract<ToSlot, { type: 'load' }>): Promise<void> {
   }
 }
 
-async function run(message: Extract<ToSlot, { type: 'run' }>): Promise<void> {
+async function run(job: SlotJob): Promise<void> {
+  const started = performance.now()
+  if (skipped.delete(job.jobId)) {
+    return report({ jobId: job.jobId, ms: 0, ok: false, error: errorShape(new AbortError('the job was cancelled')) })
+  }
   const controller = new AbortController()
-  running = { jobId: message.jobId, controller }
+  running = { jobId: job.jobId, controller }
+  announceStart(job.jobId)
   const ctx: JobContext = {
-    jobId: message.jobId,
-    attempt: message.attempt,
+    jobId: job.jobId,
+    attempt: job.attempt,
     signal: controller.signal,
     progress: () => {},
   }
   try {
     if (worker === undefined) throw new WorkerLoadError('no worker is loaded in this slot')
-    const result = await worker.run(decodeValue(message.params), ctx)
+    const result = await worker.run(decodeValue(job.params), ctx)
     let value: Uint8Array
     try {
       value = encodeValue(result, 'the result of run()')
     } catch (err) {
       throw new UnsendableValueError((err as Error).message)
     }
-    reply({ type: 'result', jobId: message.jobId, ok: true, value })
+    report({ jobId: job.jobId, ms: performance.now() - started, ok: true, value })
   } catch (err) {
-    reply({ type: 'result', jobId: message.jobId, ok: false, error: errorShape(err) })
+    report({ jobId: job.jobId, ms: performance.now() - started, ok: false, error: errorShape(err) })
   } finally {
     running = undefined
+  }
+}
+
+/**
+ * Results go out together once the slot has no job left to run, or once the
+ * oldest has waited {@link RESULT_DELAY_MS}: a long job after short ones must
+ * not hold their results back.
+ */
+function report(result: SlotResult): void {
+  results.push(result)
+  if (pending === 0 || results.length >= MAX_RESULTS_PER_MESSAGE) flushResults()
+  else flushTimer ??= setTimeout(flushResults, RESULT_DELAY_MS)
+}
+
+function flushResults(): void {
+  clearTimeout(flushTimer)
+  flushTimer = undefined
+  if (results.length === 0) return
+  reply({ type: 'results', results })
+  results = []
+}
+
+/**
+ * Tells the agent, synchronously, which job starts now: if the slot dies, that
+ * one counts an attempt, and the others it held are given back unharmed.
+ */
+function announceStart(jobId: number): void {
+  startedBytes[0] = jobId
+  try {
+    writeSync(STARTED_FD, new Uint8Array(startedBytes.buffer))
+  } catch {
+    // Run by hand, without the agent's pipe: nothing to tell.
   }
 }

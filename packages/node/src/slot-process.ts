@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
-import type { FromSlot, ToSlot } from './slot-protocol.js'
+import { type FromSlot, STARTED_FD, type ToSlot } from './slot-protocol.js'
 
 const log = logger('meshpool:slot')
 const SLOT_MAIN = fileURLToPath(new URL('./slot-main.js', import.meta.url))
@@ -20,6 +20,8 @@ export class SlotProcess {
   #child: ChildProcess | undefined
   #events: SlotEvents
   #stopping = false
+  #lastStarted: number | undefined
+  #startedTail: Buffer = Buffer.alloc(0)
 
   constructor(index: number, events: SlotEvents) {
     this.index = index
@@ -30,22 +32,38 @@ export class SlotProcess {
     return this.#child !== undefined
   }
 
+  /** The job the slot process started last (see STARTED_FD), if any. */
+  get lastStarted(): number | undefined {
+    return this.#lastStarted
+  }
+
   start(env: NodeJS.ProcessEnv = {}): void {
     this.#stopping = false
     const child = fork(SLOT_MAIN, [], {
       serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
       env: { ...scrubbedEnv(), ...env, MESHPOOL_SLOT: String(this.index) },
     })
     this.#child = child
+    this.#lastStarted = undefined
+    this.#startedTail = Buffer.alloc(0)
+    child.stdio[STARTED_FD]?.on('data', (chunk: Buffer) => this.#onStarted(chunk))
     child.on('message', (message: FromSlot) => this.#events.message(message))
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': every message the slot sent before it died is handled first.
+    child.once('close', (code, signal) => {
       if (this.#child === child) this.#child = undefined
       const description = signal === null ? `exited with code ${code}` : `was killed by ${signal}`
       log('slot %d %s', this.index, description)
       if (!this.#stopping) this.#events.exit(`slot ${this.index} ${description}`)
     })
     child.on('error', (err) => log.error('slot %d: %s', this.index, err.message))
+  }
+
+  #onStarted(chunk: Buffer): void {
+    const bytes = this.#startedTail.length === 0 ? chunk : Buffer.concat([this.#startedTail, chunk])
+    const whole = bytes.length - (bytes.length % 8)
+    if (whole >= 8) this.#lastStarted = bytes.readDoubleLE(whole - 8)
+    this.#startedTail = bytes.subarray(whole)
   }
 
   send(message: ToSlot): void {
@@ -66,7 +84,7 @@ export class SlotProcess {
     const child = this.#child
     this.#stopping = true
     if (child === undefined || child.exitCode !== null) return
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
     child.kill('SIGTERM')
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
     await exited

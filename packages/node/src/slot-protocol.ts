@@ -1,11 +1,30 @@
 import type { ErrorShape } from '@meshpool/core'
 
+/**
+ * The slot writes each job id (8 bytes, a float64) to this file descriptor, a
+ * pipe to its agent, right before the job starts.
+ */
+export const STARTED_FD = 4
+
+/** A job as the agent hands it to a slot. */
+export interface SlotJob {
+  jobId: number
+  attempt: number
+  params: Uint8Array
+}
+
+/** What a slot reports for one job, with how long run() took. */
+export type SlotResult =
+  | { jobId: number; ms: number; ok: true; value: Uint8Array }
+  | { jobId: number; ms: number; ok: false; error: ErrorShape }
+
 /** The node agent → a slot process, over the child's IPC channel. */
 export type ToSlot =
   | { type: 'load'; worker: string; init: Uint8Array; nodeId: string; slot: number }
-  | { type: 'run'; jobId: number; attempt: number; params: Uint8Array }
+  /** Jobs to run one after another, in order. */
+  | { type: 'run'; jobs: SlotJob[] }
   | { type: 'update'; seq: number; value: Uint8Array }
-  /** Aborts ctx.signal of a running job; handled at once, not in turn. */
+  /** Aborts ctx.signal of a running job, or skips a job not started; handled at once, not in turn. */
   | { type: 'abort'; jobId: number; reason: 'timeout' | 'cancel' }
   | { type: 'dispose' }
 
@@ -13,6 +32,6 @@ export type ToSlot =
 export type FromSlot =
   | { type: 'loaded' }
   | { type: 'loadFailed'; error: ErrorShape }
-  | { type: 'result'; jobId: number; ok: true; value: Uint8Array }
-  | { type: 'result'; jobId: number; ok: false; error: ErrorShape }
+  /** Results of finished jobs, sent in batches as the slot's queue empties. */
+  | { type: 'results'; results: SlotResult[] }
   | { type: 'disposed' }
