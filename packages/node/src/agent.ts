@@ -392,7 +392,7 @@ export class NodeAgent {
       const batch = batches.get(slot)
       const load = slot.assigned.length + (batch?.length ?? 0)
       // A job with a timeout runs alone, so its clock starts when it does.
-      const timed = slot.timed > 0 || (batch !== undefined && batch.some((j) => j.timeoutMs > 0))
+      const timed = slot.timed > 0 || batch?.some((j) => j.timeoutMs > 0) === true
       if (load >= depth || (load > 0 && (job.timeoutMs > 0 || timed))) continue
       if (load < bestLoad) {
         best = slot
