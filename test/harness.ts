@@ -18,6 +18,8 @@ export interface Proc {
   /** Resolves with the exit code (or signal name) once the process has exited. */
   exited: Promise<number | string>
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>
+  /** Writes a line to the process's stdin. */
+  send(line: string): void
 }
 
 /** Runs the meshpool CLI of this checkout as a real process. */
@@ -26,6 +28,21 @@ export function meshpool(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
     env: { ...process.env, MESHPOOL_PASSWORD: PASSWORD, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  const proc = capture(child)
+  running.add(proc)
+  return proc
+}
+
+export interface Head extends Proc {
+  address: string
+  peerId: string
+}
+
+/**
+ * Watches a child process: its output (stdout and stderr together), its exit,
+ * and lines to wait for. `send` writes a line to its stdin, if it has one.
+ */
+export function capture(child: ChildProcess): Proc {
   let text = ''
   const listeners = new Set<() => void>()
   const onData = (chunk: Buffer): void => {
@@ -34,15 +51,23 @@ export function meshpool(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   }
   child.stdout?.on('data', onData)
   child.stderr?.on('data', onData)
+  child.stdin?.on('error', () => {}) // the process may exit before it reads
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
-      running.delete(proc)
       for (const listener of listeners) listener()
       resolve(code ?? signal ?? -1)
+    })
+    child.once('error', (err) => {
+      text += `\nspawn failed: ${err.message}\n`
+      resolve(-1)
     })
   })
   const proc: Proc = {
     child,
+    send: (line) => {
+      if (child.stdin === null) throw new Error('the process was started without stdin')
+      child.stdin.write(`${line}\n`)
+    },
     output: () => text,
     exited,
     waitForLine: (pattern, timeoutMs = 20_000) =>
@@ -69,13 +94,8 @@ export function meshpool(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
         check()
       }),
   }
-  running.add(proc)
+  child.once('exit', () => running.delete(proc))
   return proc
-}
-
-export interface Head extends Proc {
-  address: string
-  peerId: string
 }
 
 /** Starts `meshpool head` on 127.0.0.1 and waits until it is ready. */
@@ -139,11 +159,16 @@ export function freePort(): Promise<number> {
   })
 }
 
-/** Polls a condition until it holds or the deadline passes. */
-export async function waitFor(condition: () => boolean, timeoutMs = 20_000, what = 'a condition'): Promise<void> {
+/** Polls a condition until it holds or the deadline passes; `detail` adds context to the timeout error. */
+export async function waitFor(
+  condition: () => boolean,
+  timeoutMs = 20_000,
+  what = 'a condition',
+  detail: () => string = () => '',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${detail()}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, expect, it } from 'vitest'
-import { BIN } from './harness.js'
-import { HEAD, type NsProc, Topology, waitUntil } from './netns.js'
+import { BIN, waitFor as waitUntil } from './harness.js'
+import { HEAD, type NsProc, Topology } from './netns.js'
 
 /**
  * The partition test: the head, two nodes and a client each in its own

@@ -8,12 +8,12 @@
  * leftovers of a crashed run never clash; a crashed run's namespaces are swept
  * by the next topology created on the machine (see the registry below).
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
 import { randomBytes, randomInt } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PASSWORD, type Proc } from './harness.js'
+import { capture, PASSWORD, type Proc } from './harness.js'
 
 /** The role whose namespace every other role is linked to. */
 export const HEAD = 'head'
@@ -21,10 +21,8 @@ export const HEAD = 'head'
 /** Where live topologies note their owner's pid and namespaces, so a later run can sweep a crashed one's. */
 const REGISTRY = join(tmpdir(), 'meshpool-netns')
 
-export interface NsProc extends Proc {
-  /** Writes one line to the process's stdin (when started with `stdin: true`). */
-  send(line: string): void
-}
+/** A process in a namespace (send() needs `stdin: true`). */
+export type NsProc = Proc
 
 export interface RunOptions {
   env?: NodeJS.ProcessEnv
@@ -341,74 +339,5 @@ export class Topology {
       ipOrThrow(['-n', this.ns(HEAD), 'link', 'set', link.headIf, state]),
       ipOrThrow(['-n', this.ns(role), 'link', 'set', link.peerIf, state]),
     ])
-  }
-}
-
-/** Captures a child's output, like harness's meshpool(). */
-function capture(child: ChildProcess): NsProc {
-  let text = ''
-  const listeners = new Set<() => void>()
-  const onData = (chunk: Buffer): void => {
-    text += chunk.toString()
-    for (const listener of listeners) listener()
-  }
-  child.stdout?.on('data', onData)
-  child.stderr?.on('data', onData)
-  child.stdin?.on('error', () => {}) // the process may exit before it reads
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => {
-      for (const listener of listeners) listener()
-      resolve(code ?? signal ?? -1)
-    })
-    child.once('error', (err) => {
-      text += `\nspawn failed: ${err.message}\n`
-      resolve(-1)
-    })
-  })
-  return {
-    child,
-    output: () => text,
-    exited,
-    send: (line) => {
-      if (child.stdin === null) throw new Error('started without stdin: pass { stdin: true }')
-      child.stdin.write(`${line}\n`)
-    },
-    waitForLine: (pattern, timeoutMs = 20_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): void => {
-          const line = text.split('\n').find((l) => pattern.test(l))
-          if (line !== undefined) {
-            done()
-            resolve(line)
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            done()
-            reject(new Error(`process exited before printing ${pattern}; output:\n${text}`))
-          }
-        }
-        const timer = setTimeout(() => {
-          done()
-          reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${text}`))
-        }, timeoutMs)
-        const done = (): void => {
-          clearTimeout(timer)
-          listeners.delete(check)
-        }
-        listeners.add(check)
-        check()
-      }),
-  }
-}
-
-/** Polls a condition until it holds or the deadline passes; `detail` adds context to the timeout error. */
-export async function waitUntil(
-  condition: () => boolean,
-  timeoutMs: number,
-  what: string,
-  detail: () => string = () => '',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${detail()}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }
