@@ -69,6 +69,8 @@ describe('a node that dies or freezes', () => {
     expect(reassignedMs).toBeGreaterThanOrEqual(900)
     expect(reassignedMs).toBeLessThan(3000)
     expect(moved.every((r) => r.node === b.peerId)).toBe(true)
+    // The frozen node never got its own expired jobs back: each moved once.
+    expect(moved.every((r) => r.attempt === 2)).toBe(true)
   })
 })
 

@@ -49,6 +49,30 @@ describe('a head, two joined nodes and a client', () => {
     expect(mostAhead).toBeLessThanOrEqual(257)
   })
 
+  it('sends more than 65,536 jobs in flight at once (split across frames)', async () => {
+    const head = await startHead({ noWork: true })
+    await joinNode(head.address, 1)
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD })
+    const results = (await pool.map(
+      Array.from({ length: 70_000 }, (_, x) => ({ x })),
+      { window: 70_000 },
+    )) as Out[]
+    expect(results).toHaveLength(70_000)
+    expect(results[69_999]?.y).toBe(139_998)
+  })
+
+  it('shares short jobs between nodes that learnt to take many at once', async () => {
+    const head = await startHead({ noWork: true })
+    const [a, b] = await Promise.all([joinNode(head.address, 1), joinNode(head.address, 1)])
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD })
+    await pool.map(Array.from({ length: 5000 }, (_, x) => ({ x })))
+    const results = (await pool.map(Array.from({ length: 100 }, (_, x) => ({ x, delayMs: 10 })))) as Out[]
+    const onA = results.filter((r) => r.node === a.peerId).length
+    const onB = results.filter((r) => r.node === b.peerId).length
+    expect(onA + onB).toBe(100)
+    expect(Math.min(onA, onB)).toBeGreaterThanOrEqual(30)
+  })
+
   it('gives work to a node that joins in the middle of a map', async () => {
     const head = await startHead({ noWork: true })
     await joinNode(head.address, 1)

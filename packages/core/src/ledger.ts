@@ -337,6 +337,21 @@ export class JobLedger {
     return failed
   }
 
+  /** Nodes holding a lease that has run out (they stopped renewing): {@link tick} will take their jobs. */
+  overdueNodes(): string[] {
+    const now = this.#now()
+    const overdue: string[] = []
+    for (const [nodeId, held] of this.#byNode) {
+      for (const job of held) {
+        if (job.expiresAt <= now) {
+          overdue.push(nodeId)
+          break
+        }
+      }
+    }
+    return overdue
+  }
+
   /** The state of a job still in the book, or undefined once it has left. */
   stateOf(jobId: number): JobState | undefined {
     return this.#jobs.get(jobId)?.state

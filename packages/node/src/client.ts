@@ -5,6 +5,7 @@ import {
   type ClientOutcome,
   errorFromShape,
   type HeadToClientMessage,
+  MAX_BATCH_ITEMS,
   PoolClosedError,
   type PoolSettingsWire,
   RemoteJobError,
@@ -103,7 +104,9 @@ export class PoolClient {
     if (open.length === 0) return
     const gone = new Set(open)
     this.#outbox = this.#outbox.filter((job) => !gone.has(job.id))
-    this.#channel?.send({ type: 'cancel', ids: open })
+    for (let at = 0; at < open.length; at += MAX_BATCH_ITEMS) {
+      this.#channel?.send({ type: 'cancel', ids: open.slice(at, at + MAX_BATCH_ITEMS) })
+    }
   }
 
   update(value: Uint8Array): Promise<number> {
@@ -213,7 +216,7 @@ export class PoolClient {
   #queue(job: SubmittedJob): void {
     this.#outbox.push(job)
     this.#outboxBytes += job.params.byteLength
-    if (this.#outboxBytes >= BATCH_SOFT_BYTES) this.#flush()
+    if (this.#outboxBytes >= BATCH_SOFT_BYTES || this.#outbox.length >= MAX_BATCH_ITEMS) this.#flush()
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true
       setImmediate(() => this.#flush())
@@ -226,7 +229,10 @@ export class PoolClient {
     const jobs = this.#outbox
     this.#outbox = []
     this.#outboxBytes = 0
-    this.#channel.send({ type: 'submit', jobs })
+    // A frame holds at most MAX_BATCH_ITEMS jobs (a resubmission after a reconnect may hold many more).
+    for (let at = 0; at < jobs.length; at += MAX_BATCH_ITEMS) {
+      this.#channel.send({ type: 'submit', jobs: jobs.slice(at, at + MAX_BATCH_ITEMS) })
+    }
   }
 
   #onMessage(message: HeadToClientMessage): void {

@@ -63,6 +63,13 @@ export async function dialHead(peer: MeshPeer, address: string, protocol: string
         { cause: err },
       )
     }
+    if (/timeout|abort/i.test(text)) {
+      throw new HeadUnreachableError(
+        `the head at ${address} accepted the password but did not finish the handshake within ${DIAL_TIMEOUT_MS} ms; ` +
+          'the head or this machine may be overloaded: try again',
+        { cause: err },
+      )
+    }
     throw new HandshakeRefusedError(
       `the head at ${address} refused the handshake (${text.trim()}); check that every peer has the same password`,
       { cause: err },

@@ -52,6 +52,8 @@ interface NodeSession {
   poolsSent: Set<number>
   /** In-process nodes get updates on their channel instead of gossip. */
   local: boolean
+  /** Its leases ran out: it gets no jobs until a heartbeat shows it is back. */
+  silent: boolean
 }
 
 interface PoolSession {
@@ -102,7 +104,16 @@ export class HeadService {
       return
     }
     this.#nodes.get(nodeId)?.channel.close(new Error('replaced by a newer connection from the same node'))
-    const session: NodeSession = { id: nodeId, name: nodeId, slots: 0, wanted: 0, channel, poolsSent: new Set(), local }
+    const session: NodeSession = {
+      id: nodeId,
+      name: nodeId,
+      slots: 0,
+      wanted: 0,
+      channel,
+      poolsSent: new Set(),
+      local,
+      silent: false,
+    }
     channel.start({
       message: (message) => this.#onNodeMessage(session, message),
       close: (reason) => this.#onNodeGone(session, reason),
@@ -227,6 +238,11 @@ export class HeadService {
       }
       case 'heartbeat':
         this.#ledger.renew(node.id)
+        if (node.silent) {
+          node.silent = false
+          log('node %s is back', node.id)
+          this.#dispatch()
+        }
         return
       case 'slots':
         if (this.#nodes.get(node.id) !== node) return
@@ -262,14 +278,22 @@ export class HeadService {
     this.#dispatch()
   }
 
+  /**
+   * Leases queued jobs to the nodes that asked for them. What is queued is
+   * shared among the nodes that want work, so one node's large credit (it
+   * learnt that jobs are short) never takes everything from the others.
+   */
   #dispatch(): void {
-    if (this.#ledger.queuedCount() === 0) return
-    for (const node of this.#nodes.values()) {
-      while (node.wanted > 0) {
-        const jobs = this.#ledger.lease(node.id, Math.min(node.wanted, LEASE_CHUNK), (poolId) => {
-          return this.#pools.get(poolId)?.log.seq ?? 0
-        })
-        if (jobs.length === 0) return
+    const updateSeqOf = (poolId: number): number => this.#pools.get(poolId)?.log.seq ?? 0
+    while (this.#ledger.queuedCount() > 0) {
+      const wanting = [...this.#nodes.values()].filter((node) => node.wanted > 0 && !node.silent)
+      if (wanting.length === 0) return
+      const share = Math.max(1, Math.ceil(this.#ledger.queuedCount() / wanting.length))
+      let leased = 0
+      for (const node of wanting) {
+        const jobs = this.#ledger.lease(node.id, Math.min(node.wanted, share, LEASE_CHUNK), updateSeqOf)
+        if (jobs.length === 0) break
+        leased += jobs.length
         node.wanted -= jobs.length
         for (const job of jobs) {
           if (node.poolsSent.has(job.poolId)) continue
@@ -280,10 +304,19 @@ export class HeadService {
         }
         node.channel.send({ type: 'lease', jobs })
       }
+      if (leased === 0) return
     }
   }
 
   #tick(): void {
+    for (const nodeId of this.#ledger.overdueNodes()) {
+      const node = this.#nodes.get(nodeId)
+      if (node === undefined) continue
+      // A frozen node would get its own expired jobs straight back: leave it out until it heartbeats.
+      node.silent = true
+      node.wanted = 0
+      log('node %s stopped renewing its leases', nodeId)
+    }
     const failed = this.#ledger.tick()
     this.#route(failed)
     this.#dispatch()
