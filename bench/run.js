@@ -652,7 +652,7 @@ async function stageQueued() {
           clientMB: rssMB(client.pid),
         }
         notes.push(
-          `g: ${fmtInt(SIZES.queued)} jobs queued from one client process through ${poolCount} pool(s) of at most 50,000 (a window over 65,536 tiny jobs makes a submit frame the head refuses: see bench/README.md)`,
+          `g: ${fmtInt(SIZES.queued)} jobs queued from one client process through ${poolCount} pool(s) of at most 50,000 (several clients, as many users would)`,
         )
         log(
           `queued ${fmtInt(SIZES.queued)} in ${(Number(ms) / 1000).toFixed(1)} s; head RSS ${idle.toFixed(0)} MB idle → ${held.toFixed(0)} MB (peak while queueing ${peak.toFixed(0)} MB)`,
