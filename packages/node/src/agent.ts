@@ -5,7 +5,6 @@ import {
   type JobOutcome,
   type LeasedJob,
   type NodeMessage,
-  type PoolSpec,
   TimeoutError,
   type UpdateEntry,
   WorkerLoadError,
@@ -13,19 +12,18 @@ import {
 import type { Channel } from './channel.js'
 import { SlotProcess } from './slot-process.js'
 import type { FromSlot } from './slot-protocol.js'
+import {
+  depthFor,
+  FIRST_GUESS_MS,
+  hasRoom,
+  type PoolState,
+  type RunningJob,
+  type SlotState,
+  slotFor,
+} from './slot-scheduling.js'
 
 const log = logger('meshpool:agent')
 
-/**
- * How much work (in ms of run time) each slot gets handed ahead: short jobs
- * stream to the slot in batches, long jobs go one at a time so no slot hoards
- * them. The node holds as much again locally, so refills never wait on the head.
- */
-const AHEAD_MS = 20
-/** Jobs handed to one slot at once, at most. */
-const MAX_SLOT_DEPTH = 128
-/** Until a pool's jobs have been timed, assume this. */
-const FIRST_GUESS_MS = 10
 const RESTART_BACKOFF_MS = [0, 100, 500, 2000, 5000]
 /** Crashes in a row, with no job finished between them, before a slot is reported broken. */
 export const MAX_SLOT_CRASHES = 5
@@ -34,41 +32,6 @@ export const ABORT_GRACE_MS = 1000
 /** Heartbeats go out at this fraction of the shortest lease held. */
 const HEARTBEAT_FRACTION = 1 / 3
 const DEFAULT_HEARTBEAT_MS = 1000
-
-interface PoolState {
-  spec: PoolSpec
-  /** Updates in order, 1..known. */
-  updates: UpdateEntry[]
-  /** Updates that arrived ahead of a gap, by seq. */
-  ahead: Map<number, UpdateEntry>
-  catchingUp: boolean
-  loadError: Error | undefined
-  /** Moving average of run() time, to size batches. */
-  avgMs: number
-}
-
-interface RunningJob {
-  job: LeasedJob
-  /** Its outcome is already reported (timeout) or unwanted (cancelled, stale): drop the slot's answer. */
-  abandoned: boolean
-  timer: NodeJS.Timeout | undefined
-}
-
-interface SlotState {
-  process: SlotProcess
-  poolId: number | undefined
-  /** Updates of the loaded pool already sent to the slot. */
-  sentSeq: number
-  /** 'ready': loaded (or empty) and taking jobs. */
-  phase: 'down' | 'ready' | 'loading' | 'disposing' | 'broken'
-  /** Jobs handed to the slot, in order: the first is running, the rest wait their turn there. */
-  assigned: RunningJob[]
-  /** The job waiting for the slot's worker to load. */
-  pendingJob: LeasedJob | undefined
-  /** Assigned jobs with a timeout: such a job runs alone, so its clock starts when it does. */
-  timed: number
-  crashes: number
-}
 
 export interface NodeAgentInit {
   slots: number
@@ -292,11 +255,6 @@ export class NodeAgent {
     }, ABORT_GRACE_MS)
   }
 
-  /** Jobs to hand a slot of this pool at once: about {@link AHEAD_MS} of work, one if the jobs are long. */
-  #depth(pool: PoolState): number {
-    return Math.max(1, Math.min(MAX_SLOT_DEPTH, Math.ceil(AHEAD_MS / Math.max(pool.avgMs, 0.01))))
-  }
-
   /** Asks the head for as many jobs as free capacity allows. */
   #pull(): void {
     if (this.#channel === undefined || this.#stopped || this.#draining || this.#nodeId === '') return
@@ -305,7 +263,7 @@ export class NodeAgent {
       if (slot.phase === 'down' || slot.phase === 'broken') continue
       const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
       // Enough for the slot's batch, and as much again held here for the next one.
-      capacity += 2 * (pool === undefined ? 1 : this.#depth(pool))
+      capacity += 2 * (pool === undefined ? 1 : depthFor(pool))
     }
     let held = this.#queue.length
     for (const slot of this.#slots) held += slot.assigned.length + (slot.pendingJob === undefined ? 0 : 1)
@@ -326,11 +284,11 @@ export class NodeAgent {
       this.#channel?.send({ type: 'release', jobIds: this.#queue.map((job) => job.jobId) })
       this.#queue = []
     }
-    if (this.#queue.length > 0 && this.#hasRoom(new Map())) {
+    if (this.#queue.length > 0 && hasRoom(this.#slots, this.#pools, new Map())) {
       const batches = new Map<SlotState, LeasedJob[]>()
       const waiting: LeasedJob[] = []
       let next = 0
-      for (; next < this.#queue.length && this.#hasRoom(batches); next++) {
+      for (; next < this.#queue.length && hasRoom(this.#slots, this.#pools, batches); next++) {
         const job = this.#queue[next] as LeasedJob
         const pool = this.#pools.get(job.poolId)
         if (pool === undefined) {
@@ -351,7 +309,7 @@ export class NodeAgent {
           waiting.push(job)
           continue
         }
-        const slot = this.#slotFor(job, pool, batches)
+        const slot = slotFor(this.#slots, job, pool, batches)
         if (slot === undefined) {
           waiting.push(job)
           continue
@@ -368,41 +326,6 @@ export class NodeAgent {
       for (const [slot, jobs] of batches) this.#run(slot, jobs)
     }
     this.#pull()
-  }
-
-  /** Whether any slot could take a job now (cheap: the queue is scanned only while this holds). */
-  #hasRoom(batches: Map<SlotState, LeasedJob[]>): boolean {
-    for (const slot of this.#slots) {
-      if (slot.phase !== 'ready') continue
-      const load = slot.assigned.length + (batches.get(slot)?.length ?? 0)
-      if (load === 0) return true
-      const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
-      if (slot.timed === 0 && pool !== undefined && load < this.#depth(pool)) return true
-    }
-    return false
-  }
-
-  /** The slot a job should go to now, or none. */
-  #slotFor(job: LeasedJob, pool: PoolState, batches: Map<SlotState, LeasedJob[]>): SlotState | undefined {
-    const depth = job.timeoutMs > 0 ? 1 : this.#depth(pool)
-    let best: SlotState | undefined
-    let bestLoad = Number.POSITIVE_INFINITY
-    for (const slot of this.#slots) {
-      if (slot.phase !== 'ready' || slot.poolId !== job.poolId) continue
-      const batch = batches.get(slot)
-      const load = slot.assigned.length + (batch?.length ?? 0)
-      // A job with a timeout runs alone, so its clock starts when it does.
-      const timed = slot.timed > 0 || batch?.some((j) => j.timeoutMs > 0) === true
-      if (load >= depth || (load > 0 && (job.timeoutMs > 0 || timed))) continue
-      if (load < bestLoad) {
-        best = slot
-        bestLoad = load
-      }
-    }
-    if (best !== undefined) return best
-    // An empty slot: one with no worker yet, else one holding another pool's worker (switched only when empty).
-    const empty = this.#slots.filter((s) => s.phase === 'ready' && s.assigned.length === 0 && !batches.has(s))
-    return empty.find((s) => s.poolId === undefined) ?? empty[0]
   }
 
   /** Gets a slot ready for a job of another pool: dispose of its worker, load the job's. */

@@ -1,0 +1,99 @@
+import type { LeasedJob, PoolSpec, UpdateEntry } from '@meshpool/core'
+import type { SlotProcess } from './slot-process.js'
+
+/**
+ * How much work (in ms of run time) each slot gets handed ahead: short jobs
+ * stream to the slot in batches, long jobs go one at a time so no slot hoards
+ * them. The node holds as much again locally, so refills never wait on the head.
+ */
+const AHEAD_MS = 20
+/** Jobs handed to one slot at once, at most. */
+const MAX_SLOT_DEPTH = 128
+/** Until a pool's jobs have been timed, assume this. */
+export const FIRST_GUESS_MS = 10
+export interface PoolState {
+  spec: PoolSpec
+  /** Updates in order, 1..known. */
+  updates: UpdateEntry[]
+  /** Updates that arrived ahead of a gap, by seq. */
+  ahead: Map<number, UpdateEntry>
+  catchingUp: boolean
+  loadError: Error | undefined
+  /** Moving average of run() time, to size batches. */
+  avgMs: number
+}
+
+export interface RunningJob {
+  job: LeasedJob
+  /** Its outcome is already reported (timeout) or unwanted (cancelled, stale): drop the slot's answer. */
+  abandoned: boolean
+  timer: NodeJS.Timeout | undefined
+}
+
+export interface SlotState {
+  process: SlotProcess
+  poolId: number | undefined
+  /** Updates of the loaded pool already sent to the slot. */
+  sentSeq: number
+  /** 'ready': loaded (or empty) and taking jobs. */
+  phase: 'down' | 'ready' | 'loading' | 'disposing' | 'broken'
+  /** Jobs handed to the slot, in order: the first is running, the rest wait their turn there. */
+  assigned: RunningJob[]
+  /** The job waiting for the slot's worker to load. */
+  pendingJob: LeasedJob | undefined
+  /** Assigned jobs with a timeout: such a job runs alone, so its clock starts when it does. */
+  timed: number
+  crashes: number
+}
+
+/** Jobs to hand a slot of this pool at once: about {@link AHEAD_MS} of work, one if the jobs are long. */
+export function depthFor(pool: PoolState): number {
+  return Math.max(1, Math.min(MAX_SLOT_DEPTH, Math.ceil(AHEAD_MS / Math.max(pool.avgMs, 0.01))))
+}
+
+/** Whether any slot could take a job now (cheap: the agent scans its queue only while this holds). */
+export function hasRoom(
+  slots: SlotState[],
+  pools: Map<number, PoolState>,
+  batches: Map<SlotState, LeasedJob[]>,
+): boolean {
+  for (const slot of slots) {
+    if (slot.phase !== 'ready') continue
+    const load = slot.assigned.length + (batches.get(slot)?.length ?? 0)
+    if (load === 0) return true
+    const pool = slot.poolId === undefined ? undefined : pools.get(slot.poolId)
+    if (slot.timed === 0 && pool !== undefined && load < depthFor(pool)) return true
+  }
+  return false
+}
+
+/**
+ * The slot a job should go to now, or none: the least loaded slot that holds
+ * the job's pool and has room, else an empty one (with no worker yet, else
+ * holding another pool's worker, which is switched only when the slot is empty).
+ */
+export function slotFor(
+  slots: SlotState[],
+  job: LeasedJob,
+  pool: PoolState,
+  batches: Map<SlotState, LeasedJob[]>,
+): SlotState | undefined {
+  const depth = job.timeoutMs > 0 ? 1 : depthFor(pool)
+  let best: SlotState | undefined
+  let bestLoad = Number.POSITIVE_INFINITY
+  for (const slot of slots) {
+    if (slot.phase !== 'ready' || slot.poolId !== job.poolId) continue
+    const batch = batches.get(slot)
+    const load = slot.assigned.length + (batch?.length ?? 0)
+    // A job with a timeout runs alone, so its clock starts when it does.
+    const timed = slot.timed > 0 || batch?.some((j) => j.timeoutMs > 0) === true
+    if (load >= depth || (load > 0 && (job.timeoutMs > 0 || timed))) continue
+    if (load < bestLoad) {
+      best = slot
+      bestLoad = load
+    }
+  }
+  if (best !== undefined) return best
+  const empty = slots.filter((s) => s.phase === 'ready' && s.assigned.length === 0 && !batches.has(s))
+  return empty.find((s) => s.poolId === undefined) ?? empty[0]
+}
