@@ -3,6 +3,7 @@ import {
   BATCH_SOFT_BYTES,
   type ClientMessage,
   type ClientOutcome,
+  DEFAULT_UPDATE_LOG_BYTES,
   errorFromShape,
   type HeadToClientMessage,
   MAX_BATCH_ITEMS,
@@ -67,7 +68,8 @@ export class PoolClient {
   readonly #init: PoolClientInit
   readonly #jobs = new Map<number, OpenJob>()
   readonly #requests = new Map<number, OpenRequest>()
-  readonly #updates: LoggedUpdate[] = []
+  #updates: LoggedUpdate[] = []
+  #updateBytes = 0
   #channel: ClientChannel | undefined
   #outbox: SubmittedJob[] = []
   #outboxBytes = 0
@@ -114,6 +116,14 @@ export class PoolClient {
     const entry: LoggedUpdate = { value, waiters: [] }
     const seq = new Promise<number>((resolve, reject) => entry.waiters.push({ resolve, reject }))
     this.#updates.push(entry)
+    this.#updateBytes += value.byteLength
+    // Kept for replay to a restarted head, up to the head's own log budget: the oldest go first.
+    let drop = 0
+    while (this.#updateBytes > DEFAULT_UPDATE_LOG_BYTES && drop < this.#updates.length - 1) {
+      this.#updateBytes -= (this.#updates[drop] as LoggedUpdate).value.byteLength
+      drop++
+    }
+    if (drop > 0) this.#updates = this.#updates.slice(drop)
     this.#sendUpdate(entry)
     return seq
   }
