@@ -212,15 +212,19 @@ export class HeadService {
 
   #onNodeMessage(node: NodeSession, message: NodeMessage): void {
     switch (message.type) {
-      case 'hello':
+      case 'hello': {
         if (node.slots > 0) return
         node.name = message.name
         node.slots = message.slots
+        // An older connection of the same node that is not gone yet: its leases go back now.
+        const old = this.#nodes.get(node.id)
+        if (old !== undefined && old !== node) this.#onNodeGone(old, new Error('replaced by a newer connection'))
         this.#nodes.set(node.id, node)
         log('node %s (%s) joined with %d slots', node.id, node.name, node.slots)
         this.#onNodeEvent({ type: 'joined', nodeId: node.id, name: node.name, slots: node.slots })
         node.channel.send({ type: 'welcome', nodeId: node.id })
         return
+      }
       case 'pull':
         if (!this.#nodes.has(node.id)) return
         node.wanted = Math.min(node.wanted + message.n, node.slots * MAX_WANTED_PER_SLOT)
