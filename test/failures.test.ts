@@ -2,16 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { freePort, joinNode, PASSWORD, startHead, stopAll, tempDir, WORKER, waitFor } from './harness.js'
-
-interface Out {
-  x: number
-  y: number
-  node: string
-  pid: number
-  attempt: number
-  startedAt: number
-}
+import { freePort, joinNode, type Out, PASSWORD, startHead, stopAll, tempDir, WORKER, waitFor } from './harness.js'
 
 afterEach(stopAll)
 

@@ -9,6 +9,19 @@ export const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.m
 export const WORKER = new URL('./fixtures/worker.js', import.meta.url)
 export const PASSWORD = 'test-password-correct-horse'
 
+/** What the test worker (fixtures/worker.js) returns for a job. */
+export interface Out {
+  x: number
+  y: number
+  node: string
+  slot: number
+  pid: number
+  attempt: number
+  jobId: number
+  startedAt: number
+  updates: unknown[]
+}
+
 const running = new Set<Proc>()
 const tempDirs: string[] = []
 

@@ -1,14 +1,6 @@
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { joinNode, PASSWORD, startHead, stopAll, WORKER } from './harness.js'
-
-interface Out {
-  x: number
-  y: number
-  node: string
-  pid: number
-  attempt: number
-}
+import { joinNode, type Out, PASSWORD, startHead, stopAll, WORKER } from './harness.js'
 
 afterEach(stopAll)
 

@@ -10,6 +10,7 @@ import {
   WorkerLoadError,
 } from '@meshpool/core'
 import type { Channel } from './channel.js'
+import { PoolUpdates } from './pool-updates.js'
 import { SlotProcess } from './slot-process.js'
 import type { FromSlot } from './slot-protocol.js'
 import {
@@ -125,19 +126,9 @@ export class NodeAgent {
     for (const entry of entries) {
       const pool = this.#pools.get(entry.poolId)
       if (pool === undefined) continue // learnt with the pool's first lease, through catch-up
-      const known = pool.updates.length
-      if (entry.seq <= known) continue
-      if (entry.seq === known + 1) {
-        pool.updates.push(entry)
-        while (pool.ahead.has(pool.updates.length + 1)) {
-          const next = pool.ahead.get(pool.updates.length + 1) as UpdateEntry
-          pool.ahead.delete(next.seq)
-          pool.updates.push(next)
-        }
-      } else {
-        pool.ahead.set(entry.seq, entry)
-        this.#catchUp(pool)
-      }
+      const taken = pool.updates.accept(entry)
+      if (taken === 'old') continue
+      if (taken === 'gap') this.#catchUp(pool)
       touched.add(entry.poolId)
     }
     if (touched.size === 0) return
@@ -200,9 +191,7 @@ export class NodeAgent {
         if (!this.#pools.has(message.pool.poolId)) {
           this.#pools.set(message.pool.poolId, {
             spec: message.pool,
-            updates: [],
-            ahead: new Map(),
-            catchingUp: false,
+            updates: new PoolUpdates(),
             loadError: undefined,
             avgMs: FIRST_GUESS_MS,
           })
@@ -219,7 +208,7 @@ export class NodeAgent {
         this.#pump()
         return
       case 'updates':
-        for (const pool of this.#pools.values()) pool.catchingUp = false
+        for (const pool of this.#pools.values()) pool.updates.catchingUp = false
         this.onUpdates(message.entries)
         this.#pump()
         return
@@ -304,7 +293,7 @@ export class NodeAgent {
           this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(pool.loadError) })
           continue
         }
-        if (pool.updates.length < job.updateSeq) {
+        if (pool.updates.known < job.updateSeq) {
           this.#catchUp(pool)
           waiting.push(job)
           continue
@@ -376,18 +365,18 @@ export class NodeAgent {
   #sendUpdates(slot: SlotState): void {
     const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
     if (pool === undefined) return
-    while (slot.sentSeq < pool.updates.length) {
-      const entry = pool.updates[slot.sentSeq] as UpdateEntry
+    while (slot.sentSeq < pool.updates.known) {
+      const entry = pool.updates.get(slot.sentSeq + 1)
       slot.process.send({ type: 'update', seq: entry.seq, value: entry.value })
       slot.sentSeq = entry.seq
     }
   }
 
   #catchUp(pool: PoolState): void {
-    if (pool.catchingUp || this.#channel === undefined) return
-    pool.catchingUp = true
-    log('catching up on pool %d updates after %d', pool.spec.poolId, pool.updates.length)
-    this.#channel.send({ type: 'catchup', poolId: pool.spec.poolId, from: pool.updates.length })
+    if (pool.updates.catchingUp || this.#channel === undefined) return
+    pool.updates.catchingUp = true
+    log('catching up on pool %d updates after %d', pool.spec.poolId, pool.updates.known)
+    this.#channel.send({ type: 'catchup', poolId: pool.spec.poolId, from: pool.updates.known })
   }
 
   #onSlotMessage(slot: SlotState, message: FromSlot): void {

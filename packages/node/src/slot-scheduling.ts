@@ -1,4 +1,5 @@
-import type { LeasedJob, PoolSpec, UpdateEntry } from '@meshpool/core'
+import type { LeasedJob, PoolSpec } from '@meshpool/core'
+import type { PoolUpdates } from './pool-updates.js'
 import type { SlotProcess } from './slot-process.js'
 
 /**
@@ -13,11 +14,7 @@ const MAX_SLOT_DEPTH = 128
 export const FIRST_GUESS_MS = 10
 export interface PoolState {
   spec: PoolSpec
-  /** Updates in order, 1..known. */
-  updates: UpdateEntry[]
-  /** Updates that arrived ahead of a gap, by seq. */
-  ahead: Map<number, UpdateEntry>
-  catchingUp: boolean
+  updates: PoolUpdates
   loadError: Error | undefined
   /** Moving average of run() time, to size batches. */
   avgMs: number
