@@ -136,12 +136,12 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     return this.#client.update(encodeValue(update, 'the update'))
   }
 
-  /** Slots in the mesh (the embedded or head's own local slots count). */
+  /** Working slots in the mesh (the embedded or head's own local slots count; broken ones don't). */
   async workersCount(): Promise<number> {
     return (await this.#client.stats()).workers
   }
 
-  /** Nodes in the mesh that run slots (a head with local slots counts as one). */
+  /** Nodes joined to the head (a head with local slots counts as one). */
   async nodesCount(): Promise<number> {
     return (await this.#client.stats()).nodes
   }
