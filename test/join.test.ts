@@ -23,7 +23,17 @@ describe('nodes joining and leaving', () => {
     )
     try {
       await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD })
-      expect(await pool.nodesCount()).toBe(30)
+      // All 30 were welcomed. On a loaded machine a connection may drop and come back by itself:
+      // wait (with a deadline) until all 30 are in the mesh, and say if any had to rejoin.
+      const first = await pool.nodesCount()
+      const deadline = Date.now() + 30_000
+      let count = first
+      while (count < 30 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        count = await pool.nodesCount()
+      }
+      if (first < 30) console.log(`${30 - first} node(s) rejoined after the first count:\n${head.output()}`)
+      expect(count).toBe(30)
       expect(await pool.workersCount()).toBe(30)
       const results = (await pool.map(Array.from({ length: 300 }, (_, x) => ({ x, delayMs: 20 })))) as Array<{
         node: string
