@@ -1,6 +1,7 @@
 import { Deque } from './deque.js'
 import { errorShape, WorkerLostError } from './errors.js'
-import type { ClientOutcome, JobOutcome, LeasedJob } from './wire.js'
+import { QueuedRun } from './queued-run.js'
+import type { ClientOutcome, JobOutcome, LeasedJob, SubmittedJob } from './wire.js'
 
 /** Where a job is in its life. Done and failed jobs leave the ledger once routed. */
 export type JobState = 'queued' | 'leased' | 'waiting' | 'done' | 'failed'
@@ -14,6 +15,9 @@ export const DEFAULT_RETRIES = 0
 /** The first retry waits this long; each further one twice as long, up to {@link MAX_RETRY_BACKOFF_MS}. */
 export const RETRY_BACKOFF_MS = 100
 export const MAX_RETRY_BACKOFF_MS = 10_000
+
+/** Params above this size are kept as they came, not copied into a run. */
+const RUN_PARAMS_MAX_BYTES = 4096
 
 /** How a pool's jobs are leased and retried. */
 export interface PoolSettings {
@@ -49,10 +53,25 @@ interface Job {
   expiresAt: number
   /** When a waiting retry may run again. */
   notBefore: number
-  /** Leases that expired: their holders may still deliver (first result wins). */
-  pastLeases: Array<{ nodeId: string; leaseId: number }>
-  /** Where the job's worker was lost, for the WorkerLostError message. */
-  lostOn: string[]
+  /** Leases that expired: their holders may still deliver (first result wins). Made when first needed. */
+  pastLeases: Array<{ nodeId: string; leaseId: number }> | undefined
+  /** Where the job's worker was lost, for the WorkerLostError message. Made when first needed. */
+  lostOn: string[] | undefined
+}
+
+/** A pool's part of the book. */
+interface PoolBook {
+  poolId: number
+  settings: PoolSettings
+  /** Jobs in the order they are leased: runs as submitted, jobs given back at the front. */
+  queue: Deque<Job | QueuedRun>
+  /** Jobs of the pool that have an object of their own (leased at least once, or submitted alone), by client id. */
+  jobs: Map<number, Job>
+  /** Runs with jobs still queued, in submission order: their client ids increase from one to the next. */
+  runs: QueuedRun[]
+  /** The highest client id in a run so far. */
+  lastRunId: number
+  queued: number
 }
 
 /** A finished job, ready to route to its pool's client. */
@@ -90,9 +109,7 @@ export class JobLedger {
   readonly #now: () => number
   readonly #defaults: PoolSettings
   readonly #jobs = new Map<number, Job>()
-  readonly #byClientId = new Map<number, Map<number, Job>>()
-  readonly #queues = new Map<number, Deque<Job>>()
-  readonly #settings = new Map<number, PoolSettings>()
+  readonly #pools = new Map<number, PoolBook>()
   readonly #byNode = new Map<string, Set<Job>>()
   #waiting: Job[] = []
   #rotation: number[] = []
@@ -117,20 +134,26 @@ export class JobLedger {
 
   /** Registers a pool (one per client connection) with its settings. */
   addPool(poolId: number, settings: Partial<PoolSettings> = {}): void {
-    if (this.#queues.has(poolId)) return
-    this.#queues.set(poolId, new Deque())
-    this.#byClientId.set(poolId, new Map())
-    this.#settings.set(poolId, {
-      maxAttempts: settings.maxAttempts ?? this.#defaults.maxAttempts,
-      retries: settings.retries ?? this.#defaults.retries,
-      leaseMs: settings.leaseMs ?? this.#defaults.leaseMs,
+    if (this.#pools.has(poolId)) return
+    this.#pools.set(poolId, {
+      poolId,
+      settings: {
+        maxAttempts: settings.maxAttempts ?? this.#defaults.maxAttempts,
+        retries: settings.retries ?? this.#defaults.retries,
+        leaseMs: settings.leaseMs ?? this.#defaults.leaseMs,
+      },
+      queue: new Deque(),
+      jobs: new Map(),
+      runs: [],
+      lastRunId: Number.NEGATIVE_INFINITY,
+      queued: 0,
     })
     this.#rotation.push(poolId)
   }
 
   /** The settings of a pool, or the defaults. */
   settingsOf(poolId: number): PoolSettings {
-    return this.#settings.get(poolId) ?? this.#defaults
+    return this.#pools.get(poolId)?.settings ?? this.#defaults
   }
 
   /**
@@ -138,43 +161,59 @@ export class JobLedger {
    * leased jobs are returned so the caller can cancel them on their nodes.
    */
   removePool(poolId: number): LeaseToCancel[] {
-    const jobs = this.#byClientId.get(poolId)
-    if (jobs === undefined) return []
-    const leased = this.#drop([...jobs.values()])
-    this.#queues.delete(poolId)
-    this.#settings.delete(poolId)
-    this.#byClientId.delete(poolId)
+    const pool = this.#pools.get(poolId)
+    if (pool === undefined) return []
+    const leased = this.#drop(pool, [...pool.jobs.values()])
+    for (const run of pool.runs) this.#queued -= run.live
+    this.#pools.delete(poolId)
     this.#rotation = this.#rotation.filter((id) => id !== poolId)
     return leased
   }
 
-  /** Queues a job of a pool. Returns its ledger id. */
+  /** Queues a job of a pool. Returns its ledger id; a client id the pool already has keeps its job. */
   submit(poolId: number, clientJobId: number, params: Uint8Array, timeoutMs = 0): number {
-    const queue = this.#queues.get(poolId)
-    const byClientId = this.#byClientId.get(poolId)
-    if (queue === undefined || byClientId === undefined) throw new Error(`pool ${poolId} is not open`)
-    if (byClientId.has(clientJobId)) return (byClientId.get(clientJobId) as Job).jobId
-    const job: Job = {
-      jobId: this.#nextJobId++,
-      poolId,
-      clientJobId,
-      params,
-      timeoutMs,
-      state: 'queued',
-      attempt: 0,
-      failures: 0,
-      leaseId: 0,
-      nodeId: undefined,
-      expiresAt: 0,
-      notBefore: 0,
-      pastLeases: [],
-      lostOn: [],
-    }
+    const pool = this.#pool(poolId)
+    const known = pool.jobs.get(clientJobId)
+    if (known !== undefined) return known.jobId
+    const run = this.#runOf(pool, clientJobId)
+    if (run !== undefined) return run.firstJobId + run.indexOf(clientJobId)
+    const job = this.#newJob(poolId, this.#nextJobId++, clientJobId, params, timeoutMs)
     this.#jobs.set(job.jobId, job)
-    byClientId.set(clientJobId, job)
-    queue.push(job)
+    pool.jobs.set(clientJobId, job)
+    pool.queue.push(job)
+    pool.queued++
     this.#queued++
     return job.jobId
+  }
+
+  /**
+   * Queues the jobs of one submit frame. Small jobs whose client ids rise
+   * above any the pool has had are kept in one compact run; big ones (where an
+   * object costs nothing beside the params, and copying them would) and any
+   * other id (an honest client never sends one) take the checked path of
+   * {@link submit}, so a repeated id still keeps its first job.
+   */
+  submitMany(poolId: number, jobs: readonly SubmittedJob[]): void {
+    const pool = this.#pool(poolId)
+    const rising: SubmittedJob[] = []
+    const others: SubmittedJob[] = []
+    let last = pool.lastRunId
+    for (const job of jobs) {
+      if (job.id > last && job.params.byteLength <= RUN_PARAMS_MAX_BYTES) {
+        rising.push(job)
+        last = job.id
+      } else others.push(job)
+    }
+    if (rising.length > 0) {
+      const run = new QueuedRun(rising, this.#nextJobId)
+      this.#nextJobId += rising.length
+      pool.lastRunId = last
+      pool.runs.push(run)
+      pool.queue.push(run)
+      pool.queued += rising.length
+      this.#queued += rising.length
+    }
+    for (const job of others) this.submit(poolId, job.id, job.params, job.timeoutMs ?? 0)
   }
 
   /**
@@ -182,14 +221,22 @@ export class JobLedger {
    * at once; leased ones are returned so the caller can stop them on their nodes.
    */
   cancel(poolId: number, clientJobIds: Iterable<number>): LeaseToCancel[] {
-    const byClientId = this.#byClientId.get(poolId)
-    if (byClientId === undefined) return []
+    const pool = this.#pools.get(poolId)
+    if (pool === undefined) return []
     const jobs: Job[] = []
     for (const id of clientJobIds) {
-      const job = byClientId.get(id)
-      if (job !== undefined) jobs.push(job)
+      const job = pool.jobs.get(id)
+      if (job !== undefined) {
+        jobs.push(job)
+        continue
+      }
+      const run = this.#runOf(pool, id)
+      if (run === undefined) continue
+      run.cancel(run.indexOf(id))
+      pool.queued--
+      this.#queued--
     }
-    return this.#drop(jobs)
+    return this.#drop(pool, jobs)
   }
 
   /** Leases up to `max` queued jobs to a node, taking pools in turn. */
@@ -202,18 +249,20 @@ export class JobLedger {
     while (out.length < max && this.#queued > 0 && idle < this.#rotation.length) {
       if (this.#next >= this.#rotation.length) this.#next = 0
       const poolId = this.#rotation[this.#next++] as number
-      const job = this.#queues.get(poolId)?.shift()
+      const pool = this.#pools.get(poolId) as PoolBook
+      const job = this.#takeQueued(pool)
       if (job === undefined) {
         idle++
         continue
       }
       idle = 0
+      pool.queued--
       this.#queued--
       job.state = 'leased'
       job.attempt++
       job.leaseId = this.#nextLeaseId++
       job.nodeId = nodeId
-      job.expiresAt = now + this.settingsOf(poolId).leaseMs
+      job.expiresAt = now + pool.settings.leaseMs
       held.add(job)
       out.push({
         jobId: job.jobId,
@@ -251,8 +300,8 @@ export class JobLedger {
     if (job === undefined) return undefined
     const current = job.state === 'leased' && job.nodeId === nodeId && job.leaseId === report.leaseId
     if (!current) {
-      const past = job.pastLeases.some((l) => l.nodeId === nodeId && l.leaseId === report.leaseId)
-      if (!past || !report.ok) return undefined
+      const past = job.pastLeases?.some((l) => l.nodeId === nodeId && l.leaseId === report.leaseId)
+      if (past !== true || !report.ok) return undefined
       const holder = job.state === 'leased' ? job.nodeId : undefined
       if (job.state === 'queued') this.#unqueue(job)
       if (job.state === 'waiting') this.#waiting = this.#waiting.filter((w) => w !== job)
@@ -301,7 +350,7 @@ export class JobLedger {
     // Newest first onto the front, so the oldest is leased first again.
     for (const job of [...held].reverse()) {
       // If the node comes back on a new connection, what it finished meanwhile still counts.
-      job.pastLeases.push({ nodeId, leaseId: job.leaseId })
+      pastLease(job, nodeId)
       job.nodeId = undefined
       const routed = this.#requeue(job, `${nodeId} (node disconnected)`)
       if (routed !== undefined) failed.push(routed)
@@ -321,7 +370,7 @@ export class JobLedger {
       const expired = [...held].filter((job) => job.expiresAt <= now)
       for (const job of expired.reverse()) {
         this.#expired++
-        job.pastLeases.push({ nodeId, leaseId: job.leaseId })
+        pastLease(job, nodeId)
         this.#unlease(job)
         const routed = this.#requeue(job, `${nodeId} (lease expired: the node stopped renewing it)`)
         if (routed !== undefined) failed.push(routed)
@@ -365,18 +414,73 @@ export class JobLedger {
   /** Queued jobs of one pool, or of all pools. */
   queuedCount(poolId?: number): number {
     if (poolId === undefined) return this.#queued
-    return this.#queues.get(poolId)?.length ?? 0
+    return this.#pools.get(poolId)?.queued ?? 0
   }
 
   counts(): LedgerCounts {
     const waiting = this.#waiting.length
+    let leased = 0
+    for (const held of this.#byNode.values()) leased += held.size
     return {
       queued: this.#queued,
-      leased: this.#jobs.size - this.#queued - waiting,
+      leased,
       waiting,
       done: this.#done,
       failed: this.#failed,
       expired: this.#expired,
+    }
+  }
+
+  #pool(poolId: number): PoolBook {
+    const pool = this.#pools.get(poolId)
+    if (pool === undefined) throw new Error(`pool ${poolId} is not open`)
+    return pool
+  }
+
+  #newJob(poolId: number, jobId: number, clientJobId: number, params: Uint8Array, timeoutMs: number): Job {
+    return {
+      jobId,
+      poolId,
+      clientJobId,
+      params,
+      timeoutMs,
+      state: 'queued',
+      attempt: 0,
+      failures: 0,
+      leaseId: 0,
+      nodeId: undefined,
+      expiresAt: 0,
+      notBefore: 0,
+      pastLeases: undefined,
+      lostOn: undefined,
+    }
+  }
+
+  /** The run that holds a client id still queued, if any. */
+  #runOf(pool: PoolBook, clientJobId: number): QueuedRun | undefined {
+    for (const run of pool.runs) {
+      if (run.covers(clientJobId) && run.indexOf(clientJobId) >= 0) return run
+    }
+    return undefined
+  }
+
+  /** The next queued job of a pool, given an object of its own if it comes from a run. */
+  #takeQueued(pool: PoolBook): Job | undefined {
+    for (;;) {
+      const item = pool.queue.shift()
+      if (item === undefined) return undefined
+      if (!(item instanceof QueuedRun)) return item
+      const next = item.take()
+      if (next === undefined) {
+        pool.runs.splice(pool.runs.indexOf(item), 1)
+        continue
+      }
+      if (item.live > 0) pool.queue.unshift(item)
+      else pool.runs.splice(pool.runs.indexOf(item), 1)
+      const job = this.#newJob(pool.poolId, item.firstJobId + next.index, next.clientJobId, next.params, next.timeoutMs)
+      this.#jobs.set(job.jobId, job)
+      pool.jobs.set(job.clientJobId, job)
+      return job
     }
   }
 
@@ -395,17 +499,19 @@ export class JobLedger {
   }
 
   #enqueueFront(job: Job): void {
-    const queue = this.#queues.get(job.poolId)
-    if (queue === undefined) {
+    const pool = this.#pools.get(job.poolId)
+    if (pool === undefined) {
       this.#forget(job)
       return
     }
     job.state = 'queued'
-    queue.unshift(job)
+    pool.queue.unshift(job)
+    pool.queued++
     this.#queued++
   }
 
   #requeue(job: Job, where: string): RoutedOutcome | undefined {
+    job.lostOn ??= []
     job.lostOn.push(where)
     const maxAttempts = this.settingsOf(job.poolId).maxAttempts
     if (job.attempt >= maxAttempts) {
@@ -419,12 +525,13 @@ export class JobLedger {
   }
 
   /** Takes jobs out of the book (a cancel); returns those leased, to stop on their nodes. */
-  #drop(jobs: Job[]): LeaseToCancel[] {
+  #drop(pool: PoolBook, jobs: Job[]): LeaseToCancel[] {
     const leased: LeaseToCancel[] = []
     let queuedDropped = false
     for (const job of jobs) {
       if (job.state === 'leased' && job.nodeId !== undefined) leased.push({ nodeId: job.nodeId, jobId: job.jobId })
       if (job.state === 'queued') {
+        pool.queued--
         this.#queued--
         queuedDropped = true
       }
@@ -433,11 +540,7 @@ export class JobLedger {
       job.state = 'failed'
       this.#forget(job)
     }
-    if (queuedDropped) {
-      for (const [poolId, queue] of this.#queues) {
-        if (jobs.some((job) => job.poolId === poolId)) this.#queues.set(poolId, rebuilt(queue))
-      }
-    }
+    if (queuedDropped) pool.queue = rebuilt(pool.queue)
     return leased
   }
 
@@ -445,13 +548,15 @@ export class JobLedger {
   #unqueue(job: Job): void {
     job.state = 'failed'
     this.#queued--
-    const queue = this.#queues.get(job.poolId)
-    if (queue !== undefined) this.#queues.set(job.poolId, rebuilt(queue))
+    const pool = this.#pools.get(job.poolId)
+    if (pool === undefined) return
+    pool.queued--
+    pool.queue = rebuilt(pool.queue)
   }
 
   #forget(job: Job): void {
     this.#jobs.delete(job.jobId)
-    this.#byClientId.get(job.poolId)?.delete(job.clientJobId)
+    this.#pools.get(job.poolId)?.jobs.delete(job.clientJobId)
   }
 
   #finish(job: Job, outcome: ClientOutcome): RoutedOutcome {
@@ -463,9 +568,15 @@ export class JobLedger {
   }
 }
 
+/** Remembers a lease that ended without a result: its holder may still deliver one. */
+function pastLease(job: Job, nodeId: string): void {
+  job.pastLeases ??= []
+  job.pastLeases.push({ nodeId, leaseId: job.leaseId })
+}
+
 /** A queue without the jobs that have left the book (cancelled while queued). */
-function rebuilt(queue: Deque<Job>): Deque<Job> {
-  const fresh = new Deque<Job>()
-  for (const job of queue) if (job.state === 'queued') fresh.push(job)
+function rebuilt(queue: Deque<Job | QueuedRun>): Deque<Job | QueuedRun> {
+  const fresh = new Deque<Job | QueuedRun>()
+  for (const item of queue) if (item instanceof QueuedRun || item.state === 'queued') fresh.push(item)
   return fresh
 }

@@ -185,7 +185,7 @@ export class HeadService {
   #onClientMessage(pool: PoolSession, message: ClientMessage): void {
     switch (message.type) {
       case 'submit':
-        for (const job of message.jobs) this.#ledger.submit(pool.spec.poolId, job.id, job.params, job.timeoutMs ?? 0)
+        this.#ledger.submitMany(pool.spec.poolId, message.jobs)
         this.#dispatch()
         return
       case 'cancel':
