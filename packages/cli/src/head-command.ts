@@ -1,38 +1,38 @@
-import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, defaultSlots, startHead } from '@meshpool/node'
+import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, startHead } from '@meshpool/node'
 import { Command } from 'commander'
 import { integer } from './options.js'
 import { readPassword } from './password.js'
 import { untilSignal } from './signals.js'
+import { describeSlots, resolveSlots, type SlotFlags, withSlotOptions } from './slot-options.js'
 
 export function headCommand(): Command {
-  return new Command('head')
+  const command = new Command('head')
     .description('start the head of a mesh: the job ledger and the address nodes and clients join')
     .option('--port <port>', 'TCP port to listen on', integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
     .option('--host <host>', 'address to listen on (default: all interfaces)', '0.0.0.0')
     .option('--key-file <file>', 'the head identity; keeps the join address across restarts', DEFAULT_HEAD_KEY_FILE)
     .option('--password-file <file>', 'read the pool password from this file (default: $MESHPOOL_PASSWORD)')
-    .option(
-      '--slots <n>',
-      `local worker slots (default: cores minus one = ${defaultSlots()})`,
-      integer('--slots', { min: 1 }),
-    )
+  return withSlotOptions(command, 'local')
     .option('--no-work', 'run no local slots: a pure coordinator')
     .action(
-      async (opts: {
-        port: number
-        host: string
-        keyFile: string
-        passwordFile?: string
-        slots?: number
-        work: boolean
-      }) => {
+      async (
+        opts: {
+          port: number
+          host: string
+          keyFile: string
+          passwordFile?: string
+          work: boolean
+        } & SlotFlags,
+      ) => {
         const password = readPassword(opts.passwordFile)
+        const plan = opts.work ? await resolveSlots(opts) : { slots: 0, gpus: [] }
         const head = await startHead({
           password,
           port: opts.port,
           host: opts.host,
           keyFile: opts.keyFile,
-          slots: opts.work ? (opts.slots ?? defaultSlots()) : 0,
+          slots: plan.slots,
+          gpus: plan.gpus,
           onNodeEvent: (event) => {
             if (event.nodeId === 'local') return
             const who = `node ${event.name} (${event.nodeId})`
@@ -43,7 +43,11 @@ export function headCommand(): Command {
         const stats = head.stats()
         const out = process.stdout
         out.write(`meshpool head ${head.peerId}\n`)
-        out.write(`local slots: ${opts.work ? stats.workers || (opts.slots ?? defaultSlots()) : 'none (--no-work)'}\n`)
+        out.write(
+          opts.work
+            ? `runs ${describeSlots(stats.workers || plan.slots, plan.gpus)} here\n`
+            : 'runs no slots (--no-work): a pure coordinator\n',
+        )
         out.write('join it from another machine, with the same MESHPOOL_PASSWORD:\n\n')
         out.write(`  ${head.joinCommand}\n\n`)
         out.write('all addresses:\n')

@@ -10,6 +10,7 @@ import {
   WorkerLoadError,
 } from '@meshpool/core'
 import type { Channel } from './channel.js'
+import { gpuSlotEnv } from './gpus.js'
 import { PoolUpdates } from './pool-updates.js'
 import { SlotProcess } from './slot-process.js'
 import type { FromSlot } from './slot-protocol.js'
@@ -22,6 +23,7 @@ import {
   type SlotState,
   slotFor,
 } from './slot-scheduling.js'
+import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:agent')
 
@@ -35,8 +37,11 @@ const HEARTBEAT_FRACTION = 1 / 3
 const DEFAULT_HEARTBEAT_MS = 1000
 
 export interface NodeAgentInit {
+  /** CPU slots; ignored when `gpus` names any. */
   slots: number
   name: string
+  /** One slot per GPU, each seeing only its own (`CUDA_VISIBLE_DEVICES`). */
+  gpus?: readonly GpuInfo[]
 }
 
 /**
@@ -64,14 +69,21 @@ export class NodeAgent {
   #welcomeWaiters: Array<() => void> = []
 
   constructor(init: NodeAgentInit) {
-    this.slots = init.slots
+    const gpus = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus : undefined
+    this.slots = gpus?.length ?? init.slots
     this.#name = init.name
-    for (let i = 0; i < init.slots; i++) {
+    for (let i = 0; i < this.slots; i++) {
+      const gpu = gpus?.[i] ?? null
       const state: SlotState = {
-        process: new SlotProcess(i, {
-          message: (message) => this.#onSlotMessage(state, message),
-          exit: (description) => this.#onSlotExit(state, description),
-        }),
+        process: new SlotProcess(
+          i,
+          {
+            message: (message) => this.#onSlotMessage(state, message),
+            exit: (description) => this.#onSlotExit(state, description),
+          },
+          gpu === null ? {} : gpuSlotEnv(gpu),
+        ),
+        gpu,
         poolId: undefined,
         sentSeq: 0,
         phase: 'down',
@@ -338,6 +350,7 @@ export class NodeAgent {
       init: pool.spec.init,
       nodeId: this.#nodeId,
       slot: slot.process.index,
+      gpu: slot.gpu,
     })
   }
 

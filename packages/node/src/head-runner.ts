@@ -16,6 +16,7 @@ import { loadOrCreateIdentity } from './identity.js'
 import { createPeer } from './peer.js'
 import { defaultSlots } from './pool.js'
 import { derivePoolKey } from './psk.js'
+import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:head')
 
@@ -34,6 +35,8 @@ export interface HeadInit {
   keyFile?: string
   /** Local slots; 0 for a pure coordinator. @default cores minus one, at least one */
   slots?: number
+  /** One local slot per GPU listed (see `planSlots`), instead of CPU slots. */
+  gpus?: GpuInfo[]
   maxAttempts?: number
   /** Told when a node joins or leaves. */
   onNodeEvent?: (event: NodeEvent) => void
@@ -75,10 +78,14 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   await peer.handle(CLIENT_PROTOCOL, (stream) => {
     head.attachClient(new StreamChannel(stream, inbound.head.client))
   })
-  const slots = init.slots ?? defaultSlots()
+  const slots = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus.length : (init.slots ?? defaultSlots())
   let agent: NodeAgent | undefined
   if (slots > 0) {
-    agent = new NodeAgent({ slots, name: `${hostname()} (head)` })
+    agent = new NodeAgent({
+      slots,
+      name: `${hostname()} (head)`,
+      ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
+    })
     agent.start()
     attachLocalAgent(head, agent)
   }

@@ -7,6 +7,7 @@ import { dialHead, parseHeadAddress } from './dial.js'
 import { createPeer } from './peer.js'
 import { defaultSlots } from './pool.js'
 import { derivePoolKey, derivePoolSecret } from './psk.js'
+import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:node')
 const RECONNECT_BACKOFF_MS = [100, 250, 500, 1000, 2000]
@@ -16,8 +17,10 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 export interface NodeInit {
   head: string
   password: string
-  /** @default cores minus one, at least one */
+  /** CPU slots. @default cores minus one, at least one */
   slots?: number
+  /** One slot per GPU listed (see `planSlots`), instead of CPU slots. */
+  gpus?: GpuInfo[]
   name?: string
   /** Told when the connection to the head drops and comes back. */
   onStatus?: (status: 'connected' | 'disconnected', detail?: string) => void
@@ -41,8 +44,12 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const headAddr = parseHeadAddress(init.head)
   const headPeerId = headAddr.getComponents().find((c) => c.name === 'p2p')?.value
   const peer = await createPeer({ psk: derivePoolKey(init.password) })
-  const slots = init.slots ?? defaultSlots()
-  const agent = new NodeAgent({ slots, name: init.name ?? hostname() })
+  const agent = new NodeAgent({
+    slots: init.slots ?? defaultSlots(),
+    name: init.name ?? hostname(),
+    ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
+  })
+  const slots = agent.slots
   let stopped = false
   try {
     const pubsub = peer.services.pubsub

@@ -96,7 +96,7 @@ async function load(message: Extract<ToSlot, { type: 'load' }>): Promise<void> {
         `the worker module ${message.worker} has no default export class; write \`export default class MyWorker { run(params) { … } }\``,
       )
     }
-    context = { nodeId: message.nodeId, slot: message.slot, gpu: null }
+    context = { nodeId: message.nodeId, slot: message.slot, gpu: message.gpu }
     const instance = new (WorkerClass as new (init: unknown, ctx: WorkerContext) => WorkerInstance)(
       decodeValue(message.init),
       context,

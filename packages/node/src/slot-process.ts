@@ -22,10 +22,13 @@ export class SlotProcess {
   #stopping = false
   #lastStarted: number | undefined
   #startedTail: Buffer = Buffer.alloc(0)
+  readonly #env: Record<string, string>
 
-  constructor(index: number, events: SlotEvents) {
+  /** `env` is added to every start of the process (a GPU slot's `CUDA_VISIBLE_DEVICES`). */
+  constructor(index: number, events: SlotEvents, env: Record<string, string> = {}) {
     this.index = index
     this.#events = events
+    this.#env = env
   }
 
   get running(): boolean {
@@ -37,12 +40,12 @@ export class SlotProcess {
     return this.#lastStarted
   }
 
-  start(env: NodeJS.ProcessEnv = {}): void {
+  start(): void {
     this.#stopping = false
     const child = fork(SLOT_MAIN, [], {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
-      env: { ...scrubbedEnv(), ...env, MESHPOOL_SLOT: String(this.index) },
+      env: { ...scrubbedEnv(), ...this.#env, MESHPOOL_SLOT: String(this.index) },
     })
     this.#child = child
     this.#lastStarted = undefined

@@ -1,4 +1,5 @@
 import type { ErrorShape } from '@meshpool/core'
+import type { GpuInfo } from './worker-types.js'
 
 /**
  * The slot writes each job id (8 bytes, a float64) to this file descriptor, a
@@ -20,7 +21,7 @@ export type SlotResult =
 
 /** The node agent → a slot process, over the child's IPC channel. */
 export type ToSlot =
-  | { type: 'load'; worker: string; init: Uint8Array; nodeId: string; slot: number }
+  | { type: 'load'; worker: string; init: Uint8Array; nodeId: string; slot: number; gpu: GpuInfo | null }
   /** Jobs to run one after another, in order. */
   | { type: 'run'; jobs: SlotJob[] }
   | { type: 'update'; seq: number; value: Uint8Array }

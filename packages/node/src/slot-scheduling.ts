@@ -1,6 +1,7 @@
 import type { LeasedJob, PoolSpec } from '@meshpool/core'
 import type { PoolUpdates } from './pool-updates.js'
 import type { SlotProcess } from './slot-process.js'
+import type { GpuInfo } from './worker-types.js'
 
 /**
  * How much work (in ms of run time) each slot gets handed ahead: short jobs
@@ -29,6 +30,8 @@ export interface RunningJob {
 
 export interface SlotState {
   process: SlotProcess
+  /** The slot's GPU; null for a CPU slot. */
+  gpu: GpuInfo | null
   poolId: number | undefined
   /** Updates of the loaded pool already sent to the slot. */
   sentSeq: number

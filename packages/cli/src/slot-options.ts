@@ -1,0 +1,63 @@
+import {
+  defaultSlots,
+  type GpuInfo,
+  type GpuSelection,
+  parseGpuSelection,
+  planSlots,
+  type SlotPlan,
+} from '@meshpool/node'
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { integer } from './options.js'
+
+export interface SlotFlags {
+  slots?: number
+  gpus?: GpuSelection
+  minGpuMemory?: number
+}
+
+/** Adds `--slots`, `--gpus` and `--min-gpu-memory` to a command that runs slots. */
+export function withSlotOptions(command: Command, what: string): Command {
+  return command
+    .addOption(
+      new Option('--slots <n>', `${what} CPU slots (default: cores minus one = ${defaultSlots()})`)
+        .argParser(integer('--slots', { min: 1 }))
+        .conflicts('gpus'),
+    )
+    .addOption(
+      new Option(
+        '--gpus <list>',
+        'GPUs to run one slot each on: all, none, or indexes like 0,2 (default: all GPUs nvidia-smi lists, else CPU slots)',
+      ).argParser(gpuSelection),
+    )
+    .option(
+      '--min-gpu-memory <MB>',
+      'skip GPUs with less free memory than this (default: use every GPU)',
+      integer('--min-gpu-memory'),
+    )
+}
+
+/** The slots the flags ask for, after GPU detection; prints why when it falls back to CPU slots. */
+export async function resolveSlots(flags: SlotFlags): Promise<SlotPlan> {
+  const plan = await planSlots({
+    cpuSlots: flags.slots ?? defaultSlots(),
+    slotsGiven: flags.slots !== undefined,
+    gpus: flags.gpus,
+    minGpuMemoryMB: flags.minGpuMemory,
+  })
+  for (const note of plan.notes) process.stderr.write(`${note}\n`)
+  return plan
+}
+
+function gpuSelection(value: string): GpuSelection {
+  try {
+    return parseGpuSelection(value)
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message)
+  }
+}
+
+/** "4 slots", or "2 slots (GPU 0 NVIDIA H100, GPU 2 NVIDIA H100)". */
+export function describeSlots(slots: number, gpus: readonly GpuInfo[]): string {
+  if (gpus.length === 0) return `${slots} slots`
+  return `${slots} slots (${gpus.map((gpu) => `GPU ${gpu.index} ${gpu.name}`).join(', ')})`
+}
