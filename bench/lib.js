@@ -2,7 +2,9 @@
 // processes started the way a user starts them, their output parsed, their
 // memory read from /proc, and all of them stopped at the end or on failure.
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
@@ -125,6 +127,8 @@ export async function startHead(keyFile, password) {
 export async function joinNode(address, password, slots, name) {
   const proc = start(name, [BIN, 'join', address, '--slots', String(slots), '--name', name], {
     MESHPOOL_PASSWORD: password,
+    // A state folder of its own: the node lock allows one node per folder.
+    MESHPOOL_STATE_DIR: mkdtempSync(join(tmpdir(), 'meshpool-bench-node-')),
   })
   await proc.waitForLine(/^ready$/)
   const peerId = /^node (\S+)/m.exec(proc.output())?.[1]

@@ -3,13 +3,11 @@
 // the bench once the head has every one of them.
 // Usage: node bench/queue-client.js <head> <n>
 //
-// The jobs are spread over several pools of at most 50,000 each: a client frame
-// may hold at most 65,536 jobs (the wire schema), but the client batches by bytes
-// (1 MiB), so one window of more than 65,536 tiny jobs makes a frame the head
-// refuses as malformed, and the client then reconnects and resubmits forever.
+// The jobs are spread over pools of at most 250,000 each (several clients, as
+// many users would); the client splits its submit frames at 65,536 jobs.
 import { createPool } from 'meshpool'
 
-const PER_POOL = 50_000
+const PER_POOL = 250_000
 const [head, count] = process.argv.slice(2)
 const n = Number(count)
 const poolCount = Math.ceil(n / PER_POOL)

@@ -229,7 +229,7 @@ const ROWS = [
   {
     key: 'g.queueSeconds',
     case: 'g',
-    label: `time to queue ${fmtInt(SIZES.queued)} jobs (imapUnordered in ${Math.ceil(SIZES.queued / 50_000)} pool(s) of ≤ 50k, see notes)`,
+    label: `time to queue ${fmtInt(SIZES.queued)} jobs (imapUnordered in ${Math.ceil(SIZES.queued / 250_000)} pool(s) of ≤ 250k, see notes)`,
     unit: 's',
     fmt: (v) => `${v.toFixed(1)} s`,
   },
@@ -652,7 +652,7 @@ async function stageQueued() {
           clientMB: rssMB(client.pid),
         }
         notes.push(
-          `g: ${fmtInt(SIZES.queued)} jobs queued from one client process through ${poolCount} pool(s) of at most 50,000 (several clients, as many users would)`,
+          `g: ${fmtInt(SIZES.queued)} jobs queued from one client process through ${poolCount} pool(s) of at most 250,000 (several clients, as many users would)`,
         )
         log(
           `queued ${fmtInt(SIZES.queued)} in ${(Number(ms) / 1000).toFixed(1)} s; head RSS ${idle.toFixed(0)} MB idle → ${held.toFixed(0)} MB (peak while queueing ${peak.toFixed(0)} MB)`,

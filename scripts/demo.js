@@ -23,7 +23,8 @@ const children = []
 /** Starts `meshpool <args>` and resolves with its output lines once it prints `ready`. */
 function start(name, args) {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, MESHPOOL_PASSWORD: password },
+    // Each node keeps its lock in a state folder of its own: several nodes on one machine are a demo's licence.
+    env: { ...process.env, MESHPOOL_PASSWORD: password, MESHPOOL_STATE_DIR: mkdtempSync(join(dir, `${name}-`)) },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group: Ctrl-C reaches the demo alone, which then stops the children in order.
     detached: true,

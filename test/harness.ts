@@ -35,10 +35,13 @@ export interface Proc {
   send(line: string): void
 }
 
-/** Runs the meshpool CLI of this checkout as a real process. */
+/**
+ * Runs the meshpool CLI of this checkout as a real process, with a state
+ * folder of its own (a node's lock lives there: one node per folder).
+ */
 export function meshpool(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, MESHPOOL_PASSWORD: PASSWORD, ...env },
+    env: { ...process.env, MESHPOOL_PASSWORD: PASSWORD, MESHPOOL_STATE_DIR: tempDir(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const proc = capture(child)

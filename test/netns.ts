@@ -13,7 +13,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { capture, PASSWORD, type Proc } from './harness.js'
+import { capture, PASSWORD, type Proc, tempDir } from './harness.js'
 
 /** The role whose namespace every other role is linked to. */
 export const HEAD = 'head'
@@ -230,7 +230,7 @@ export class Topology {
   run(role: string, args: string[], options: RunOptions = {}): NsProc {
     if (this.#destroyed) throw new Error('this topology is destroyed')
     const child = spawn('ip', ['netns', 'exec', this.ns(role), process.execPath, ...args], {
-      env: { ...process.env, MESHPOOL_PASSWORD: PASSWORD, ...options.env },
+      env: { ...process.env, MESHPOOL_PASSWORD: PASSWORD, MESHPOOL_STATE_DIR: tempDir(), ...options.env },
       stdio: [options.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     })
     const proc = capture(child)

@@ -1,40 +1,69 @@
-import { DEFAULT_DRAIN_TIMEOUT_MS, defaultSlots, joinHead } from '@meshpool/node'
+import {
+  acquireNodeLock,
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  defaultStateDir,
+  joinHead,
+  releaseNodeLockSync,
+} from '@meshpool/node'
 import { Command } from 'commander'
 import { integer } from './options.js'
 import { readPassword } from './password.js'
 import { untilSignal } from './signals.js'
+import { describeSlots, resolveSlots, type SlotFlags, withSlotOptions } from './slot-options.js'
+
+interface JoinFlags extends SlotFlags {
+  passwordFile?: string
+  name?: string
+  drainTimeout: number
+  stateDir: string
+}
 
 export function joinCommand(): Command {
-  return new Command('join')
-    .description('join this machine to a head as a node that runs worker slots')
+  const command = new Command('join')
+    .description('join this machine to a head as a node that runs worker slots (one node per machine)')
     .argument('<head-multiaddr>', 'the address `meshpool head` prints, e.g. /ip4/10.0.0.5/tcp/8899/p2p/12D3KooW…')
     .option('--password-file <file>', 'read the pool password from this file (default: $MESHPOOL_PASSWORD)')
-    .option(
-      '--slots <n>',
-      `CPU worker slots (default: cores minus one = ${defaultSlots()})`,
-      integer('--slots', { min: 1 }),
-    )
+  return withSlotOptions(command, 'worker')
     .option('--name <name>', 'how this node is shown to the head (default: the host name)')
+    .option(
+      '--state-dir <dir>',
+      "the node's state folder, with the lock that keeps one node per folder (default: $MESHPOOL_STATE_DIR, else ~/.meshpool/node)",
+      process.env.MESHPOOL_STATE_DIR || defaultStateDir(),
+    )
     .option(
       '--drain-timeout <ms>',
       'on SIGINT/SIGTERM, how long running jobs may finish before the node leaves (a second signal leaves at once)',
       integer('--drain-timeout'),
       DEFAULT_DRAIN_TIMEOUT_MS,
     )
-    .action(
-      async (head: string, opts: { passwordFile?: string; slots?: number; name?: string; drainTimeout: number }) => {
-        const password = readPassword(opts.passwordFile)
+    .action(async (head: string, opts: JoinFlags) => {
+      const password = readPassword(opts.passwordFile)
+      const lock = await acquireNodeLock(opts.stateDir, { head })
+      if (!lock.acquired) {
+        const { pid, head: itsHead, startedAt } = lock.holder
+        process.stdout.write(
+          `a meshpool node is already running here (pid ${pid}, joined to ${itsHead} since ${startedAt}; state folder ${opts.stateDir}).\n` +
+            'One node per machine runs every slot; to run another one anyway, give it its own --state-dir.\n',
+        )
+        return
+      }
+      process.once('exit', () => releaseNodeLockSync(opts.stateDir))
+      try {
+        const plan = await resolveSlots(opts)
         const node = await joinHead({
           head,
           password,
-          ...(opts.slots === undefined ? {} : { slots: opts.slots }),
+          slots: plan.slots,
+          gpus: plan.gpus,
           ...(opts.name === undefined ? {} : { name: opts.name }),
           onStatus: (status, detail) => {
             if (status === 'disconnected')
               process.stderr.write(`lost the head${detail === undefined ? '' : ` (${detail})`}; reconnecting…\n`)
           },
         })
-        process.stdout.write(`joined ${head}\nnode ${node.peerId} with ${node.slots} slots\nready\n`)
+        process.stdout.write(
+          `joined ${head}\nnode ${node.peerId} with ${describeSlots(node.slots, plan.gpus)}\nready\n`,
+        )
         await untilSignal()
         process.stdout.write(
           `draining: finishing running jobs (up to ${opts.drainTimeout} ms; signal again to leave now)\n`,
@@ -42,6 +71,8 @@ export function joinCommand(): Command {
         await node.drain(opts.drainTimeout)
         process.stdout.write('leaving the mesh\n')
         await node.stop()
-      },
-    )
+      } finally {
+        await lock.release()
+      }
+    })
 }
