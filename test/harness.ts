@@ -39,8 +39,9 @@ export interface Proc {
  * Runs the meshpool CLI of this checkout as a real process, with a state
  * folder of its own (a node's lock lives there: one node per folder).
  */
-export function meshpool(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+export function meshpool(args: string[], env: NodeJS.ProcessEnv = {}, options: { cwd?: string } = {}): Proc {
   const child = spawn(process.execPath, [BIN, ...args], {
+    ...options,
     env: { ...process.env, MESHPOOL_PASSWORD: PASSWORD, MESHPOOL_STATE_DIR: tempDir(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

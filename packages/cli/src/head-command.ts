@@ -33,6 +33,7 @@ export function headCommand(): Command {
           keyFile: opts.keyFile,
           slots: plan.slots,
           gpus: plan.gpus,
+          onLine: (line) => process.stdout.write(`${line}\n`),
           onNodeEvent: (event) => {
             if (event.nodeId === 'local') return
             const who = `node ${event.name} (${event.nodeId})`

@@ -55,6 +55,8 @@ export function joinCommand(): Command {
           password,
           slots: plan.slots,
           gpus: plan.gpus,
+          stateDir: opts.stateDir,
+          onLine: (line) => process.stdout.write(`${line}\n`),
           ...(opts.name === undefined ? {} : { name: opts.name }),
           onStatus: (status, detail) => {
             if (status === 'disconnected')

@@ -1,5 +1,5 @@
 import { Deque } from './deque.js'
-import { errorShape, WorkerLostError } from './errors.js'
+import { type ErrorShape, errorShape, WorkerLostError } from './errors.js'
 import { QueuedRun } from './queued-run.js'
 import type { ClientOutcome, JobOutcome, LeasedJob, SubmittedJob } from './wire.js'
 
@@ -239,8 +239,13 @@ export class JobLedger {
     return this.#drop(pool, jobs)
   }
 
-  /** Leases up to `max` queued jobs to a node, taking pools in turn. */
-  lease(nodeId: string, max: number, updateSeqOf: (poolId: number) => number = () => 0): LeasedJob[] {
+  /** Leases up to `max` queued jobs to a node, taking pools in turn (those `canRun` allows). */
+  lease(
+    nodeId: string,
+    max: number,
+    updateSeqOf: (poolId: number) => number = () => 0,
+    canRun: (poolId: number) => boolean = () => true,
+  ): LeasedJob[] {
     const out: LeasedJob[] = []
     if (this.#queued === 0 || max <= 0) return out
     const held = this.#held(nodeId)
@@ -250,7 +255,7 @@ export class JobLedger {
       if (this.#next >= this.#rotation.length) this.#next = 0
       const poolId = this.#rotation[this.#next++] as number
       const pool = this.#pools.get(poolId) as PoolBook
-      const job = this.#takeQueued(pool)
+      const job = canRun(poolId) ? this.#takeQueued(pool) : undefined
       if (job === undefined) {
         idle++
         continue
@@ -275,6 +280,41 @@ export class JobLedger {
       })
     }
     return out
+  }
+
+  /**
+   * Fails every job of a pool that is not leased (queued, or waiting to
+   * retry) with `error`: no node can run the pool. Returns the outcomes to route.
+   */
+  failQueued(poolId: number, error: ErrorShape): RoutedOutcome[] {
+    const pool = this.#pools.get(poolId)
+    if (pool === undefined) return []
+    const failed: RoutedOutcome[] = []
+    const fail = (clientJobId: number): void => {
+      this.#failed++
+      failed.push({ poolId, outcome: { id: clientJobId, ok: false, error } })
+    }
+    for (const item of pool.queue) {
+      if (item instanceof QueuedRun) {
+        for (let next = item.take(); next !== undefined; next = item.take()) fail(next.clientJobId)
+      } else if (item.state === 'queued') {
+        this.#forget(item)
+        fail(item.clientJobId)
+      }
+    }
+    this.#queued -= pool.queued
+    pool.queued = 0
+    pool.queue = new Deque()
+    pool.runs = []
+    const waiting = this.#waiting.filter((job) => job.poolId === poolId)
+    if (waiting.length > 0) {
+      this.#waiting = this.#waiting.filter((job) => job.poolId !== poolId)
+      for (const job of waiting) {
+        this.#forget(job)
+        fail(job.clientJobId)
+      }
+    }
+    return failed
   }
 
   /** A node's heartbeat: every lease it holds now runs for its pool's leaseMs from now. */
@@ -404,6 +444,13 @@ export class JobLedger {
   /** The state of a job still in the book, or undefined once it has left. */
   stateOf(jobId: number): JobState | undefined {
     return this.#jobs.get(jobId)?.state
+  }
+
+  /** Who holds a leased job now, and whose it is; undefined unless the job is leased. */
+  holder(jobId: number): { nodeId: string; leaseId: number; poolId: number; clientJobId: number } | undefined {
+    const job = this.#jobs.get(jobId)
+    if (job === undefined || job.state !== 'leased' || job.nodeId === undefined) return undefined
+    return { nodeId: job.nodeId, leaseId: job.leaseId, poolId: job.poolId, clientJobId: job.clientJobId }
   }
 
   /** Jobs leased to a node right now. */

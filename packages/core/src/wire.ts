@@ -4,6 +4,8 @@ import { type ErrorShape, FrameError } from './errors.js'
 /** Protocol ids. The version is part of the id: a peer of another major version is refused. */
 export const WORK_PROTOCOL = '/meshpool/work/1.0.0'
 export const CLIENT_PROTOCOL = '/meshpool/client/1.0.0'
+/** Nodes fetch shipped worker code from the head by its hash. */
+export const CODE_PROTOCOL = '/meshpool/code/1.0.0'
 export const UPDATES_TOPIC = 'meshpool/updates/1'
 
 /** Largest frame any meshpool protocol accepts, in bytes. */
@@ -46,10 +48,20 @@ export interface UpdateEntry {
 /** What a node needs to start a pool's worker in a slot. */
 export interface PoolSpec {
   poolId: number
+  /** The worker module's path on the client (a node loads it from there unless the code is shipped). */
   worker: string
   init: Uint8Array
   /** Nodes renew leases of this pool's jobs at a fraction of this. */
   leaseMs: number
+  /** Shipped code: the sha-256 (hex) of the bundled module, fetched over {@link CODE_PROTOCOL}. */
+  codeHash?: string
+}
+
+/** How far a running job has got, as its worker said through ctx.progress. */
+export interface JobProgress {
+  jobId: number
+  leaseId: number
+  fraction: number
 }
 
 /** What a client asks of its pool's leases and retries; the head's defaults fill the rest. */
@@ -77,6 +89,11 @@ export type NodeMessage =
   | { type: 'release'; jobIds: number[] }
   /** The node's working slots changed (a slot broke). */
   | { type: 'slots'; slots: number }
+  /** The pool's worker can't start on this node (its jobs here were released): lease it none. */
+  | { type: 'loadFailed'; poolId: number; error: ErrorShape }
+  /** Lines a pool's worker printed, prefixed with node and slot. */
+  | { type: 'output'; poolId: number; lines: string[] }
+  | { type: 'progress'; progress: JobProgress[] }
 
 /** Head → node on {@link WORK_PROTOCOL}. */
 export type HeadToNodeMessage =
@@ -88,7 +105,8 @@ export type HeadToNodeMessage =
 
 /** Client → head on {@link CLIENT_PROTOCOL}. */
 export type ClientMessage =
-  | { type: 'open'; worker: string; init: Uint8Array; settings: PoolSettingsWire }
+  /** `code`: the bundled worker module, shipped to the nodes. */
+  | { type: 'open'; worker: string; init: Uint8Array; settings: PoolSettingsWire; code?: Uint8Array }
   | { type: 'submit'; jobs: SubmittedJob[] }
   | { type: 'cancel'; ids: number[] }
   | { type: 'update'; reqId: number; value: Uint8Array }
@@ -101,6 +119,14 @@ export type HeadToClientMessage =
   | { type: 'updated'; reqId: number; seq: number }
   | { type: 'stats'; reqId: number; workers: number; nodes: number }
   | { type: 'refused'; message: string }
+  /** Lines the pool's workers printed, and notes about the pool from the mesh. */
+  | { type: 'output'; lines: string[] }
+  | { type: 'progress'; progress: Array<{ id: number; fraction: number }> }
+
+/** Node → head on {@link CODE_PROTOCOL}. */
+export type CodeRequest = { type: 'fetch'; hash: string }
+/** Head → node on {@link CODE_PROTOCOL}: the module, or no `code` if the head has none by that hash. */
+export type CodeReply = { type: 'code'; hash: string; code?: Uint8Array }
 
 const frames = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false })
 
@@ -128,6 +154,12 @@ const uint: Check = (v, at) => {
 }
 const bytes: Check = (v, at) => {
   if (!(v instanceof Uint8Array)) fail(at, 'bytes')
+}
+const fraction: Check = (v, at) => {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) fail(at, 'a number from 0 to 1')
+}
+const hash: Check = (v, at) => {
+  if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v)) fail(at, 'a sha-256 in hex')
 }
 const bool: Check = (v, at) => {
   if (typeof v !== 'boolean') fail(at, 'a boolean')
@@ -184,10 +216,13 @@ const nodeMessages: Record<NodeMessage['type'], Check> = {
   heartbeat: shape({}),
   release: shape({ jobIds: ids }),
   slots: shape({ slots: uint }),
+  loadFailed: shape({ poolId: uint, error: errorShapeCheck }),
+  output: shape({ poolId: uint, lines: list(str) }),
+  progress: shape({ progress: list(shape({ jobId: uint, leaseId: uint, fraction: fraction })) }),
 }
 const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   welcome: shape({ nodeId: str }),
-  pool: shape({ pool: shape({ poolId: uint, worker: str, init: bytes, leaseMs: uint }) }),
+  pool: shape({ pool: shape({ poolId: uint, worker: str, init: bytes, leaseMs: uint, codeHash: optional(hash) }) }),
   lease: shape({ jobs: list(leasedJob) }),
   updates: shape({ entries: list(updateEntry) }),
   cancel: shape({ jobIds: ids }),
@@ -197,6 +232,7 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
     worker: str,
     init: bytes,
     settings: shape({ maxAttempts: optional(uint), retries: optional(uint), leaseMs: optional(uint) }),
+    code: optional(bytes),
   }),
   submit: shape({ jobs: list(shape({ id: uint, params: bytes, timeoutMs: optional(uint) })) }),
   cancel: shape({ ids }),
@@ -209,13 +245,18 @@ const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   updated: shape({ reqId: uint, seq: uint }),
   stats: shape({ reqId: uint, workers: uint, nodes: uint }),
   refused: shape({ message: str }),
+  output: shape({ lines: list(str) }),
+  progress: shape({ progress: list(shape({ id: uint, fraction: fraction })) }),
 }
+const codeRequests: Record<CodeRequest['type'], Check> = { fetch: shape({ hash }) }
+const codeReplies: Record<CodeReply['type'], Check> = { code: shape({ hash, code: optional(bytes) }) }
 
 /** The messages each side of each protocol may receive. */
 export const inbound = {
-  head: { work: nodeMessages, client: clientMessages },
+  head: { work: nodeMessages, client: clientMessages, code: codeRequests },
   node: headToNodeMessages,
   client: headToClientMessages,
+  codeReply: codeReplies,
 } as const
 
 /**

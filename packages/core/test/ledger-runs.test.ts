@@ -107,3 +107,23 @@ describe('big params', () => {
     expect(book.queuedCount()).toBe(0)
   })
 })
+
+describe('a pool no node can run', () => {
+  it('is leased to no node that cannot run it, and its unleased jobs can be failed at once', () => {
+    const { book, clock } = clocked()
+    book.addPool(2)
+    book.submitMany(1, frame(0, 3))
+    book.submit(1, 50, new Uint8Array([50]))
+    book.submitMany(2, frame(10, 2))
+    expect(book.lease('n1', 10, undefined, (poolId) => poolId === 2).map((job) => job.poolId)).toEqual([2, 2])
+    const held = book.lease('n2', 1)[0] as LeasedJob
+    const error = { name: 'WorkerLoadError', message: "Cannot find package 'left-pad'" }
+    const failed = book.failQueued(1, error)
+    expect(failed.map((f) => f.outcome.id).sort((a, b) => a - b)).toEqual([1, 2, 50])
+    expect(failed.every((f) => f.poolId === 1 && !f.outcome.ok)).toBe(true)
+    expect(book.counts()).toMatchObject({ queued: 0, failed: 3, leased: 3 })
+    clock.t += 1
+    const routed = book.complete('n2', { jobId: held.jobId, leaseId: held.leaseId, ok: true, value: held.params })
+    expect(routed?.outcome).toMatchObject({ id: 0, ok: true })
+  })
+})

@@ -1,5 +1,7 @@
 import {
   type ClientMessage,
+  type CodeReply,
+  type CodeRequest,
   decodeFrame,
   encodeFrame,
   FrameError,
@@ -39,10 +41,22 @@ const samples = {
     { type: 'release', jobIds: [] },
     { type: 'release', jobIds: [1, 2, 3] },
     { type: 'slots', slots: 0 },
+    { type: 'loadFailed', poolId: 2, error: { name: 'WorkerLoadError', message: "Cannot find package 'left-pad'" } },
+    { type: 'output', poolId: 2, lines: [] },
+    { type: 'output', poolId: 2, lines: ['[gpu-box-1/0] epoch 1', ''] },
+    { type: 'progress', progress: [] },
+    {
+      type: 'progress',
+      progress: [
+        { jobId: 1, leaseId: 2, fraction: 0 },
+        { jobId: 3, leaseId: 4, fraction: 1 },
+      ],
+    },
   ] satisfies NodeMessage[],
   'head.client': [
     { type: 'open', worker: 'file:///srv/trainer.js', init: bytes(0xa0), settings: {} },
     { type: 'open', worker: '/srv/t.js', init: bytes(), settings: { maxAttempts: 2, retries: 1, leaseMs: 500 } },
+    { type: 'open', worker: '/srv/t.js', init: bytes(), settings: {}, code: bytes(0x65, 0x78) },
     { type: 'submit', jobs: [] },
     {
       type: 'submit',
@@ -59,6 +73,16 @@ const samples = {
   node: [
     { type: 'welcome', nodeId: '12D3KooWnode' },
     { type: 'pool', pool: { poolId: 1, worker: 'sha256-abc', init: bytes(7), leaseMs: 3000 } },
+    {
+      type: 'pool',
+      pool: {
+        poolId: 2,
+        worker: '/srv/t.js',
+        init: bytes(),
+        leaseMs: 3000,
+        codeHash: 'abababababababababababababababababababababababababababababababab',
+      },
+    },
     { type: 'lease', jobs: [] },
     {
       type: 'lease',
@@ -92,7 +116,16 @@ const samples = {
     { type: 'updated', reqId: 1, seq: 9 },
     { type: 'stats', reqId: 2, workers: 16, nodes: 2 },
     { type: 'refused', message: 'wrong protocol version' },
+    { type: 'output', lines: ['[node-a/1] hello'] },
+    { type: 'progress', progress: [{ id: 7, fraction: 0.5 }] },
   ] satisfies HeadToClientMessage[],
+  'head.code': [
+    { type: 'fetch', hash: 'abababababababababababababababababababababababababababababababab' },
+  ] satisfies CodeRequest[],
+  codeReply: [
+    { type: 'code', hash: 'abababababababababababababababababababababababababababababababab', code: bytes(1) },
+    { type: 'code', hash: 'abababababababababababababababababababababababababababababababab' },
+  ] satisfies CodeReply[],
 }
 
 const sides = {
@@ -100,6 +133,8 @@ const sides = {
   'head.client': inbound.head.client,
   node: inbound.node,
   client: inbound.client,
+  'head.code': inbound.head.code,
+  codeReply: inbound.codeReply,
 }
 type Side = keyof typeof sides
 const sideNames = Object.keys(sides) as Side[]
@@ -256,6 +291,11 @@ describe('malformed frames give FrameError', () => {
       { type: 'hello', name: 'n', slots: 2 ** 60 },
       { type: 'hello', name: 'n', slots: 5n },
       { type: 'hello', name: 'x'.repeat(4097), slots: 1 },
+      { type: 'loadFailed', poolId: 1 },
+      { type: 'loadFailed', poolId: 1, error: 'boom' },
+      { type: 'output', poolId: 1, lines: [1] },
+      { type: 'progress', progress: [{ jobId: 1, leaseId: 1, fraction: -0.1 }] },
+      { type: 'progress', progress: [{ jobId: 1, fraction: 0.5 }] },
       { type: 'pull' },
       { type: 'pull', n: null },
       { type: 'pull', n: true },
@@ -337,6 +377,20 @@ describe('malformed frames give FrameError', () => {
       { type: 'stats', reqId: 1, workers: -1, nodes: 1 },
       { type: 'refused' },
       { type: 'refused', message: null },
+      { type: 'output', lines: 'x' },
+      { type: 'output', lines: ['y'.repeat(4097)] },
+      { type: 'progress', progress: [{ id: 1, fraction: 1.5 }] },
+      { type: 'progress', progress: [{ id: 1, fraction: Number.NaN }] },
+    ],
+    'head.code': [
+      { type: 'fetch' },
+      { type: 'fetch', hash: 'AB'.repeat(32) },
+      { type: 'fetch', hash: '../../etc/passwd' },
+      { type: 'fetch', hash: 'ab'.repeat(33) },
+    ],
+    codeReply: [
+      { type: 'code', hash: 'ab'.repeat(32), code: 'export default 1' },
+      { type: 'code', code: bytes(1) },
     ],
   }
 

@@ -5,6 +5,7 @@ import {
   type JobOutcome,
   type LeasedJob,
   type NodeMessage,
+  type PoolSpec,
   TimeoutError,
   type UpdateEntry,
   WorkerLoadError,
@@ -35,6 +36,8 @@ export const ABORT_GRACE_MS = 1000
 /** Heartbeats go out at this fraction of the shortest lease held. */
 const HEARTBEAT_FRACTION = 1 / 3
 const DEFAULT_HEARTBEAT_MS = 1000
+/** Output lines a pool's client is sent per turn of the event loop, at most (a flood is cut, not queued). */
+const MAX_OUTPUT_LINES = 10_000
 
 export interface NodeAgentInit {
   /** CPU slots; ignored when `gpus` names any. */
@@ -42,6 +45,10 @@ export interface NodeAgentInit {
   name: string
   /** One slot per GPU, each seeing only its own (`CUDA_VISIBLE_DEVICES`). */
   gpus?: readonly GpuInfo[]
+  /** Where a slot imports a pool's worker from: shipped code is fetched and cached first. @default the client's path */
+  modulePath?: (spec: PoolSpec) => Promise<string>
+  /** The node's own log: what its workers print (prefixed with node and slot) and notes about pools. */
+  onLine?: (line: string) => void
 }
 
 /**
@@ -54,6 +61,11 @@ export interface NodeAgentInit {
 export class NodeAgent {
   readonly slots: number
   readonly #name: string
+  readonly #modulePath: (spec: PoolSpec) => Promise<string>
+  readonly #onLine: (line: string) => void
+  /** Worker output waiting to go to its pool's client, by pool. */
+  #output = new Map<number, string[]>()
+  #outputScheduled = false
   readonly #slots: SlotState[] = []
   readonly #pools = new Map<number, PoolState>()
   #queue: LeasedJob[] = []
@@ -72,6 +84,8 @@ export class NodeAgent {
     const gpus = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus : undefined
     this.slots = gpus?.length ?? init.slots
     this.#name = init.name
+    this.#modulePath = init.modulePath ?? (async (spec) => spec.worker)
+    this.#onLine = init.onLine ?? (() => {})
     for (let i = 0; i < this.slots; i++) {
       const gpu = gpus?.[i] ?? null
       const state: SlotState = {
@@ -80,6 +94,7 @@ export class NodeAgent {
           {
             message: (message) => this.#onSlotMessage(state, message),
             exit: (description) => this.#onSlotExit(state, description),
+            output: (line) => this.#onSlotOutput(state, line),
           },
           gpu === null ? {} : gpuSlotEnv(gpu),
         ),
@@ -201,8 +216,11 @@ export class NodeAgent {
         return
       case 'pool':
         if (!this.#pools.has(message.pool.poolId)) {
+          const module = this.#modulePath(message.pool)
+          module.catch(() => {}) // reported when a slot loads the pool
           this.#pools.set(message.pool.poolId, {
             spec: message.pool,
+            module,
             updates: new PoolUpdates(),
             loadError: undefined,
             avgMs: FIRST_GUESS_MS,
@@ -288,6 +306,7 @@ export class NodeAgent {
     if (this.#queue.length > 0 && hasRoom(this.#slots, this.#pools, new Map())) {
       const batches = new Map<SlotState, LeasedJob[]>()
       const waiting: LeasedJob[] = []
+      const unloadable: number[] = []
       let next = 0
       for (; next < this.#queue.length && hasRoom(this.#slots, this.#pools, batches); next++) {
         const job = this.#queue[next] as LeasedJob
@@ -302,7 +321,7 @@ export class NodeAgent {
           continue
         }
         if (pool.loadError !== undefined) {
-          this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(pool.loadError) })
+          unloadable.push(job.jobId) // other nodes may run it
           continue
         }
         if (pool.updates.known < job.updateSeq) {
@@ -325,6 +344,7 @@ export class NodeAgent {
       }
       this.#queue = next === this.#queue.length ? waiting : waiting.concat(this.#queue.slice(next))
       for (const [slot, jobs] of batches) this.#run(slot, jobs)
+      if (unloadable.length > 0) this.#channel?.send({ type: 'release', jobIds: unloadable })
     }
     this.#pull()
   }
@@ -344,14 +364,27 @@ export class NodeAgent {
     slot.phase = 'loading'
     slot.poolId = pool.spec.poolId
     slot.sentSeq = 0
-    slot.process.send({
-      type: 'load',
-      worker: pool.spec.worker,
-      init: pool.spec.init,
-      nodeId: this.#nodeId,
-      slot: slot.process.index,
-      gpu: slot.gpu,
-    })
+    const stillLoading = (): boolean => slot.phase === 'loading' && slot.poolId === pool.spec.poolId
+    pool.module.then(
+      (url) => {
+        if (!stillLoading()) return
+        slot.process.send({
+          type: 'load',
+          worker: pool.spec.worker,
+          url,
+          shipped: pool.spec.codeHash !== undefined,
+          init: pool.spec.init,
+          nodeId: this.#nodeId,
+          slot: slot.process.index,
+          gpu: slot.gpu,
+        })
+      },
+      (err: Error) => {
+        if (!stillLoading()) return
+        const error = new WorkerLoadError(`can't fetch the shipped worker ${pool.spec.worker}: ${err.message}`)
+        this.#onSlotMessage(slot, { type: 'loadFailed', error: errorShape(error) })
+      },
+    )
   }
 
   #run(slot: SlotState, jobs: LeasedJob[]): void {
@@ -405,15 +438,22 @@ export class NodeAgent {
       }
       case 'loadFailed': {
         const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
-        const error = new WorkerLoadError(message.error.message)
-        if (pool !== undefined) pool.loadError = error
         log.error('slot %d could not load its worker: %s', slot.process.index, message.error.message)
-        slot.poolId = undefined
-        slot.phase = 'ready'
         const job = slot.pendingJob
         slot.pendingJob = undefined
-        if (job !== undefined)
-          this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(error) })
+        if (job !== undefined) this.#channel?.send({ type: 'release', jobIds: [job.jobId] })
+        if (pool !== undefined && pool.loadError === undefined) {
+          // The pool can't start on this node: the head leases it no more here and the jobs go elsewhere.
+          pool.loadError = new WorkerLoadError(message.error.message)
+          this.#notice(`pool ${pool.spec.poolId} (${pool.spec.worker}) can't start here: ${message.error.message}`)
+          this.#channel?.send({
+            type: 'loadFailed',
+            poolId: pool.spec.poolId,
+            error: { name: 'WorkerLoadError', message: message.error.message },
+          })
+        }
+        slot.poolId = undefined
+        slot.phase = 'ready'
         this.#pump()
         return
       }
@@ -448,6 +488,29 @@ export class NodeAgent {
         return
       }
     }
+  }
+
+  /** A line a worker printed: to the node's own log, and to the client whose pool the slot holds. */
+  #onSlotOutput(slot: SlotState, line: string): void {
+    const prefixed = `[${this.#name}/${slot.process.index}] ${line}`
+    this.#onLine(prefixed)
+    if (slot.poolId === undefined) return
+    const lines = this.#output.get(slot.poolId)
+    if (lines === undefined) this.#output.set(slot.poolId, [prefixed])
+    else if (lines.length < MAX_OUTPUT_LINES) lines.push(prefixed)
+    if (this.#outputScheduled) return
+    this.#outputScheduled = true
+    setImmediate(() => {
+      this.#outputScheduled = false
+      const output = this.#output
+      this.#output = new Map()
+      for (const [poolId, lines] of output) this.#channel?.send({ type: 'output', poolId, lines })
+    })
+  }
+
+  /** A note about this node's pools for its own log. */
+  #notice(text: string): void {
+    this.#onLine(`[${this.#name}] ${text}`)
   }
 
   #onSlotExit(slot: SlotState, description: string): void {

@@ -51,6 +51,12 @@ export interface PoolClientInit {
   worker: string
   init: Uint8Array
   settings: PoolSettingsWire
+  /** The bundled worker module, shipped to the nodes through the head. */
+  code?: Uint8Array
+  /** Lines the pool's workers printed (and notes from the mesh). */
+  onOutput?: (lines: string[]) => void
+  /** A running job's ctx.progress. */
+  onProgress?: (id: number, fraction: number) => void
   /** Opens a new channel to the head after the old one broke; none for an in-process head. */
   reconnect?: () => Promise<ClientChannel>
   /** How long to keep trying to reach a head that went away before failing open calls. */
@@ -161,7 +167,8 @@ export class PoolClient {
         },
       })
     })
-    channel.send({ type: 'open', worker: this.#init.worker, init: this.#init.init, settings: this.#init.settings })
+    const { worker, init, settings, code } = this.#init
+    channel.send({ type: 'open', worker, init, settings, ...(code === undefined ? {} : { code }) })
     await opened
     this.#everOpened = true
   }
@@ -267,6 +274,12 @@ export class PoolClient {
       case 'refused':
         this.#fail(new PoolClosedError(`the head refused this client: ${message.message}`))
         this.#channel?.close()
+        return
+      case 'output':
+        this.#init.onOutput?.(message.lines)
+        return
+      case 'progress':
+        for (const { id, fraction } of message.progress) if (this.#jobs.has(id)) this.#init.onProgress?.(id, fraction)
         return
     }
   }

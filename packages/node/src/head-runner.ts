@@ -1,8 +1,11 @@
 import { homedir, hostname, networkInterfaces } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import {
   CLIENT_PROTOCOL,
+  CODE_PROTOCOL,
+  type CodeReply,
+  type CodeRequest,
   checkPositiveInteger,
   encodeFrame,
   inbound,
@@ -11,6 +14,7 @@ import {
 } from '@meshpool/core'
 import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
+import { CodeCache } from './code-cache.js'
 import { attachLocalAgent, HeadService, type HeadStats, type NodeEvent } from './head-service.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createPeer } from './peer.js'
@@ -40,6 +44,8 @@ export interface HeadInit {
   maxAttempts?: number
   /** Told when a node joins or leaves. */
   onNodeEvent?: (event: NodeEvent) => void
+  /** The head's log of its local slots: what their workers print, and notes about pools. */
+  onLine?: (line: string) => void
 }
 
 export interface RunningHead {
@@ -59,7 +65,8 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   checkPositiveInteger(init.slots, 'slots', { allowZero: true })
   const host = init.host ?? '0.0.0.0'
   const psk = derivePoolKey(init.password)
-  const privateKey = await loadOrCreateIdentity(init.keyFile ?? DEFAULT_HEAD_KEY_FILE)
+  const keyFile = init.keyFile ?? DEFAULT_HEAD_KEY_FILE
+  const privateKey = await loadOrCreateIdentity(keyFile)
   const peer = await createPeer({ psk, privateKey, listen: [`/ip${host.includes(':') ? 6 : 4}/${host}/tcp/${port}`] })
   const pubsub = peer.services.pubsub
   pubsub.subscribe(UPDATES_TOPIC)
@@ -78,13 +85,26 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   await peer.handle(CLIENT_PROTOCOL, (stream) => {
     head.attachClient(new StreamChannel(stream, inbound.head.client))
   })
+  await peer.handle(CODE_PROTOCOL, (stream) => {
+    const channel = new StreamChannel<CodeRequest, CodeReply>(stream, inbound.head.code)
+    channel.start({
+      message: ({ hash }) => {
+        const code = head.code(hash)
+        channel.send({ type: 'code', hash, ...(code === undefined ? {} : { code }) })
+      },
+      close: () => {},
+    })
+  })
   const slots = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus.length : (init.slots ?? defaultSlots())
   let agent: NodeAgent | undefined
   if (slots > 0) {
+    const code = new CodeCache(join(dirname(keyFile), 'code'), async (hash) => head.code(hash))
     agent = new NodeAgent({
       slots,
       name: `${hostname()} (head)`,
       ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
+      modulePath: async (spec) => (spec.codeHash === undefined ? spec.worker : code.path(spec.codeHash)),
+      ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     })
     agent.start()
     attachLocalAgent(head, agent)

@@ -2,6 +2,7 @@ import { logger } from '@libp2p/logger'
 import {
   type ClientMessage,
   type ClientOutcome,
+  type ErrorShape,
   type HeadToClientMessage,
   type HeadToNodeMessage,
   JobLedger,
@@ -14,6 +15,7 @@ import {
 } from '@meshpool/core'
 import type { NodeAgent } from './agent.js'
 import { type Channel, channelPair } from './channel.js'
+import { CodeStore } from './code-store.js'
 
 const log = logger('meshpool:head')
 
@@ -54,6 +56,8 @@ interface NodeSession {
   local: boolean
   /** Its leases ran out: it gets no jobs until a heartbeat shows it is back. */
   silent: boolean
+  /** Pools whose worker can't start on this node: it is leased none of their jobs. */
+  unloadable: Map<number, ErrorShape>
 }
 
 interface PoolSession {
@@ -82,6 +86,7 @@ export class HeadService {
   readonly #pools = new Map<number, PoolSession>()
   readonly #publish: (entry: UpdateEntry) => void
   readonly #onNodeEvent: (event: NodeEvent) => void
+  readonly #code = new CodeStore()
   #nextPoolId = 1
   #closed = false
   readonly #ticker: NodeJS.Timeout
@@ -113,6 +118,7 @@ export class HeadService {
       poolsSent: new Set(),
       local,
       silent: false,
+      unloadable: new Map(),
     }
     channel.start({
       message: (message) => this.#onNodeMessage(session, message),
@@ -163,8 +169,9 @@ export class HeadService {
     const poolId = this.#nextPoolId++
     this.#ledger.addPool(poolId, open.settings)
     const { leaseMs } = this.#ledger.settingsOf(poolId)
+    const codeHash = open.code === undefined ? undefined : this.#code.add(poolId, open.code)
     const pool: PoolSession = {
-      spec: { poolId, worker: open.worker, init: open.init, leaseMs },
+      spec: { poolId, worker: open.worker, init: open.init, leaseMs, ...(codeHash === undefined ? {} : { codeHash }) },
       channel,
       log: new UpdateLog(poolId),
     }
@@ -178,6 +185,8 @@ export class HeadService {
     const poolId = pool.spec.poolId
     if (this.#pools.get(poolId) !== pool) return
     this.#pools.delete(poolId)
+    if (pool.spec.codeHash !== undefined) this.#code.release(poolId, pool.spec.codeHash)
+    for (const node of this.#nodes.values()) node.unloadable.delete(poolId)
     this.#cancelOnNodes(this.#ledger.removePool(poolId))
     log('pool %d closed', poolId)
   }
@@ -186,6 +195,7 @@ export class HeadService {
     switch (message.type) {
       case 'submit':
         this.#ledger.submitMany(pool.spec.poolId, message.jobs)
+        this.#failIfUnrunnable(pool.spec.poolId)
         this.#dispatch()
         return
       case 'cancel':
@@ -256,7 +266,25 @@ export class HeadService {
         return
       case 'release':
         this.#ledger.release(node.id, message.jobIds)
+        // Jobs a node gave back because their pool can't start there may have nowhere left to go.
+        for (const poolId of node.unloadable.keys()) this.#failIfUnrunnable(poolId)
         this.#dispatch()
+        return
+      case 'loadFailed': {
+        const pool = this.#pools.get(message.poolId)
+        if (pool === undefined || node.unloadable.has(message.poolId)) return
+        node.unloadable.set(message.poolId, message.error)
+        log('pool %d can not start on node %s: %s', message.poolId, node.id, message.error.message)
+        pool.channel.send({ type: 'output', lines: [`[${node.name}] ${message.error.message}`] })
+        this.#failIfUnrunnable(message.poolId)
+        this.#dispatch()
+        return
+      }
+      case 'output':
+        this.#pools.get(message.poolId)?.channel.send({ type: 'output', lines: message.lines })
+        return
+      case 'progress':
+        this.#routeProgress(node, message.progress)
         return
       case 'catchup': {
         const pool = this.#pools.get(message.poolId)
@@ -279,6 +307,7 @@ export class HeadService {
       ...(reason === undefined ? {} : { reason: reason.message }),
     })
     this.#route(this.#ledger.releaseNode(node.id))
+    for (const poolId of this.#pools.keys()) this.#failIfUnrunnable(poolId)
     this.#dispatch()
   }
 
@@ -295,8 +324,9 @@ export class HeadService {
       const share = Math.max(1, Math.ceil(this.#ledger.queuedCount() / wanting.length))
       let leased = 0
       for (const node of wanting) {
-        const jobs = this.#ledger.lease(node.id, Math.min(node.wanted, share, LEASE_CHUNK), updateSeqOf)
-        if (jobs.length === 0) break
+        const canRun = (poolId: number): boolean => !node.unloadable.has(poolId)
+        const jobs = this.#ledger.lease(node.id, Math.min(node.wanted, share, LEASE_CHUNK), updateSeqOf, canRun)
+        if (jobs.length === 0) continue
         leased += jobs.length
         node.wanted -= jobs.length
         for (const job of jobs) {
@@ -310,6 +340,39 @@ export class HeadService {
       }
       if (leased === 0) return
     }
+  }
+
+  /**
+   * Fails a pool's unleased jobs once every node has said its worker can't
+   * start there (a missing package, a constructor that throws): one clear
+   * WorkerLoadError, not a job lost node by node. A node that joins later may
+   * run the jobs submitted after it.
+   */
+  #failIfUnrunnable(poolId: number): void {
+    let error: ErrorShape | undefined
+    for (const node of this.#nodes.values()) {
+      if (node.slots === 0) continue
+      error = node.unloadable.get(poolId)
+      if (error === undefined) return
+    }
+    if (error !== undefined) this.#route(this.#ledger.failQueued(poolId, error))
+  }
+
+  #routeProgress(node: NodeSession, progress: Array<{ jobId: number; leaseId: number; fraction: number }>): void {
+    const byPool = new Map<number, Array<{ id: number; fraction: number }>>()
+    for (const { jobId, leaseId, fraction } of progress) {
+      const job = this.#ledger.holder(jobId)
+      if (job === undefined || job.nodeId !== node.id || job.leaseId !== leaseId) continue
+      const list = byPool.get(job.poolId)
+      if (list === undefined) byPool.set(job.poolId, [{ id: job.clientJobId, fraction }])
+      else list.push({ id: job.clientJobId, fraction })
+    }
+    for (const [poolId, list] of byPool) this.#pools.get(poolId)?.channel.send({ type: 'progress', progress: list })
+  }
+
+  /** Shipped code by its hash, for nodes that fetch it. */
+  code(hash: string): Uint8Array | undefined {
+    return this.#code.get(hash)
   }
 
   #tick(): void {

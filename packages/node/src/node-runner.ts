@@ -1,16 +1,30 @@
 import { hostname } from 'node:os'
+import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
-import { decodeFrame, type HeadToNodeMessage, inbound, UPDATES_TOPIC, WORK_PROTOCOL } from '@meshpool/core'
+import {
+  CODE_PROTOCOL,
+  type CodeReply,
+  type CodeRequest,
+  decodeFrame,
+  type HeadToNodeMessage,
+  inbound,
+  UPDATES_TOPIC,
+  WORK_PROTOCOL,
+} from '@meshpool/core'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
+import { CodeCache } from './code-cache.js'
 import { dialHead, parseHeadAddress } from './dial.js'
-import { createPeer } from './peer.js'
+import { defaultStateDir } from './node-lock.js'
+import { createPeer, type MeshPeer } from './peer.js'
 import { defaultSlots } from './pool.js'
 import { derivePoolKey, derivePoolSecret } from './psk.js'
 import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:node')
 const RECONNECT_BACKOFF_MS = [100, 250, 500, 1000, 2000]
+const CODE_FETCH_TIMEOUT_MS = 60_000
 /** How long a stopping node lets its running jobs finish. @default 30000 */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 
@@ -22,6 +36,10 @@ export interface NodeInit {
   /** One slot per GPU listed (see `planSlots`), instead of CPU slots. */
   gpus?: GpuInfo[]
   name?: string
+  /** The node's state folder: shipped code is cached in its `code` folder. @default ~/.meshpool/node */
+  stateDir?: string
+  /** The node's log: what its workers print (prefixed with node and slot) and notes about pools. */
+  onLine?: (line: string) => void
   /** Told when the connection to the head drops and comes back. */
   onStatus?: (status: 'connected' | 'disconnected', detail?: string) => void
 }
@@ -44,10 +62,15 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const headAddr = parseHeadAddress(init.head)
   const headPeerId = headAddr.getComponents().find((c) => c.name === 'p2p')?.value
   const peer = await createPeer({ psk: derivePoolKey(init.password) })
+  const code = new CodeCache(join(init.stateDir ?? defaultStateDir(), 'code'), (hash) =>
+    fetchCode(peer, headAddr, hash),
+  )
   const agent = new NodeAgent({
     slots: init.slots ?? defaultSlots(),
     name: init.name ?? hostname(),
     ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
+    modulePath: async (spec) => (spec.codeHash === undefined ? spec.worker : code.path(spec.codeHash)),
+    ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
   })
   const slots = agent.slots
   let stopped = false
@@ -108,4 +131,21 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
       await peer.stop()
     },
   }
+}
+
+/** Fetches shipped worker code from the head; undefined if the head has none by that hash. */
+async function fetchCode(peer: MeshPeer, head: Multiaddr, hash: string): Promise<Uint8Array | undefined> {
+  const stream = await peer.dialProtocol(head, CODE_PROTOCOL, { signal: AbortSignal.timeout(CODE_FETCH_TIMEOUT_MS) })
+  const channel = new StreamChannel<CodeReply, CodeRequest>(stream, inbound.codeReply)
+  return new Promise((resolve, reject) => {
+    channel.start({
+      message: (reply) => {
+        if (reply.hash !== hash) return
+        resolve(reply.code)
+        channel.close()
+      },
+      close: (reason) => reject(reason ?? new Error('the head closed the stream before sending the code')),
+    })
+    channel.send({ type: 'fetch', hash })
+  })
 }

@@ -24,6 +24,7 @@ import { attachLocalAgent, HeadService } from './head-service.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
 import { createPeer, type MeshPeer } from './peer.js'
 import { derivePoolKey, derivePoolSecret } from './psk.js'
+import { bundleWorker } from './ship.js'
 import type { InitOf, ParamsOf, ResultOf, UpdateOf, WorkerClass } from './worker-types.js'
 
 export interface PoolOptions<W extends WorkerClass = WorkerClass> {
@@ -48,6 +49,18 @@ export interface PoolOptions<W extends WorkerClass = WorkerClass> {
   /** How long a node's lease on a job lasts without a heartbeat. @default 3000 */
   leaseMs?: number
   maxJobsPerSlot?: number
+  /**
+   * Bundle the worker module (esbuild; package imports stay imports) and ship
+   * it to the nodes, which cache it by hash. false: every node loads `worker`
+   * from the same path. Only a remote head uses it. @default true
+   */
+  ship?: boolean
+  /**
+   * Where the workers' output goes (stdout, stderr and console of every slot
+   * running this pool's jobs, each line prefixed with its node and slot):
+   * this process's stderr, nowhere, or a function of each line. @default 'inherit'
+   */
+  output?: 'inherit' | 'ignore' | ((line: string) => void)
   /** How long to keep trying to reach a head that went away before open calls fail. @default 60000 */
   reconnectTimeoutMs?: number
 }
@@ -284,6 +297,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
     worker,
     init: encodeValue(options.init, 'options.init'),
     settings,
+    onOutput: outputSink(options.output),
     ...(options.reconnectTimeoutMs === undefined ? {} : { reconnectTimeoutMs: options.reconnectTimeoutMs }),
   }
   const callDefaults = { window: options.window ?? DEFAULT_WINDOW, timeoutMs: options.timeoutMs ?? 0 }
@@ -314,6 +328,10 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
       'options.password is required with a remote head: pass { password } or set MESHPOOL_PASSWORD to the pool password',
     )
   }
+  if (options.ship !== undefined && typeof options.ship !== 'boolean') {
+    throw new InvalidOptionError(`options.ship must be true or false, got ${describe(options.ship)}`)
+  }
+  const shipped = options.ship === false ? undefined : await bundleWorker(worker)
   const peer: MeshPeer = await createPeer({ psk: derivePoolKey(password) })
   const connect = async () =>
     new StreamChannel<HeadToClientMessage, ClientMessage>(
@@ -321,7 +339,11 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
       inbound.client,
     )
   try {
-    const client = new PoolClient({ ...clientInit, reconnect: connect })
+    const client = new PoolClient({
+      ...clientInit,
+      ...(shipped === undefined ? {} : { code: shipped.code }),
+      reconnect: connect,
+    })
     await client.open(await connect())
     return new Pool<W>(client, callDefaults, async () => {
       await peer.stop()
@@ -330,6 +352,22 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
     await peer.stop()
     throw err
   }
+}
+
+/** Where the workers' output lines go. */
+function outputSink(output: PoolOptions['output']): (lines: string[]) => void {
+  if (output === undefined || output === 'inherit') {
+    return (lines) => process.stderr.write(lines.map((line) => `${line}\n`).join(''))
+  }
+  if (output === 'ignore') return () => {}
+  if (typeof output === 'function') {
+    return (lines) => {
+      for (const line of lines) output(line)
+    }
+  }
+  throw new InvalidOptionError(
+    `options.output must be 'inherit', 'ignore' or a function of a line, got ${describe(output)}`,
+  )
 }
 
 function workerPath(worker: unknown): string {

@@ -16,6 +16,7 @@ import {
   WorkerLoadError,
 } from '@meshpool/core'
 import { type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './slot-protocol.js'
+import { resolvePackagesFromNode } from './slot-resolve.js'
 import type { JobContext, WorkerContext, WorkerInstance } from './worker-types.js'
 
 let worker: WorkerInstance | undefined
@@ -83,12 +84,16 @@ async function handle(message: ToSlot): Promise<void> {
 
 async function load(message: Extract<ToSlot, { type: 'load' }>): Promise<void> {
   try {
-    const url = isAbsolute(message.worker) ? pathToFileURL(message.worker).href : message.worker
+    const url = isAbsolute(message.url) ? pathToFileURL(message.url).href : message.url
+    if (message.shipped) {
+      resolvePackagesFromNode(url)
+      process.setSourceMapsEnabled(true) // stacks name the client's files, not the bundle
+    }
     let mod: { default?: unknown }
     try {
       mod = await import(url)
     } catch (err) {
-      throw new WorkerLoadError(`can't load the worker module ${message.worker}: ${(err as Error)?.message ?? err}`)
+      throw new WorkerLoadError(`can't load the worker module ${message.worker}: ${importFailure(err)}`)
     }
     const WorkerClass = mod.default
     if (typeof WorkerClass !== 'function') {
@@ -110,6 +115,15 @@ async function load(message: Extract<ToSlot, { type: 'load' }>): Promise<void> {
   } catch (err) {
     reply({ type: 'loadFailed', error: errorShape(err) })
   }
+}
+
+/** Why an import failed; a missing package is named, with where to install it. */
+function importFailure(err: unknown): string {
+  const message = (err as Error)?.message ?? String(err)
+  const missing = /Cannot find (?:package|module) '([^']+)'/.exec(message)?.[1]
+  if (missing === undefined || (err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') return message
+  if (missing.startsWith('/') || missing.startsWith('file:')) return message
+  return `it imports the package "${missing}", which this node can't find: install it where the node runs (${process.cwd()}), or ship: false with the code on every node`
 }
 
 async function run(job: SlotJob): Promise<void> {

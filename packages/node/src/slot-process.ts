@@ -1,14 +1,20 @@
 import { type ChildProcess, fork } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import { type FromSlot, STARTED_FD, type ToSlot } from './slot-protocol.js'
 
 const log = logger('meshpool:slot')
 const SLOT_MAIN = fileURLToPath(new URL('./slot-main.js', import.meta.url))
+/** Longer output lines are cut here (a frame's strings are bounded). */
+const MAX_LINE_CHARS = 4000
 
 export interface SlotEvents {
   message(message: FromSlot): void
   exit(description: string): void
+  /** A line the worker printed (stdout, stderr or console). */
+  output(line: string): void
 }
 
 /**
@@ -44,13 +50,14 @@ export class SlotProcess {
     this.#stopping = false
     const child = fork(SLOT_MAIN, [], {
       serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
       env: { ...scrubbedEnv(), ...this.#env, MESHPOOL_SLOT: String(this.index) },
     })
     this.#child = child
     this.#lastStarted = undefined
     this.#startedTail = Buffer.alloc(0)
     child.stdio[STARTED_FD]?.on('data', (chunk: Buffer) => this.#onStarted(chunk))
+    for (const stream of [child.stdout, child.stderr]) if (stream !== null) this.#readLines(stream)
     child.on('message', (message: FromSlot) => this.#events.message(message))
     // 'close', not 'exit': every message the slot sent before it died is handled first.
     child.once('close', (code, signal) => {
@@ -60,6 +67,13 @@ export class SlotProcess {
       if (!this.#stopping) this.#events.exit(`slot ${this.index} ${description}`)
     })
     child.on('error', (err) => log.error('slot %d: %s', this.index, err.message))
+  }
+
+  #readLines(stream: Readable): void {
+    const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })
+    lines.on('line', (line) => {
+      this.#events.output(line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS)}…` : line)
+    })
   }
 
   #onStarted(chunk: Buffer): void {

@@ -21,7 +21,17 @@ export type SlotResult =
 
 /** The node agent → a slot process, over the child's IPC channel. */
 export type ToSlot =
-  | { type: 'load'; worker: string; init: Uint8Array; nodeId: string; slot: number; gpu: GpuInfo | null }
+  /** `worker` names the module in messages; `url` is what to import (a shipped bundle: `shipped`). */
+  | {
+      type: 'load'
+      worker: string
+      url: string
+      shipped: boolean
+      init: Uint8Array
+      nodeId: string
+      slot: number
+      gpu: GpuInfo | null
+    }
   /** Jobs to run one after another, in order. */
   | { type: 'run'; jobs: SlotJob[] }
   | { type: 'update'; seq: number; value: Uint8Array }

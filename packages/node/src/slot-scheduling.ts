@@ -15,6 +15,8 @@ const MAX_SLOT_DEPTH = 128
 export const FIRST_GUESS_MS = 10
 export interface PoolState {
   spec: PoolSpec
+  /** Where slots import the worker from (shipped code: once fetched). */
+  module: Promise<string>
   updates: PoolUpdates
   loadError: Error | undefined
   /** Moving average of run() time, to size batches. */
