@@ -125,7 +125,7 @@ try {
 
   bar = new cliProgress.SingleBar(
     {
-      format: '  {bar} {value}/{total} jobs | {rate} jobs/s | {duration}s',
+      format: '  {bar} {value}/{total} jobs | {running} running, {queued} queued | {rate} jobs/s | {duration}s',
       stream: process.stdout,
       noTTYOutput: true, // in a log, a line every second instead of a redrawn bar
       notTTYSchedule: 1000,
@@ -135,17 +135,17 @@ try {
   )
   const started = performance.now()
   const rate = (done) => (done / Math.max((performance.now() - started) / 1000, 1e-3)).toFixed(0)
-  bar.start(grid.length, 0, { rate: '0' })
+  bar.start(grid.length, 0, { rate: '0', running: 0, queued: 0 })
   const perNode = new Map()
-  let done = 0
   let best
-  for await (const r of pool.imapUnordered(grid)) {
+  // onProgress: done, running (on a node) and queued (waiting for a slot), at most every 100 ms.
+  const onProgress = (p) => bar.update(p.done, { rate: rate(p.done), running: p.running, queued: p.queued })
+  for await (const r of pool.imapUnordered(grid, { onProgress })) {
     const nodeId = r.slot.slice(0, r.slot.lastIndexOf('#'))
     perNode.set(nodeId, (perNode.get(nodeId) ?? 0) + 1)
     if (best === undefined || r.mse < best.mse) best = r
-    bar.increment(1, { rate: rate(++done) })
   }
-  bar.update(grid.length, { rate: rate(grid.length) })
+  bar.update(grid.length, { rate: rate(grid.length), running: 0, queued: 0 })
   bar.stop()
 
   const seconds = (performance.now() - started) / 1000

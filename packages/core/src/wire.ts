@@ -111,6 +111,8 @@ export type ClientMessage =
   | { type: 'cancel'; ids: number[] }
   | { type: 'update'; reqId: number; value: Uint8Array }
   | { type: 'stats'; reqId: number }
+  /** Tell the client when each of its jobs is leased (progress 0), for progress bars; off by default. */
+  | { type: 'watch'; on: boolean }
 
 /** Head → client on {@link CLIENT_PROTOCOL}. */
 export type HeadToClientMessage =
@@ -238,6 +240,7 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
   cancel: shape({ ids }),
   update: shape({ reqId: uint, value: bytes }),
   stats: shape({ reqId: uint }),
+  watch: shape({ on: bool }),
 }
 const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   opened: shape({ poolId: uint }),

@@ -69,6 +69,7 @@ const samples = {
     { type: 'cancel', ids: [4, 5] },
     { type: 'update', reqId: 5, value: bytes(9, 9) },
     { type: 'stats', reqId: 6 },
+    { type: 'watch', on: true },
   ] satisfies ClientMessage[],
   node: [
     { type: 'welcome', nodeId: '12D3KooWnode' },

@@ -3,6 +3,7 @@ import {
   errorShape,
   type HeadToNodeMessage,
   type JobOutcome,
+  type JobProgress,
   type LeasedJob,
   type NodeMessage,
   type PoolSpec,
@@ -66,6 +67,8 @@ export class NodeAgent {
   /** Worker output waiting to go to its pool's client, by pool. */
   #output = new Map<number, string[]>()
   #outputScheduled = false
+  /** Progress of running jobs waiting to go to the head, the latest per job. */
+  #progress = new Map<number, JobProgress>()
   readonly #slots: SlotState[] = []
   readonly #pools = new Map<number, PoolState>()
   #queue: LeasedJob[] = []
@@ -464,6 +467,24 @@ export class NodeAgent {
         const pool = job === undefined ? undefined : this.#pools.get(job.poolId)
         if (pool !== undefined) this.#load(slot, pool)
         else this.#pump()
+        return
+      }
+      case 'progress': {
+        const running = slot.assigned.find((r) => r.job.jobId === message.jobId)
+        if (running === undefined || running.abandoned) return
+        const first = this.#progress.size === 0
+        this.#progress.set(message.jobId, {
+          jobId: message.jobId,
+          leaseId: running.job.leaseId,
+          fraction: message.fraction,
+        })
+        if (first) {
+          setImmediate(() => {
+            const progress = [...this.#progress.values()]
+            this.#progress.clear()
+            this.#channel?.send({ type: 'progress', progress })
+          })
+        }
         return
       }
       case 'results': {

@@ -55,8 +55,6 @@ export interface PoolClientInit {
   code?: Uint8Array
   /** Lines the pool's workers printed (and notes from the mesh). */
   onOutput?: (lines: string[]) => void
-  /** A running job's ctx.progress. */
-  onProgress?: (id: number, fraction: number) => void
   /** Opens a new channel to the head after the old one broke; none for an in-process head. */
   reconnect?: () => Promise<ClientChannel>
   /** How long to keep trying to reach a head that went away before failing open calls. */
@@ -86,6 +84,9 @@ export class PoolClient {
   #updateReqs = new Map<number, LoggedUpdate>()
   #closedReason: Error | undefined
   #everOpened = false
+  #watching = false
+  /** Told when an open job is leased (0) and when it reports progress; see {@link watch}. */
+  onProgress: ((id: number, fraction: number) => void) | undefined
 
   constructor(init: PoolClientInit) {
     this.#init = init
@@ -144,6 +145,13 @@ export class PoolClient {
     return reply.then((r) => (r.type === 'stats' ? { workers: r.workers, nodes: r.nodes } : { workers: 0, nodes: 0 }))
   }
 
+  /** Asks the head to say when each job is leased (progress 0), or to stop. */
+  watch(on: boolean): void {
+    if (this.#watching === on) return
+    this.#watching = on
+    this.#channel?.send({ type: 'watch', on })
+  }
+
   close(): void {
     this.#flush()
     this.#fail(new PoolClosedError('the pool was closed before this call finished'))
@@ -175,6 +183,7 @@ export class PoolClient {
 
   /** After a reconnect: replay the updates, then the open jobs and requests. */
   #resume(): void {
+    if (this.#watching) this.#channel?.send({ type: 'watch', on: true })
     for (const entry of this.#updates) this.#sendUpdate(entry)
     this.#outbox = [...this.#jobs.values()].map((open) => open.job)
     this.#outboxBytes = 0
@@ -279,7 +288,7 @@ export class PoolClient {
         this.#init.onOutput?.(message.lines)
         return
       case 'progress':
-        for (const { id, fraction } of message.progress) if (this.#jobs.has(id)) this.#init.onProgress?.(id, fraction)
+        for (const { id, fraction } of message.progress) if (this.#jobs.has(id)) this.onProgress?.(id, fraction)
         return
     }
   }

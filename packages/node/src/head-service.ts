@@ -64,6 +64,8 @@ interface PoolSession {
   spec: PoolSpec
   channel: Channel<ClientMessage, HeadToClientMessage>
   log: UpdateLog
+  /** The client wants to hear when each job is leased (progress 0). */
+  watching: boolean
 }
 
 export interface HeadStats {
@@ -87,6 +89,7 @@ export class HeadService {
   readonly #publish: (entry: UpdateEntry) => void
   readonly #onNodeEvent: (event: NodeEvent) => void
   readonly #code = new CodeStore()
+  readonly #leasedNotes = new Map<PoolSession, Array<{ id: number; fraction: number }>>()
   #nextPoolId = 1
   #closed = false
   readonly #ticker: NodeJS.Timeout
@@ -174,6 +177,7 @@ export class HeadService {
       spec: { poolId, worker: open.worker, init: open.init, leaseMs, ...(codeHash === undefined ? {} : { codeHash }) },
       channel,
       log: new UpdateLog(poolId),
+      watching: false,
     }
     this.#pools.set(poolId, pool)
     log('pool %d opened for %s', poolId, open.worker)
@@ -215,6 +219,9 @@ export class HeadService {
         pool.channel.send({ type: 'stats', reqId: message.reqId, workers: stats.workers, nodes: stats.nodes })
         return
       }
+      case 'watch':
+        pool.watching = message.on
+        return
       case 'open':
         return
     }
@@ -320,7 +327,7 @@ export class HeadService {
     const updateSeqOf = (poolId: number): number => this.#pools.get(poolId)?.log.seq ?? 0
     while (this.#ledger.queuedCount() > 0) {
       const wanting = [...this.#nodes.values()].filter((node) => node.wanted > 0 && !node.silent)
-      if (wanting.length === 0) return
+      if (wanting.length === 0) break
       const share = Math.max(1, Math.ceil(this.#ledger.queuedCount() / wanting.length))
       let leased = 0
       for (const node of wanting) {
@@ -330,16 +337,28 @@ export class HeadService {
         leased += jobs.length
         node.wanted -= jobs.length
         for (const job of jobs) {
-          if (node.poolsSent.has(job.poolId)) continue
           const pool = this.#pools.get(job.poolId)
           if (pool === undefined) continue
+          if (pool.watching) this.#noteLeased(pool, job.jobId)
+          if (node.poolsSent.has(job.poolId)) continue
           node.poolsSent.add(job.poolId)
           node.channel.send({ type: 'pool', pool: pool.spec })
         }
         node.channel.send({ type: 'lease', jobs })
       }
-      if (leased === 0) return
+      if (leased === 0) break
     }
+    for (const [pool, progress] of this.#leasedNotes) pool.channel.send({ type: 'progress', progress })
+    this.#leasedNotes.clear()
+  }
+
+  /** A watching client hears that its job is on a node now (progress 0). */
+  #noteLeased(pool: PoolSession, jobId: number): void {
+    const id = this.#ledger.holder(jobId)?.clientJobId
+    if (id === undefined) return
+    const notes = this.#leasedNotes.get(pool)
+    if (notes === undefined) this.#leasedNotes.set(pool, [{ id, fraction: 0 }])
+    else notes.push({ id, fraction: 0 })
   }
 
   /**

@@ -32,7 +32,8 @@ export type { HeadStats, NodeEvent } from './head-service.js'
 export type { Inputs } from './inputs.js'
 export { acquireNodeLock, defaultStateDir, type NodeLockHolder, releaseNodeLockSync } from './node-lock.js'
 export { DEFAULT_DRAIN_TIMEOUT_MS, joinHead, type NodeInit, type RunningNode } from './node-runner.js'
-export { type CallOptions, createPool, defaultSlots, Pool, type PoolOptions } from './pool.js'
+export { type CallOptions, createPool, defaultSlots, type MapOptions, Pool, type PoolOptions } from './pool.js'
+export type { Progress } from './progress.js'
 export { derivePoolKey } from './psk.js'
 export type {
   GpuInfo,

@@ -23,6 +23,7 @@ import { dialHead, parseHeadAddress } from './dial.js'
 import { attachLocalAgent, HeadService } from './head-service.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
 import { createPeer, type MeshPeer } from './peer.js'
+import { type Progress, ProgressTracker } from './progress.js'
 import { derivePoolKey, derivePoolSecret } from './psk.js'
 import { bundleWorker } from './ship.js'
 import type { InitOf, ParamsOf, ResultOf, UpdateOf, WorkerClass } from './worker-types.js'
@@ -74,6 +75,12 @@ export interface CallOptions {
   window?: number
 }
 
+/** Options of `map` and `imapUnordered`. */
+export interface MapOptions extends CallOptions {
+  /** Told where the call stands (done, failed, running, queued, each running job's ctx.progress), at most every 100 ms and when it ends. */
+  onProgress?: (progress: Progress) => void
+}
+
 /** The default number of CPU slots: cores minus one, at least one. */
 export function defaultSlots(): number {
   return Math.max(1, availableParallelism() - 1)
@@ -101,6 +108,9 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   readonly #timeoutMs: number
   readonly #cleanup: () => Promise<void>
   #closing: Promise<void> | undefined
+  /** The tracker of each open job whose call watches its progress. */
+  readonly #trackers = new Map<number, ProgressTracker>()
+  #watchers = 0
 
   /** @internal */
   constructor(client: PoolClient, options: { window: number; timeoutMs: number }, cleanup: () => Promise<void>) {
@@ -108,6 +118,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     this.#window = options.window
     this.#timeoutMs = options.timeoutMs
     this.#cleanup = cleanup
+    client.onProgress = (id, fraction) => this.#trackers.get(id)?.progress(id, fraction)
   }
 
   /** Runs one job; resolves with its result. */
@@ -133,14 +144,14 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   }
 
   /** Runs every input; resolves with the results in input order. Rejects with the first error and cancels the rest. */
-  async map(inputs: Inputs<ParamsOf<W>>, options: CallOptions = {}): Promise<Array<ResultOf<W>>> {
+  async map(inputs: Inputs<ParamsOf<W>>, options: MapOptions = {}): Promise<Array<ResultOf<W>>> {
     const results: Array<ResultOf<W>> = []
     for await (const [index, result] of this.#run(inputs, options)) results[index] = result
     return results
   }
 
   /** Yields results in completion order, reading the inputs lazily with a bounded window. */
-  async *imapUnordered(inputs: Inputs<ParamsOf<W>>, options: CallOptions = {}): AsyncGenerator<ResultOf<W>> {
+  async *imapUnordered(inputs: Inputs<ParamsOf<W>>, options: MapOptions = {}): AsyncGenerator<ResultOf<W>> {
     for await (const [, result] of this.#run(inputs, options)) yield result
   }
 
@@ -172,6 +183,19 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     await this.close()
   }
 
+  /** A tracker for a call with onProgress; the head is asked to say when jobs are leased while any call watches. */
+  #track(onProgress: MapOptions['onProgress'], total: number | undefined): ProgressTracker | undefined {
+    if (onProgress === undefined) return undefined
+    if (this.#watchers++ === 0) this.#client.watch(true)
+    return new ProgressTracker((progress) => {
+      try {
+        onProgress(progress)
+      } catch (err) {
+        process.emitWarning(`meshpool: onProgress threw: ${(err as Error)?.stack ?? String(err)}`)
+      }
+    }, total)
+  }
+
   #checkCall(options: CallOptions): void {
     checkPositiveInteger(options.window, 'options.window')
     checkPositiveInteger(options.timeoutMs, 'options.timeoutMs')
@@ -185,8 +209,11 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * results arrive. A feeder reads the inputs (lazily, at most `window` jobs
    * out) while results are yielded, so a slow input never holds results back.
    */
-  async *#run(inputs: Inputs<ParamsOf<W>>, options: CallOptions): AsyncGenerator<[number, ResultOf<W>]> {
+  async *#run(inputs: Inputs<ParamsOf<W>>, options: MapOptions): AsyncGenerator<[number, ResultOf<W>]> {
     this.#checkCall(options)
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+      throw new InvalidOptionError(`options.onProgress must be a function, got ${describe(options.onProgress)}`)
+    }
     const { signal } = options
     if (signal?.aborted === true) throw abortError(signal)
     const window = options.window ?? this.#window
@@ -203,7 +230,9 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     let stopped = false
     let exhausted = false
     let feedError: Error | undefined
+    const tracker = this.#track(options.onProgress, Array.isArray(inputs) ? inputs.length : undefined)
 
+    let read = 0
     const feed = async (): Promise<void> => {
       for (let index = 0; !stopped; index++) {
         // Results not yet taken by the caller count against the window too: memory stays bounded.
@@ -217,17 +246,30 @@ export class Pool<W extends WorkerClass = WorkerClass> {
         if (next.done === true || stopped) break
         const { id, result } = this.#client.submit(encodeValue(next.value, `params (input ${index})`), timeoutMs)
         inFlight.set(id, index)
+        if (tracker !== undefined) {
+          this.#trackers.set(id, tracker)
+          tracker.submitted(id, index)
+        }
         result
           .then(
-            (value) => ready.push({ index, value }),
-            (error: Error) => ready.push({ index, error }),
+            (value) => {
+              tracker?.finished(id, true)
+              ready.push({ index, value })
+            },
+            (error: Error) => {
+              tracker?.finished(id, false)
+              ready.push({ index, error })
+            },
           )
           .finally(() => {
+            this.#trackers.delete(id)
             inFlight.delete(id)
             nudge()
           })
+        read = index + 1
       }
       exhausted = true
+      tracker?.exhausted(read)
     }
     const feeding = feed().then(
       () => nudge(),
@@ -260,6 +302,11 @@ export class Pool<W extends WorkerClass = WorkerClass> {
       roomFor?.()
       // An error, an abort or a consumer that stopped early: the jobs still out are not wanted.
       if (inFlight.size > 0) this.#client.cancel([...inFlight.keys()])
+      if (tracker !== undefined) {
+        for (const id of inFlight.keys()) this.#trackers.delete(id)
+        tracker.end()
+        if (--this.#watchers === 0) this.#client.watch(false)
+      }
       // Not awaited: the input may be stuck in a next() that never resolves, and an abort rejects at once.
       if (!exhausted) void Promise.resolve(iterator.return?.()).catch(() => {})
       void feeding

@@ -117,6 +117,31 @@ async function load(message: Extract<ToSlot, { type: 'load' }>): Promise<void> {
   }
 }
 
+/** Progress reports of one job reach the caller at most this often (and the last one always). */
+const PROGRESS_EVERY_MS = 100
+
+/** A job's ctx.progress: checks the fraction, and sends at most one report per PROGRESS_EVERY_MS. */
+function progressOf(jobId: number): (fraction: number) => void {
+  let sentAt = Number.NEGATIVE_INFINITY
+  let timer: NodeJS.Timeout | undefined
+  let latest = 0
+  const send = (): void => {
+    timer = undefined
+    sentAt = performance.now()
+    if (running?.jobId === jobId) reply({ type: 'progress', jobId, fraction: latest })
+  }
+  return (fraction) => {
+    if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
+      throw new RangeError(`ctx.progress takes a fraction from 0 to 1, got ${String(fraction)}`)
+    }
+    latest = fraction
+    if (timer !== undefined) return
+    const wait = sentAt + PROGRESS_EVERY_MS - performance.now()
+    if (wait <= 0) send()
+    else timer = setTimeout(send, wait)
+  }
+}
+
 /** Why an import failed; a missing package is named, with where to install it. */
 function importFailure(err: unknown): string {
   const message = (err as Error)?.message ?? String(err)
@@ -138,7 +163,7 @@ async function run(job: SlotJob): Promise<void> {
     jobId: job.jobId,
     attempt: job.attempt,
     signal: controller.signal,
-    progress: () => {},
+    progress: progressOf(job.jobId),
   }
   try {
     if (worker === undefined) throw new WorkerLoadError('no worker is loaded in this slot')

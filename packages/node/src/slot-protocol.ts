@@ -46,3 +46,5 @@ export type FromSlot =
   /** Results of finished jobs, sent in batches as the slot's queue empties. */
   | { type: 'results'; results: SlotResult[] }
   | { type: 'disposed' }
+  /** A running job's ctx.progress (at most one every PROGRESS_EVERY_MS per job, and its last). */
+  | { type: 'progress'; jobId: number; fraction: number }
