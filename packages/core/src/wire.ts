@@ -55,6 +55,8 @@ export interface PoolSpec {
   leaseMs: number
   /** Shipped code: the sha-256 (hex) of the bundled module, fetched over {@link CODE_PROTOCOL}. */
   codeHash?: string
+  /** A slot process that has run this many jobs is replaced before its next one. */
+  maxJobsPerSlot?: number
 }
 
 /** How far a running job has got, as its worker said through ctx.progress. */
@@ -66,6 +68,7 @@ export interface JobProgress {
 
 /** What a client asks of its pool's leases and retries; the head's defaults fill the rest. */
 export interface PoolSettingsWire {
+  maxJobsPerSlot?: number
   maxAttempts?: number
   retries?: number
   leaseMs?: number
@@ -224,7 +227,16 @@ const nodeMessages: Record<NodeMessage['type'], Check> = {
 }
 const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   welcome: shape({ nodeId: str }),
-  pool: shape({ pool: shape({ poolId: uint, worker: str, init: bytes, leaseMs: uint, codeHash: optional(hash) }) }),
+  pool: shape({
+    pool: shape({
+      poolId: uint,
+      worker: str,
+      init: bytes,
+      leaseMs: uint,
+      codeHash: optional(hash),
+      maxJobsPerSlot: optional(uint),
+    }),
+  }),
   lease: shape({ jobs: list(leasedJob) }),
   updates: shape({ entries: list(updateEntry) }),
   cancel: shape({ jobIds: ids }),
@@ -233,7 +245,12 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
   open: shape({
     worker: str,
     init: bytes,
-    settings: shape({ maxAttempts: optional(uint), retries: optional(uint), leaseMs: optional(uint) }),
+    settings: shape({
+      maxAttempts: optional(uint),
+      retries: optional(uint),
+      leaseMs: optional(uint),
+      maxJobsPerSlot: optional(uint),
+    }),
     code: optional(bytes),
   }),
   submit: shape({ jobs: list(shape({ id: uint, params: bytes, timeoutMs: optional(uint) })) }),

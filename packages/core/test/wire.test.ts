@@ -56,7 +56,7 @@ const samples = {
   'head.client': [
     { type: 'open', worker: 'file:///srv/trainer.js', init: bytes(0xa0), settings: {} },
     { type: 'open', worker: '/srv/t.js', init: bytes(), settings: { maxAttempts: 2, retries: 1, leaseMs: 500 } },
-    { type: 'open', worker: '/srv/t.js', init: bytes(), settings: {}, code: bytes(0x65, 0x78) },
+    { type: 'open', worker: '/srv/t.js', init: bytes(), settings: { maxJobsPerSlot: 3 }, code: bytes(0x65, 0x78) },
     { type: 'submit', jobs: [] },
     {
       type: 'submit',
@@ -74,6 +74,7 @@ const samples = {
   node: [
     { type: 'welcome', nodeId: '12D3KooWnode' },
     { type: 'pool', pool: { poolId: 1, worker: 'sha256-abc', init: bytes(7), leaseMs: 3000 } },
+    { type: 'pool', pool: { poolId: 3, worker: '/w.js', init: bytes(), leaseMs: 9, maxJobsPerSlot: 100 } },
     {
       type: 'pool',
       pool: {

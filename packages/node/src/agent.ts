@@ -22,6 +22,7 @@ import {
   hasRoom,
   type PoolState,
   type RunningJob,
+  quotaLeft,
   type SlotState,
   slotFor,
 } from './slot-scheduling.js'
@@ -109,6 +110,7 @@ export class NodeAgent {
         pendingJob: undefined,
         timed: 0,
         crashes: 0,
+        jobsRun: 0,
       }
       this.#slots.push(state)
     }
@@ -392,6 +394,7 @@ export class NodeAgent {
 
   #run(slot: SlotState, jobs: LeasedJob[]): void {
     this.#sendUpdates(slot)
+    slot.jobsRun += jobs.length
     for (const job of jobs) {
       const running: RunningJob = { job, abandoned: false, timer: undefined }
       slot.assigned.push(running)
@@ -461,6 +464,10 @@ export class NodeAgent {
         return
       }
       case 'disposed': {
+        if (slot.phase === 'recycling') {
+          void slot.process.stop().then(() => this.#startSlot(slot))
+          return
+        }
         slot.poolId = undefined
         slot.phase = 'ready'
         const job = slot.pendingJob
@@ -504,6 +511,12 @@ export class NodeAgent {
               ? { jobId: job.jobId, leaseId: job.leaseId, ok: true, value: result.value }
               : { jobId: job.jobId, leaseId: job.leaseId, ok: false, error: result.error },
           )
+        }
+        if (slot.assigned.length === 0 && quotaLeft(slot, pool) <= 0) {
+          // maxJobsPerSlot: dispose of the worker, then a fresh process takes the slot's place.
+          log('slot %d ran %d jobs: replacing its process (maxJobsPerSlot)', slot.process.index, slot.jobsRun)
+          slot.phase = 'recycling'
+          slot.process.send({ type: 'dispose' })
         }
         this.#onSlotFree()
         return
@@ -595,6 +608,8 @@ export class NodeAgent {
 
   #startSlot(slot: SlotState): void {
     if (this.#stopped) return
+    slot.jobsRun = 0
+    slot.poolId = undefined
     slot.process.start()
     slot.phase = 'ready'
     this.#pump()

@@ -174,7 +174,14 @@ export class HeadService {
     const { leaseMs } = this.#ledger.settingsOf(poolId)
     const codeHash = open.code === undefined ? undefined : this.#code.add(poolId, open.code)
     const pool: PoolSession = {
-      spec: { poolId, worker: open.worker, init: open.init, leaseMs, ...(codeHash === undefined ? {} : { codeHash }) },
+      spec: {
+        poolId,
+        worker: open.worker,
+        init: open.init,
+        leaseMs,
+        ...(codeHash === undefined ? {} : { codeHash }),
+        ...(open.settings.maxJobsPerSlot === undefined ? {} : { maxJobsPerSlot: open.settings.maxJobsPerSlot }),
+      },
       channel,
       log: new UpdateLog(poolId),
       watching: false,

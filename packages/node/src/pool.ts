@@ -49,6 +49,11 @@ export interface PoolOptions<W extends WorkerClass = WorkerClass> {
   timeoutMs?: number
   /** How long a node's lease on a job lasts without a heartbeat. @default 3000 */
   leaseMs?: number
+  /**
+   * A slot process that has run this many jobs is replaced (its worker
+   * disposed, a fresh process and instance in its place) before it takes
+   * another: long GPU runs that leak memory stay healthy. @default unlimited
+   */
   maxJobsPerSlot?: number
   /**
    * Bundle the worker module (esbuild; package imports stay imports) and ship
@@ -339,6 +344,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
     ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
     ...(options.retries === undefined ? {} : { retries: options.retries }),
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+    ...(options.maxJobsPerSlot === undefined ? {} : { maxJobsPerSlot: options.maxJobsPerSlot }),
   }
   const clientInit = {
     worker,

@@ -38,7 +38,7 @@ export interface SlotState {
   /** Updates of the loaded pool already sent to the slot. */
   sentSeq: number
   /** 'ready': loaded (or empty) and taking jobs. */
-  phase: 'down' | 'ready' | 'loading' | 'disposing' | 'broken'
+  phase: 'down' | 'ready' | 'loading' | 'disposing' | 'recycling' | 'broken'
   /** Jobs handed to the slot, in order: the first is running, the rest wait their turn there. */
   assigned: RunningJob[]
   /** The job waiting for the slot's worker to load. */
@@ -46,6 +46,14 @@ export interface SlotState {
   /** Assigned jobs with a timeout: such a job runs alone, so its clock starts when it does. */
   timed: number
   crashes: number
+  /** Jobs handed to the slot's current process (for maxJobsPerSlot). */
+  jobsRun: number
+}
+
+/** Jobs the slot's process may still be handed before its pool's maxJobsPerSlot replaces it. */
+export function quotaLeft(slot: SlotState, pool: PoolState | undefined): number {
+  const max = pool?.spec.maxJobsPerSlot
+  return max === undefined ? Number.POSITIVE_INFINITY : max - slot.jobsRun
 }
 
 /** Jobs to hand a slot of this pool at once: about {@link AHEAD_MS} of work, one if the jobs are long. */
@@ -64,7 +72,8 @@ export function hasRoom(
     const load = slot.assigned.length + (batches.get(slot)?.length ?? 0)
     if (load === 0) return true
     const pool = slot.poolId === undefined ? undefined : pools.get(slot.poolId)
-    if (slot.timed === 0 && pool !== undefined && load < depthFor(pool)) return true
+    const batched = batches.get(slot)?.length ?? 0
+    if (slot.timed === 0 && pool !== undefined && load < depthFor(pool) && batched < quotaLeft(slot, pool)) return true
   }
   return false
 }
@@ -90,6 +99,7 @@ export function slotFor(
     // A job with a timeout runs alone, so its clock starts when it does.
     const timed = slot.timed > 0 || batch?.some((j) => j.timeoutMs > 0) === true
     if (load >= depth || (load > 0 && (job.timeoutMs > 0 || timed))) continue
+    if ((batch?.length ?? 0) >= quotaLeft(slot, pool)) continue
     if (load < bestLoad) {
       best = slot
       bestLoad = load

@@ -142,3 +142,23 @@ describe('worker failures', () => {
     expect(await pending).toMatchObject({ name: 'PoolClosedError' })
   })
 })
+
+describe('maxJobsPerSlot', () => {
+  it('replaces a slot process after that many jobs, and every job still runs once', async () => {
+    await using pool = await createPool({ worker: WORKER, slots: 1, maxJobsPerSlot: 3 })
+    const results = (await pool.map(Array.from({ length: 10 }, (_, x) => ({ x, kind: 'pid' })))) as Array<{
+      x: number
+      pid: number
+    }>
+    expect(results.map((r) => r.x)).toEqual(Array.from({ length: 10 }, (_, x) => x))
+    const perProcess = new Map<number, number>()
+    for (const { pid } of results) perProcess.set(pid, (perProcess.get(pid) ?? 0) + 1)
+    expect([...perProcess.values()]).toEqual([3, 3, 3, 1])
+  })
+
+  it('must be a positive integer', async () => {
+    await expect(createPool({ worker: WORKER, maxJobsPerSlot: 0 })).rejects.toThrow(
+      /options\.maxJobsPerSlot must be a positive integer, got 0/,
+    )
+  })
+})
