@@ -21,8 +21,8 @@ import {
   FIRST_GUESS_MS,
   hasRoom,
   type PoolState,
-  type RunningJob,
   quotaLeft,
+  type RunningJob,
   type SlotState,
   slotFor,
 } from './slot-scheduling.js'
@@ -312,6 +312,11 @@ export class NodeAgent {
       const batches = new Map<SlotState, LeasedJob[]>()
       const waiting: LeasedJob[] = []
       const unloadable: number[] = []
+      let waitingPools: Set<number> | undefined // made only when a slot may switch pools
+      const waitingHere = (poolId: number): boolean => {
+        waitingPools ??= new Set(this.#queue.map((job) => job.poolId))
+        return waitingPools.has(poolId)
+      }
       let next = 0
       for (; next < this.#queue.length && hasRoom(this.#slots, this.#pools, batches); next++) {
         const job = this.#queue[next] as LeasedJob
@@ -334,7 +339,7 @@ export class NodeAgent {
           waiting.push(job)
           continue
         }
-        const slot = slotFor(this.#slots, job, pool, batches)
+        const slot = slotFor(this.#slots, job, pool, batches, waitingHere)
         if (slot === undefined) {
           waiting.push(job)
           continue

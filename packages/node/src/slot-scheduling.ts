@@ -80,14 +80,16 @@ export function hasRoom(
 
 /**
  * The slot a job should go to now, or none: the least loaded slot that holds
- * the job's pool and has room, else an empty one (with no worker yet, else
- * holding another pool's worker, which is switched only when the slot is empty).
+ * the job's pool and has room, else an empty one: with no worker yet, else
+ * holding another pool's worker that can go (a slot keeps its worker while
+ * jobs of its pool wait here, unless another slot holds that pool too).
  */
 export function slotFor(
   slots: SlotState[],
   job: LeasedJob,
   pool: PoolState,
   batches: Map<SlotState, LeasedJob[]>,
+  waitingHere: (poolId: number) => boolean = () => false,
 ): SlotState | undefined {
   const depth = job.timeoutMs > 0 ? 1 : depthFor(pool)
   let best: SlotState | undefined
@@ -107,5 +109,9 @@ export function slotFor(
   }
   if (best !== undefined) return best
   const empty = slots.filter((s) => s.phase === 'ready' && s.assigned.length === 0 && !batches.has(s))
-  return empty.find((s) => s.poolId === undefined) ?? empty[0]
+  const fresh = empty.find((s) => s.poolId === undefined)
+  if (fresh !== undefined) return fresh
+  const holders = new Map<number, number>()
+  for (const s of slots) if (s.poolId !== undefined) holders.set(s.poolId, (holders.get(s.poolId) ?? 0) + 1)
+  return empty.find((s) => s.poolId !== undefined && (!waitingHere(s.poolId) || (holders.get(s.poolId) as number) > 1))
 }

@@ -1,0 +1,40 @@
+/** A node as the share computation sees it. */
+export interface ShareNode {
+  slots: number
+  /** How many of its slots each pool had last time. */
+  shares: Map<number, number> | undefined
+}
+
+/**
+ * Splits the mesh's slots fairly among the pools that have queued jobs: each
+ * gets ⌊slots / pools⌋ (the first ones one more), keeping a node's slots on
+ * the pools they already hold where it can, so slots rarely switch workers.
+ * Returns each node's shares, or undefined for every node when one pool (or
+ * none) is waiting: then any node may take any job.
+ */
+export function fairShares(nodes: ShareNode[], waiting: number[]): Array<Map<number, number> | undefined> {
+  if (waiting.length <= 1) return nodes.map(() => undefined)
+  const total = nodes.reduce((sum, node) => sum + node.slots, 0)
+  const quota = new Map<number, number>()
+  waiting.forEach((poolId, i) => {
+    quota.set(poolId, Math.floor(total / waiting.length) + (i < total % waiting.length ? 1 : 0))
+  })
+  const shares = nodes.map(() => new Map<number, number>())
+  const left = nodes.map((node) => node.slots)
+  const take = (i: number, poolId: number, want: number): void => {
+    const n = Math.min(want, quota.get(poolId) ?? 0, left[i] as number)
+    if (n <= 0) return
+    const share = shares[i] as Map<number, number>
+    share.set(poolId, (share.get(poolId) ?? 0) + n)
+    quota.set(poolId, (quota.get(poolId) as number) - n)
+    left[i] = (left[i] as number) - n
+  }
+  // Slots stay with the pools they had, then the rest go to pools still short of their quota.
+  nodes.forEach((node, i) => {
+    for (const [poolId, n] of node.shares ?? []) if (quota.has(poolId)) take(i, poolId, n)
+  })
+  nodes.forEach((_, i) => {
+    for (const poolId of waiting) take(i, poolId, Number.POSITIVE_INFINITY)
+  })
+  return shares
+}
