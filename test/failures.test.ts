@@ -185,12 +185,17 @@ describe('errors, retries, timeouts and cancellation', () => {
     expect(Date.now() - abortedAt).toBeLessThan(200)
     const startedByAbort = starts()
     // The next job of another call runs at once: the aborted jobs are gone from the queue and the slots.
+    // The cancel went out before this submit on the same stream, so it reached the node first: from
+    // here on no job of the map can start. Before that, each of the 2 slots may have started one more
+    // in the moment the cancel was on its way.
     const next = (await pool.submit({ x: 7 })) as Out
     expect(next.y).toBe(14)
     done = starts()
-    expect(done).toBeLessThanOrEqual(startedByAbort + 1)
-    await pool.submit({ x: 8 })
-    expect(starts()).toBe(done + 1)
+    expect(done).toBeLessThanOrEqual(startedByAbort + 1 + 2)
+    for (const x of [8, 9, 10]) {
+      await pool.submit({ x })
+      expect(starts()).toBe(++done)
+    }
   })
 })
 
