@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander'
 import { headCommand } from './head-command.js'
 import { joinCommand } from './join-command.js'
+import { runCommand } from './run-command.js'
 import { UsageError } from './usage-error.js'
 
 const program = new Command('meshpool')
@@ -11,6 +12,7 @@ const program = new Command('meshpool')
   .exitOverride()
   .addCommand(headCommand())
   .addCommand(joinCommand())
+  .addCommand(runCommand())
 
 for (const command of program.commands) command.exitOverride().showHelpAfterError('(run with --help for usage)')
 
