@@ -3,7 +3,6 @@ import {
   errorShape,
   type HeadToNodeMessage,
   type JobOutcome,
-  type JobProgress,
   type LeasedJob,
   type NodeMessage,
   type PoolSpec,
@@ -11,6 +10,7 @@ import {
   type UpdateEntry,
   WorkerLoadError,
 } from '@meshpool/core'
+import { AgentReports } from './agent-reports.js'
 import type { Channel } from './channel.js'
 import { gpuSlotEnv } from './gpus.js'
 import { PoolUpdates } from './pool-updates.js'
@@ -38,8 +38,6 @@ export const ABORT_GRACE_MS = 1000
 /** Heartbeats go out at this fraction of the shortest lease held. */
 const HEARTBEAT_FRACTION = 1 / 3
 const DEFAULT_HEARTBEAT_MS = 1000
-/** Output lines a pool's client is sent per turn of the event loop, at most (a flood is cut, not queued). */
-const MAX_OUTPUT_LINES = 10_000
 
 export interface NodeAgentInit {
   /** CPU slots; ignored when `gpus` names any. */
@@ -64,12 +62,7 @@ export class NodeAgent {
   readonly slots: number
   readonly #name: string
   readonly #modulePath: (spec: PoolSpec) => Promise<string>
-  readonly #onLine: (line: string) => void
-  /** Worker output waiting to go to its pool's client, by pool. */
-  #output = new Map<number, string[]>()
-  #outputScheduled = false
-  /** Progress of running jobs waiting to go to the head, the latest per job. */
-  #progress = new Map<number, JobProgress>()
+  readonly #reports: AgentReports
   readonly #slots: SlotState[] = []
   readonly #pools = new Map<number, PoolState>()
   #queue: LeasedJob[] = []
@@ -89,7 +82,7 @@ export class NodeAgent {
     this.slots = gpus?.length ?? init.slots
     this.#name = init.name
     this.#modulePath = init.modulePath ?? (async (spec) => spec.worker)
-    this.#onLine = init.onLine ?? (() => {})
+    this.#reports = new AgentReports((message) => this.#channel?.send(message), init.onLine)
     for (let i = 0; i < this.slots; i++) {
       const gpu = gpus?.[i] ?? null
       const state: SlotState = {
@@ -484,19 +477,7 @@ export class NodeAgent {
       case 'progress': {
         const running = slot.assigned.find((r) => r.job.jobId === message.jobId)
         if (running === undefined || running.abandoned) return
-        const first = this.#progress.size === 0
-        this.#progress.set(message.jobId, {
-          jobId: message.jobId,
-          leaseId: running.job.leaseId,
-          fraction: message.fraction,
-        })
-        if (first) {
-          setImmediate(() => {
-            const progress = [...this.#progress.values()]
-            this.#progress.clear()
-            this.#channel?.send({ type: 'progress', progress })
-          })
-        }
+        this.#reports.progress({ jobId: message.jobId, leaseId: running.job.leaseId, fraction: message.fraction })
         return
       }
       case 'results': {
@@ -531,25 +512,12 @@ export class NodeAgent {
 
   /** A line a worker printed: to the node's own log, and to the client whose pool the slot holds. */
   #onSlotOutput(slot: SlotState, line: string): void {
-    const prefixed = `[${this.#name}/${slot.process.index}] ${line}`
-    this.#onLine(prefixed)
-    if (slot.poolId === undefined) return
-    const lines = this.#output.get(slot.poolId)
-    if (lines === undefined) this.#output.set(slot.poolId, [prefixed])
-    else if (lines.length < MAX_OUTPUT_LINES) lines.push(prefixed)
-    if (this.#outputScheduled) return
-    this.#outputScheduled = true
-    setImmediate(() => {
-      this.#outputScheduled = false
-      const output = this.#output
-      this.#output = new Map()
-      for (const [poolId, lines] of output) this.#channel?.send({ type: 'output', poolId, lines })
-    })
+    this.#reports.line(`[${this.#name}/${slot.process.index}] ${line}`, slot.poolId)
   }
 
   /** A note about this node's pools for its own log. */
   #notice(text: string): void {
-    this.#onLine(`[${this.#name}] ${text}`)
+    this.#reports.line(`[${this.#name}] ${text}`)
   }
 
   #onSlotExit(slot: SlotState, description: string): void {
