@@ -1,0 +1,45 @@
+import { createPool } from 'meshpool'
+import { afterEach, describe, expect, it } from 'vitest'
+import { joinNode, PASSWORD, startHead, stopAll, WORKER } from './harness.js'
+
+afterEach(stopAll)
+
+interface Seen {
+  node: string
+  slot: number
+  updates: Array<{ i: number }>
+}
+
+describe('update catch-up', () => {
+  it('a node that joins after 500 updates has applied all 500, in order, before its first job', async () => {
+    const head = await startHead({ noWork: true })
+    await joinNode(head.address, 1)
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    for (let i = 1; i <= 500; i++) await pool.updateWorkers({ i })
+    const late = await joinNode(head.address, 1)
+    const results = (await pool.map(Array.from({ length: 40 }, (_, x) => ({ x, delayMs: 10 })))) as Seen[]
+    const onLate = results.filter((r) => r.node === late.peerId)
+    expect(onLate.length).toBeGreaterThan(0)
+    const expected = Array.from({ length: 500 }, (_, i) => ({ i: i + 1 }))
+    for (const r of results) expect(r.updates).toEqual(expected)
+  })
+
+  it('a 20 MiB update reaches every slot intact', async () => {
+    const head = await startHead({ noWork: true })
+    await Promise.all([joinNode(head.address, 1), joinNode(head.address, 1)])
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    const big = new Uint8Array(20 * 1024 * 1024)
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 251
+    await pool.updateWorkers({ i: 1, big })
+    // Each result carries the slot's updates back (the fixture's way of saying what it saw): keep them few.
+    const results = (await pool.map(Array.from({ length: 4 }, (_, x) => ({ x, delayMs: 150 })))) as Array<{
+      node: string
+      updates: Array<{ i: number; big: Uint8Array }>
+    }>
+    expect(new Set(results.map((r) => r.node)).size).toBe(2)
+    for (const r of results) {
+      expect(r.updates).toHaveLength(1)
+      expect(Buffer.from(r.updates[0]?.big ?? []).equals(Buffer.from(big))).toBe(true)
+    }
+  })
+})
