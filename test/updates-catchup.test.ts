@@ -1,6 +1,7 @@
-import { createPool } from 'meshpool'
+import { join } from 'node:path'
+import { createPool, joinHead, startHead as startHeadHere } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { joinNode, PASSWORD, startHead, stopAll, WORKER } from './harness.js'
+import { joinNode, PASSWORD, startHead, stopAll, tempDir, WORKER } from './harness.js'
 
 afterEach(stopAll)
 
@@ -8,6 +9,7 @@ interface Seen {
   node: string
   slot: number
   updates: Array<{ i: number }>
+  missedUpdates: number
 }
 
 describe('update catch-up', () => {
@@ -58,5 +60,42 @@ describe('many updates while jobs run', () => {
     expect(new Set(results.map((r) => `${r.node}#${r.slot}`)).size).toBe(4)
     const expected = Array.from({ length: 1000 }, (_, i) => ({ i: i + 1 }))
     for (const r of results) expect(r.updates).toEqual(expected)
+  })
+})
+
+describe('past the update log budget', () => {
+  it('a node that joins late gets what the log still holds, and its worker is told how many it missed', async () => {
+    const head = await startHeadHere({
+      password: PASSWORD,
+      host: '127.0.0.1',
+      port: 0,
+      keyFile: join(tempDir(), 'head.key'),
+      slots: 0,
+      updateLogBytes: 200, // a few dozen of the small updates below: the first ones drop out
+    })
+    const nodes = []
+    try {
+      const address = head.addresses[0] as string
+      nodes.push(await joinHead({ head: address, password: PASSWORD, slots: 1, name: 'early', stateDir: tempDir() }))
+      await using pool = await createPool({ worker: WORKER, head: address, password: PASSWORD, output: 'ignore' })
+      await pool.submit({ x: 0 }) // the early node has the pool: it hears every update on gossip
+      for (let i = 1; i <= 50; i++) await pool.updateWorkers({ i })
+      const late = await joinHead({ head: address, password: PASSWORD, slots: 1, name: 'late', stateDir: tempDir() })
+      nodes.push(late)
+      const results = (await pool.map(Array.from({ length: 8 }, (_, x) => ({ x, delayMs: 100 })))) as Seen[]
+      const all = Array.from({ length: 50 }, (_, i) => ({ i: i + 1 }))
+      const onLate = results.filter((r) => r.node === late.peerId)
+      const onEarly = results.filter((r) => r.node !== late.peerId)
+      expect(onLate.length).toBeGreaterThan(0)
+      expect(onEarly.length).toBeGreaterThan(0)
+      for (const r of onEarly) expect(r).toMatchObject({ updates: all, missedUpdates: 0 })
+      for (const r of onLate) {
+        expect(r.missedUpdates).toBeGreaterThan(0)
+        expect(r.updates).toEqual(all.slice(r.missedUpdates)) // the rest, in order, none twice
+      }
+    } finally {
+      await Promise.all(nodes.map((node) => node.stop()))
+      await head.stop()
+    }
   })
 })

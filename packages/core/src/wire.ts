@@ -103,7 +103,8 @@ export type HeadToNodeMessage =
   | { type: 'welcome'; nodeId: string }
   | { type: 'pool'; pool: PoolSpec }
   | { type: 'lease'; jobs: LeasedJob[] }
-  | { type: 'updates'; entries: UpdateEntry[] }
+  /** `dropped`: a catch-up found the pool's log no longer holding its updates up to `through` (its byte budget). */
+  | { type: 'updates'; entries: UpdateEntry[]; dropped?: { poolId: number; through: number } }
   | { type: 'cancel'; jobIds: number[] }
 
 /** Client → head on {@link CLIENT_PROTOCOL}. */
@@ -238,7 +239,7 @@ const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
     }),
   }),
   lease: shape({ jobs: list(leasedJob) }),
-  updates: shape({ entries: list(updateEntry) }),
+  updates: shape({ entries: list(updateEntry), dropped: optional(shape({ poolId: uint, through: uint })) }),
   cancel: shape({ jobIds: ids }),
 }
 const clientMessages: Record<ClientMessage['type'], Check> = {

@@ -103,6 +103,7 @@ const samples = {
     },
     { type: 'updates', entries: [] },
     { type: 'updates', entries: [{ poolId: 1, seq: 2, value: bytes(3) }] },
+    { type: 'updates', entries: [{ poolId: 1, seq: 9, value: bytes(3) }], dropped: { poolId: 1, through: 8 } },
     { type: 'cancel', jobIds: [9] },
   ] satisfies HeadToNodeMessage[],
   client: [

@@ -237,6 +237,12 @@ export class NodeAgent {
         return
       case 'updates':
         for (const pool of this.#pools.values()) pool.updates.catchingUp = false
+        if (message.dropped !== undefined) {
+          const pool = this.#pools.get(message.dropped.poolId)
+          pool?.updates.skipTo(message.dropped.through)
+          if (pool !== undefined)
+            log('pool %d: updates up to %d are past the log budget', pool.spec.poolId, message.dropped.through)
+        }
         this.onUpdates(message.entries)
         this.#pump()
         return
@@ -415,6 +421,11 @@ export class NodeAgent {
   #sendUpdates(slot: SlotState): void {
     const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
     if (pool === undefined) return
+    if (slot.sentSeq < pool.updates.known && slot.sentSeq + 1 < pool.updates.first) {
+      // Updates this slot never got are gone (past the log budget): the worker is told how many.
+      slot.process.send({ type: 'missed', count: pool.updates.first - 1 - slot.sentSeq })
+      slot.sentSeq = pool.updates.first - 1
+    }
     while (slot.sentSeq < pool.updates.known) {
       const entry = pool.updates.get(slot.sentSeq + 1)
       slot.process.send({ type: 'update', seq: entry.seq, value: entry.value })

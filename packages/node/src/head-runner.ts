@@ -46,6 +46,8 @@ export interface HeadInit {
   onNodeEvent?: (event: NodeEvent) => void
   /** The head's log of its local slots: what their workers print, and notes about pools. */
   onLine?: (line: string) => void
+  /** Bytes of updates each pool's log keeps for nodes that join late; older ones are dropped. @default 64 MiB */
+  updateLogBytes?: number
 }
 
 export interface RunningHead {
@@ -73,6 +75,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const head = new HeadService({
     ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
     ...(init.onNodeEvent === undefined ? {} : { onNodeEvent: init.onNodeEvent }),
+    ...(init.updateLogBytes === undefined ? {} : { updateLogBytes: init.updateLogBytes }),
     publish: (entry) => {
       pubsub.publish(UPDATES_TOPIC, encodeFrame({ type: 'updates', entries: [entry] })).catch((err: Error) => {
         log('publishing update %d failed: %s', entry.seq, err.message)

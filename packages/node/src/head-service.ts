@@ -2,6 +2,7 @@ import { logger } from '@libp2p/logger'
 import {
   type ClientMessage,
   type ClientOutcome,
+  DEFAULT_UPDATE_LOG_BYTES,
   type ErrorShape,
   type HeadToClientMessage,
   type HeadToNodeMessage,
@@ -34,6 +35,8 @@ export interface HeadServiceInit {
   publish?: (entry: UpdateEntry) => void
   /** Told when a node joins or leaves, for the head's own output. */
   onNodeEvent?: (event: NodeEvent) => void
+  /** Bytes of updates each pool's log keeps for nodes that join late. @default 64 MiB */
+  updateLogBytes?: number
 }
 
 export interface NodeEvent {
@@ -92,6 +95,7 @@ export class HeadService {
   readonly #publish: (entry: UpdateEntry) => void
   readonly #onNodeEvent: (event: NodeEvent) => void
   readonly #code = new CodeStore()
+  readonly #updateLogBytes: number
   readonly #leasedNotes = new Map<PoolSession, Array<{ id: number; fraction: number }>>()
   #nextPoolId = 1
   #closed = false
@@ -104,6 +108,7 @@ export class HeadService {
     })
     this.#publish = init.publish ?? (() => {})
     this.#onNodeEvent = init.onNodeEvent ?? (() => {})
+    this.#updateLogBytes = init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES
     this.#ticker = setInterval(() => this.#tick(), TICK_MS)
     this.#ticker.unref()
   }
@@ -187,7 +192,7 @@ export class HeadService {
         ...(open.settings.maxJobsPerSlot === undefined ? {} : { maxJobsPerSlot: open.settings.maxJobsPerSlot }),
       },
       channel,
-      log: new UpdateLog(poolId),
+      log: new UpdateLog(poolId, this.#updateLogBytes),
       watching: false,
     }
     this.#pools.set(poolId, pool)
@@ -307,7 +312,12 @@ export class HeadService {
       case 'catchup': {
         const pool = this.#pools.get(message.poolId)
         if (pool === undefined) return
-        node.channel.send({ type: 'updates', entries: pool.log.since(message.from).entries })
+        const { entries, missed } = pool.log.since(message.from)
+        node.channel.send({
+          type: 'updates',
+          entries,
+          ...(missed > 0 ? { dropped: { poolId: message.poolId, through: message.from + missed } } : {}),
+        })
         return
       }
     }

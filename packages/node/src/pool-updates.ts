@@ -1,24 +1,39 @@
-import type { UpdateEntry } from '@meshpool/core'
+import { DEFAULT_UPDATE_LOG_BYTES, type UpdateEntry } from '@meshpool/core'
 
 /**
- * A node's copy of one pool's update log: entries in order from 1, with those
- * that arrive ahead of a gap held back until the gap is filled (by gossip or
- * by a catch-up from the head).
+ * A node's copy of one pool's update log: entries in order, with those that
+ * arrive ahead of a gap held back until the gap is filled (by gossip or by a
+ * catch-up from the head). Like the head's log it keeps the newest updates up
+ * to a byte budget, for slots that (re)load the pool later; the updates before
+ * {@link first} are gone, and such a slot is told how many it missed.
  */
 export class PoolUpdates {
-  readonly #entries: UpdateEntry[] = []
+  #entries: UpdateEntry[] = []
   readonly #ahead = new Map<number, UpdateEntry>()
+  readonly #budget: number
+  #bytes = 0
+  /** Updates up to this number are not held: dropped for the budget, or gone from the head's log. */
+  #base = 0
   /** A catch-up request is out. */
   catchingUp = false
 
-  /** The number of the last update held in order. */
-  get known(): number {
-    return this.#entries.length
+  constructor(budgetBytes = DEFAULT_UPDATE_LOG_BYTES) {
+    this.#budget = budgetBytes
   }
 
-  /** The update with this number (1-based); it must be known. */
+  /** The number of the last update held in order. */
+  get known(): number {
+    return this.#base + this.#entries.length
+  }
+
+  /** The number of the oldest update held (known + 1 when none is). */
+  get first(): number {
+    return this.#base + 1
+  }
+
+  /** The update with this number; it must be held (first ≤ seq ≤ known). */
   get(seq: number): UpdateEntry {
-    return this.#entries[seq - 1] as UpdateEntry
+    return this.#entries[seq - this.#base - 1] as UpdateEntry
   }
 
   /**
@@ -32,11 +47,39 @@ export class PoolUpdates {
       this.#ahead.set(entry.seq, entry)
       return 'gap'
     }
+    this.#push(entry)
+    this.#drainAhead()
+    return 'new'
+  }
+
+  /** The head's log no longer has the updates up to `through`: go on from there without them. */
+  skipTo(through: number): void {
+    if (through <= this.known) return
+    this.#entries = []
+    this.#bytes = 0
+    this.#base = through
+    for (const seq of this.#ahead.keys()) if (seq <= through) this.#ahead.delete(seq)
+    this.#drainAhead()
+  }
+
+  #push(entry: UpdateEntry): void {
     this.#entries.push(entry)
+    this.#bytes += entry.value.byteLength
+    let drop = 0
+    while (this.#bytes > this.#budget && drop < this.#entries.length - 1) {
+      this.#bytes -= (this.#entries[drop] as UpdateEntry).value.byteLength
+      drop++
+    }
+    if (drop > 0) {
+      this.#entries = this.#entries.slice(drop)
+      this.#base += drop
+    }
+  }
+
+  #drainAhead(): void {
     for (let next = this.#ahead.get(this.known + 1); next !== undefined; next = this.#ahead.get(this.known + 1)) {
       this.#ahead.delete(next.seq)
-      this.#entries.push(next)
+      this.#push(next)
     }
-    return 'new'
   }
 }

@@ -23,6 +23,8 @@ let worker: WorkerInstance | undefined
 let context: WorkerContext | undefined
 let chain: Promise<void> = Promise.resolve()
 let running: { jobId: number; controller: AbortController } | undefined
+/** Updates of the loaded pool this slot never got (past the update log's budget). */
+let missedUpdates = 0
 /** Jobs aborted before they started. */
 const skipped = new Set<number>()
 /** Jobs handed over and not yet run. */
@@ -72,11 +74,15 @@ async function handle(message: ToSlot): Promise<void> {
         process.stderr.write(`meshpool: handleUpdate threw on update ${message.seq}: ${(err as Error)?.stack ?? err}\n`)
       }
       return
+    case 'missed':
+      missedUpdates += message.count
+      return
     case 'dispose':
       try {
         await worker?.dispose?.()
       } finally {
         worker = undefined
+        missedUpdates = 0
         reply({ type: 'disposed' })
       }
   }
@@ -163,6 +169,7 @@ async function run(job: SlotJob): Promise<void> {
     jobId: job.jobId,
     attempt: job.attempt,
     signal: controller.signal,
+    missedUpdates,
     progress: progressOf(job.jobId),
   }
   try {

@@ -35,6 +35,8 @@ export type ToSlot =
   /** Jobs to run one after another, in order. */
   | { type: 'run'; jobs: SlotJob[] }
   | { type: 'update'; seq: number; value: Uint8Array }
+  /** Updates of the pool this slot will never get (gone past the log budget), in turn with the others. */
+  | { type: 'missed'; count: number }
   /** Aborts ctx.signal of a running job, or skips a job not started; handled at once, not in turn. */
   | { type: 'abort'; jobId: number; reason: 'timeout' | 'cancel' }
   | { type: 'dispose' }

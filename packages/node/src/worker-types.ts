@@ -23,6 +23,11 @@ export interface JobContext {
   attempt: number
   /** Aborts when the job is cancelled or times out. */
   signal: AbortSignal
+  /**
+   * Cache updates of this pool the slot never got: they were past the update
+   * log's byte budget (64 MiB per pool) when the slot loaded the pool. 0 normally.
+   */
+  missedUpdates: number
   /** Reports progress (0..1) to the caller. */
   progress(fraction: number): void
 }

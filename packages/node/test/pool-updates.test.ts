@@ -16,4 +16,24 @@ describe("a node's copy of a pool's update log", () => {
     expect(log.accept(entry(3))).toBe('old')
     expect(log.known).toBe(4)
   })
+
+  it('keeps the newest updates within its byte budget; older ones are gone', () => {
+    const log = new PoolUpdates(3)
+    for (let seq = 1; seq <= 5; seq++) log.accept(entry(seq))
+    expect(log.known).toBe(5)
+    expect(log.first).toBe(3)
+    expect([3, 4, 5].map((seq) => log.get(seq).seq)).toEqual([3, 4, 5])
+  })
+
+  it('skips what the head no longer has, then takes what was held back after it', () => {
+    const log = new PoolUpdates()
+    log.accept(entry(1))
+    expect(log.accept(entry(9))).toBe('gap')
+    log.skipTo(8)
+    expect(log.known).toBe(9)
+    expect(log.first).toBe(9)
+    expect(log.get(9).seq).toBe(9)
+    log.skipTo(4) // behind what is known: nothing changes
+    expect(log.known).toBe(9)
+  })
 })
