@@ -519,11 +519,11 @@ export class JobLedger {
       if (!(item instanceof QueuedRun)) return item
       const next = item.take()
       if (next === undefined) {
-        pool.runs.splice(pool.runs.indexOf(item), 1)
+        dropRun(pool, item)
         continue
       }
       if (item.live > 0) pool.queue.unshift(item)
-      else pool.runs.splice(pool.runs.indexOf(item), 1)
+      else dropRun(pool, item)
       const job = this.#newJob(pool.poolId, item.firstJobId + next.index, next.clientJobId, next.params, next.timeoutMs)
       this.#jobs.set(job.jobId, job)
       pool.jobs.set(job.clientJobId, job)
@@ -613,6 +613,12 @@ export class JobLedger {
     this.#forget(job)
     return { poolId: job.poolId, outcome }
   }
+}
+
+/** A run with no job left to lease leaves the pool's list of runs. */
+function dropRun(pool: PoolBook, run: QueuedRun): void {
+  const at = pool.runs.indexOf(run)
+  if (at >= 0) pool.runs.splice(at, 1)
 }
 
 /** Remembers a lease that ended without a result: its holder may still deliver one. */
