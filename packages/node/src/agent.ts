@@ -485,6 +485,9 @@ export class NodeAgent {
         else this.#pump()
         return
       }
+      case 'output':
+        for (const line of message.lines) this.#onSlotOutput(slot, line)
+        return
       case 'progress': {
         const running = slot.assigned.find((r) => r.job.jobId === message.jobId)
         if (running === undefined || running.abandoned) return

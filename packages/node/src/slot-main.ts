@@ -15,6 +15,7 @@ import {
   UnsendableValueError,
   WorkerLoadError,
 } from '@meshpool/core'
+import { captureOutput } from './slot-output.js'
 import { type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './slot-protocol.js'
 import { resolvePackagesFromNode } from './slot-resolve.js'
 import type { JobContext, WorkerContext, WorkerInstance } from './worker-types.js'
@@ -39,6 +40,7 @@ const startedBytes = new Float64Array(1)
 const reply = (message: FromSlot): void => {
   process.send?.(message)
 }
+const output = process.send === undefined ? undefined : captureOutput((lines) => reply({ type: 'output', lines }))
 
 process.on('message', (message: ToSlot) => {
   if (message.type === 'abort') {
@@ -204,6 +206,7 @@ function flushResults(): void {
   clearTimeout(flushTimer)
   flushTimer = undefined
   if (results.length === 0) return
+  output?.flush() // a job's output goes before its result
   reply({ type: 'results', results })
   results = []
 }

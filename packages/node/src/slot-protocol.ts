@@ -48,5 +48,7 @@ export type FromSlot =
   /** Results of finished jobs, sent in batches as the slot's queue empties. */
   | { type: 'results'; results: SlotResult[] }
   | { type: 'disposed' }
+  /** Lines the worker wrote to process.stdout / process.stderr, in order with the results. */
+  | { type: 'output'; lines: string[] }
   /** A running job's ctx.progress (at most one every PROGRESS_EVERY_MS per job, and its last). */
   | { type: 'progress'; jobId: number; fraction: number }
