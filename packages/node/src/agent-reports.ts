@@ -30,12 +30,16 @@ export class AgentReports {
     else if (lines.length < MAX_OUTPUT_LINES) lines.push(line)
     if (this.#outputScheduled) return
     this.#outputScheduled = true
-    setImmediate(() => {
-      this.#outputScheduled = false
-      const output = this.#output
-      this.#output = new Map()
-      for (const [id, batch] of output) this.#send({ type: 'output', poolId: id, lines: batch })
-    })
+    setImmediate(() => this.flushOutput())
+  }
+
+  /** Sends the output lines held so far now: results go out only after the output printed before them. */
+  flushOutput(): void {
+    this.#outputScheduled = false
+    if (this.#output.size === 0) return
+    const output = this.#output
+    this.#output = new Map()
+    for (const [id, batch] of output) this.#send({ type: 'output', poolId: id, lines: batch })
   }
 
   progress(report: JobProgress): void {

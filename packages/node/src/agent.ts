@@ -630,6 +630,7 @@ export class NodeAgent {
     if (this.#results.length === 0 || this.#channel === undefined || this.#nodeId === '') return
     const results = this.#results
     this.#results = []
+    this.#reports.flushOutput() // a job's output reaches its client before its result
     this.#channel?.send({ type: 'results', results })
   }
 }
