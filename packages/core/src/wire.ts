@@ -106,6 +106,11 @@ export type HeadToNodeMessage =
   /** `dropped`: a catch-up found the pool's log no longer holding its updates up to `through` (its byte budget). */
   | { type: 'updates'; entries: UpdateEntry[]; dropped?: { poolId: number; through: number } }
   | { type: 'cancel'; jobIds: number[] }
+  /**
+   * The answer to a heartbeat: the latest update number of each pool the node
+   * has, so a node that missed gossip (and has no job to show it) catches up.
+   */
+  | { type: 'seqs'; seqs: Array<{ poolId: number; seq: number }> }
 
 /** Client → head on {@link CLIENT_PROTOCOL}. */
 export type ClientMessage =
@@ -241,6 +246,7 @@ const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   lease: shape({ jobs: list(leasedJob) }),
   updates: shape({ entries: list(updateEntry), dropped: optional(shape({ poolId: uint, through: uint })) }),
   cancel: shape({ jobIds: ids }),
+  seqs: shape({ seqs: list(shape({ poolId: uint, seq: uint })) }),
 }
 const clientMessages: Record<ClientMessage['type'], Check> = {
   open: shape({

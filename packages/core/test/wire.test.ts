@@ -105,6 +105,8 @@ const samples = {
     { type: 'updates', entries: [{ poolId: 1, seq: 2, value: bytes(3) }] },
     { type: 'updates', entries: [{ poolId: 1, seq: 9, value: bytes(3) }], dropped: { poolId: 1, through: 8 } },
     { type: 'cancel', jobIds: [9] },
+    { type: 'seqs', seqs: [] },
+    { type: 'seqs', seqs: [{ poolId: 1, seq: 12 }] },
   ] satisfies HeadToNodeMessage[],
   client: [
     { type: 'opened', poolId: 4 },

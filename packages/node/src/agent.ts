@@ -249,6 +249,13 @@ export class NodeAgent {
       case 'cancel':
         this.#cancel(new Set(message.jobIds))
         return
+      case 'seqs':
+        // Gossip may have missed some (a cut link, a dropped message): fetch them, no job needed.
+        for (const { poolId, seq } of message.seqs) {
+          const pool = this.#pools.get(poolId)
+          if (pool !== undefined && pool.updates.known < seq) this.#catchUp(pool)
+        }
+        return
     }
   }
 

@@ -273,14 +273,21 @@ export class HeadService {
         this.#dispatch()
         return
       }
-      case 'heartbeat':
+      case 'heartbeat': {
         this.#ledger.renew(node.id)
+        const seqs: Array<{ poolId: number; seq: number }> = []
+        for (const poolId of node.poolsSent) {
+          const seq = this.#pools.get(poolId)?.log.seq ?? 0
+          if (seq > 0) seqs.push({ poolId, seq })
+        }
+        if (seqs.length > 0) node.channel.send({ type: 'seqs', seqs })
         if (node.silent) {
           node.silent = false
           log('node %s is back', node.id)
           this.#dispatch()
         }
         return
+      }
       case 'slots':
         if (this.#nodes.get(node.id) !== node) return
         node.slots = message.slots
