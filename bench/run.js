@@ -55,6 +55,7 @@ const SIZES = quick
       streamSeconds: 5,
       manyNodes: 10,
       manyJobs: 1_000,
+      wideNodes: 5,
     }
   : {
       trivial: [10_000, 100_000],
@@ -66,6 +67,7 @@ const SIZES = quick
       streamSeconds: 60,
       manyNodes: 100,
       manyJobs: 10_000,
+      wideNodes: 20,
     }
 const SLEEP_MS = 10
 const SLOTS = 2
@@ -188,6 +190,20 @@ const ROWS = [
     fmt: fmtMs,
   },
   {
+    key: 'e.p50wide',
+    case: 'e',
+    label: `updateWorkers → applied at every idle slot, p50 (${SIZES.updates} updates, ${SIZES.wideNodes} nodes × 1 slot)`,
+    unit: 'ms',
+    fmt: fmtMs,
+  },
+  {
+    key: 'e.p99wide',
+    case: 'e',
+    label: `updateWorkers → applied at every idle slot, p99 (${SIZES.wideNodes} nodes)`,
+    unit: 'ms',
+    fmt: fmtMs,
+  },
+  {
     key: 'f.meshpool',
     case: 'f',
     label: `one job with a ${SIZES.bigBytes / MiB} MiB Uint8Array input, end to end`,
@@ -288,6 +304,40 @@ function log(message) {
 }
 
 /** Runs one case; a failure is reported and the bench goes on (its figures stay missing). */
+/**
+ * Sends `count` updates 15 ms apart to a warmed pool whose `slots` slots are idle,
+ * then reads back when each slot's handleUpdate ran (whoami jobs on every slot).
+ * Per update: the time until the last slot applied it.
+ */
+async function updateLatencies(pool, slots, count) {
+  const sentAt = []
+  for (let i = 0; i < count; i++) {
+    sentAt[i] = now()
+    await pool.updateWorkers({ i })
+    await sleep(15)
+  }
+  await sleep(300)
+  const applied = new Map()
+  for (let round = 0; round < 20 && applied.size < slots; round++) {
+    const out = await pool.map(range(Math.max(300, slots * 20)).map(() => ({ whoami: true })))
+    for (const r of out) applied.set(r.node, [...(applied.get(r.node) ?? []), ...r.updates])
+  }
+  if (applied.size < slots) throw new Error(`could read back only ${applied.size} of ${slots} slots`)
+  const latencies = []
+  let missing = 0
+  for (let i = 0; i < count; i++) {
+    let last = Number.NEGATIVE_INFINITY
+    for (const updates of applied.values()) {
+      const hit = updates.find(([index]) => index === i)
+      if (hit === undefined) missing++
+      else last = Math.max(last, hit[1])
+    }
+    if (Number.isFinite(last)) latencies.push(last - sentAt[i])
+  }
+  if (missing > 0) throw new Error(`${missing} (update, slot) pairs never applied`)
+  return { latencies, applied }
+}
+
 async function runCase(letter, what, timeoutMs, body) {
   if (!runs(letter)) return
   const started = performance.now()
@@ -465,32 +515,7 @@ async function stageMesh() {
       pools.push(pool)
       await warmOn(pool, peerIds)
       await sleep(200)
-      const sentAt = []
-      for (let i = 0; i < SIZES.updates; i++) {
-        sentAt[i] = now()
-        await pool.updateWorkers({ i })
-        await sleep(15)
-      }
-      await sleep(300)
-      // Read each slot's handleUpdate times back with a job on every slot.
-      const applied = new Map()
-      for (let round = 0; round < 20 && applied.size < peerIds.length; round++) {
-        const out = await pool.map(range(300).map(() => ({ whoami: true })))
-        for (const r of out) applied.set(r.node, [...(applied.get(r.node) ?? []), ...r.updates])
-      }
-      if (applied.size < peerIds.length) throw new Error('could not read back every slot')
-      const latencies = []
-      let missing = 0
-      for (let i = 0; i < SIZES.updates; i++) {
-        let last = Number.NEGATIVE_INFINITY
-        for (const updates of applied.values()) {
-          const hit = updates.find(([index]) => index === i)
-          if (hit === undefined) missing++
-          else last = Math.max(last, hit[1])
-        }
-        if (Number.isFinite(last)) latencies.push(last - sentAt[i])
-      }
-      if (missing > 0) throw new Error(`${missing} (update, slot) pairs never applied`)
+      const { latencies, applied } = await updateLatencies(pool, peerIds.length, SIZES.updates)
       record('e.p50', quantile(latencies, 0.5))
       record('e.p99', quantile(latencies, 0.99))
       details.e = { updates: SIZES.updates, slots: applied.size, latenciesMs: latencies }
@@ -670,17 +695,18 @@ async function stageQueued() {
 
 async function stageManyNodes() {
   const n = SIZES.manyNodes
+  if (runs('h')) await caseManyNodes(n)
+  if (runs('e')) await caseWideUpdates()
+}
+
+async function caseManyNodes(n) {
   await runCase('h', `${n} nodes (1 slot each) in one process on one head`, quick ? 90_000 : 240_000, async () => {
     const procs = []
     let pool
     try {
-      const head = await startHead(join(dir, 'many.key'), password)
-      procs.push(head)
-      const many = start('many-nodes', [join(BENCH_DIR, 'many-nodes.js'), head.address, String(n)], {
-        MESHPOOL_PASSWORD: password,
-      })
-      procs.push(many)
-      const [, ms, retries] = await many.waitForLine(/^joined \d+ in (\d+) ms, (\d+) retries$/, 180_000)
+      const mesh = await startManyNodes('many', n, procs)
+      const { many, ms, retries, workers } = mesh
+      pool = mesh.pool
       record('h.join', Number(ms))
       log(`${n} joinHead calls at once, all welcomed after ${ms} ms (${retries} retried)`)
       if (Number(retries) > 0) {
@@ -693,16 +719,6 @@ async function stageManyNodes() {
             .join('; ')})`,
         )
       }
-      pool = await openPool(head)
-      const deadline = Date.now() + 30_000
-      let workers = await pool.workersCount()
-      while (workers < n && Date.now() < deadline) {
-        await sleep(100)
-        workers = await pool.workersCount()
-      }
-      if (workers < n) throw new Error(`only ${workers} of ${n} slots after 30 s`)
-      // Every slot loads the worker on its first job: warm them all before timing.
-      await pool.map(range(n * 20))
       const t0 = performance.now()
       const out = await pool.map(range(SIZES.manyJobs))
       const seconds = (performance.now() - t0) / 1000
@@ -725,6 +741,52 @@ async function stageManyNodes() {
       await stop(procs, 5000)
     }
   })
+}
+
+async function caseWideUpdates() {
+  const wide = SIZES.wideNodes
+  await runCase('e', `updateWorkers → applied at every idle slot of ${wide} nodes`, 120_000, async () => {
+    const procs = []
+    let pool
+    try {
+      const mesh = await startManyNodes('wide', wide, procs)
+      pool = mesh.pool
+      await sleep(200)
+      const { latencies } = await updateLatencies(pool, wide, SIZES.updates)
+      record('e.p50wide', quantile(latencies, 0.5))
+      record('e.p99wide', quantile(latencies, 0.99))
+      details.eWide = { nodes: wide, updates: SIZES.updates, latenciesMs: latencies }
+      log(`p50 ${quantile(latencies, 0.5).toFixed(2)} ms, p99 ${quantile(latencies, 0.99).toFixed(2)} ms`)
+    } finally {
+      await pool?.close().catch(() => {})
+      await stop(procs, 5000)
+    }
+  })
+}
+
+/**
+ * A fresh head and `n` light nodes (1 slot each) in one process (many-nodes.js), and
+ * a pool whose worker every slot has loaded. The processes go into `procs`.
+ */
+async function startManyNodes(name, n, procs) {
+  const head = await startHead(join(dir, `${name}.key`), password)
+  procs.push(head)
+  const many = start('many-nodes', [join(BENCH_DIR, 'many-nodes.js'), head.address, String(n)], {
+    MESHPOOL_PASSWORD: password,
+  })
+  procs.push(many)
+  const [, ms, retries] = await many.waitForLine(/^joined \d+ in (\d+) ms, (\d+) retries$/, 180_000)
+  const pool = await openPool(head)
+  const deadline = Date.now() + 30_000
+  let workers = await pool.workersCount()
+  while (workers < n && Date.now() < deadline) {
+    await sleep(100)
+    workers = await pool.workersCount()
+  }
+  if (workers < n) throw new Error(`only ${workers} of ${n} slots after 30 s`)
+  // Every slot loads the worker on its first job: warm them all before timing.
+  await pool.map(range(n * 20))
+  return { head, many, ms, retries, pool, workers }
 }
 
 // ---------------------------------------------------------------------------- stage 4: f, a big input
@@ -828,7 +890,7 @@ try {
   if (runs('c') && !runs('a')) notes.push('c: the ratio needs case a')
   if (['a', 'b', 'd', 'e', 'g'].some(runs)) await stageMesh()
   if (runs('g')) await stageQueued()
-  if (runs('h')) await stageManyNodes()
+  if (runs('h') || runs('e')) await stageManyNodes()
   if (runs('f')) await stageBigInput()
   const mesh = values.get('a.large')
   const pipe = values.get('c.pipelined')

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createPool, joinHead, startHead as startHeadHere } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -96,6 +97,39 @@ describe('past the update log budget', () => {
     } finally {
       await Promise.all(nodes.map((node) => node.stop()))
       await head.stop()
+    }
+  })
+})
+
+describe('gossip on one host', () => {
+  it('reaches 16 nodes behind one IP address at once (no penalty for sharing an address)', async () => {
+    const head = await startHead({ noWork: true })
+    const nodes = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        joinHead({ head: head.address, password: PASSWORD, slots: 1, name: `n${i}`, stateDir: tempDir() }),
+      ),
+    )
+    try {
+      const updateLog = join(tempDir(), 'updates.log')
+      writeFileSync(updateLog, '')
+      // Heartbeats every 20 s: within the deadline below only gossip can bring the update.
+      await using pool = await createPool({
+        worker: WORKER,
+        init: { updateLog },
+        head: head.address,
+        password: PASSWORD,
+        leaseMs: 60_000,
+        output: 'ignore',
+      })
+      const ran = (await pool.map(Array.from({ length: 96 }, (_, x) => ({ x, delayMs: 100 })))) as Seen[]
+      expect(new Set(ran.map((r) => r.node)).size).toBe(16)
+      await pool.updateWorkers({ i: 1 })
+      const applied = () => new Set(readFileSync(updateLog, 'utf8').split('\n').filter(Boolean)).size
+      const deadline = Date.now() + 5000
+      while (applied() < 16 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(applied()).toBe(16)
+    } finally {
+      await Promise.all(nodes.map((node) => node.stop()))
     }
   })
 })

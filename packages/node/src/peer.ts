@@ -24,7 +24,13 @@ function services() {
     identify: identify(),
     ping: ping(),
     // All pubsub wiring lives here: swapping gossipsub implementations is a one-line change.
-    pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+    // Every peer has the pool key: gossipsub's penalty for many peers behind one IP address
+    // (meant for open networks) would stop the head publishing to 11+ nodes on one host or NAT.
+    pubsub: gossipsub({
+      allowPublishToZeroTopicPeers: true,
+      emitSelf: false,
+      scoreParams: { IPColocationFactorWeight: 0 },
+    }),
   }
 }
 
