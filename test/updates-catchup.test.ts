@@ -133,3 +133,28 @@ describe('gossip on one host', () => {
     }
   })
 })
+
+describe('updates too big for gossip', () => {
+  it('are announced, and idle nodes fetch them from the head at once', async () => {
+    const head = await startHead({ noWork: true })
+    await Promise.all([joinNode(head.address, 1), joinNode(head.address, 1)])
+    const updateLog = join(tempDir(), 'updates.log')
+    writeFileSync(updateLog, '')
+    // Heartbeats every 20 s: within the deadline below only the announcement can bring the update.
+    await using pool = await createPool({
+      worker: WORKER,
+      init: { updateLog },
+      head: head.address,
+      password: PASSWORD,
+      leaseMs: 60_000,
+      output: 'ignore',
+    })
+    const ran = (await pool.map(Array.from({ length: 8 }, (_, x) => ({ x, delayMs: 100 })))) as Seen[]
+    expect(new Set(ran.map((r) => r.node)).size).toBe(2)
+    await pool.updateWorkers({ big: new Uint8Array(5 * 1024 * 1024).fill(7) })
+    const applied = () => new Set(readFileSync(updateLog, 'utf8').split('\n').filter(Boolean)).size
+    const deadline = Date.now() + 5000
+    while (applied() < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(applied()).toBe(2)
+  })
+})

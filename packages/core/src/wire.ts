@@ -10,6 +10,8 @@ export const UPDATES_TOPIC = 'meshpool/updates/1'
 
 /** Largest frame any meshpool protocol accepts, in bytes. */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024
+/** Updates bigger than this are announced on gossip (number only) and fetched from the head. */
+export const GOSSIP_INLINE_BYTES = 1024 * 1024
 /** Senders close a batch frame once its payloads pass this many bytes. */
 export const BATCH_SOFT_BYTES = 1024 * 1024
 /** Most items (jobs, results) in one frame. */
@@ -103,8 +105,17 @@ export type HeadToNodeMessage =
   | { type: 'welcome'; nodeId: string }
   | { type: 'pool'; pool: PoolSpec }
   | { type: 'lease'; jobs: LeasedJob[] }
-  /** `dropped`: a catch-up found the pool's log no longer holding its updates up to `through` (its byte budget). */
-  | { type: 'updates'; entries: UpdateEntry[]; dropped?: { poolId: number; through: number } }
+  /**
+   * `dropped`: a catch-up found the pool's log no longer holding its updates up to
+   * `through` (its byte budget). `announced`: updates too big for gossip, named so
+   * that nodes fetch them from the head at once.
+   */
+  | {
+      type: 'updates'
+      entries: UpdateEntry[]
+      dropped?: { poolId: number; through: number }
+      announced?: Array<{ poolId: number; seq: number }>
+    }
   | { type: 'cancel'; jobIds: number[] }
   /**
    * The answer to a heartbeat: the latest update number of each pool the node
@@ -244,7 +255,11 @@ const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
     }),
   }),
   lease: shape({ jobs: list(leasedJob) }),
-  updates: shape({ entries: list(updateEntry), dropped: optional(shape({ poolId: uint, through: uint })) }),
+  updates: shape({
+    entries: list(updateEntry),
+    dropped: optional(shape({ poolId: uint, through: uint })),
+    announced: optional(list(shape({ poolId: uint, seq: uint }))),
+  }),
   cancel: shape({ jobIds: ids }),
   seqs: shape({ seqs: list(shape({ poolId: uint, seq: uint })) }),
 }

@@ -104,6 +104,7 @@ const samples = {
     { type: 'updates', entries: [] },
     { type: 'updates', entries: [{ poolId: 1, seq: 2, value: bytes(3) }] },
     { type: 'updates', entries: [{ poolId: 1, seq: 9, value: bytes(3) }], dropped: { poolId: 1, through: 8 } },
+    { type: 'updates', entries: [], announced: [{ poolId: 1, seq: 10 }] },
     { type: 'cancel', jobIds: [9] },
     { type: 'seqs', seqs: [] },
     { type: 'seqs', seqs: [{ poolId: 1, seq: 12 }] },

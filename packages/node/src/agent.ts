@@ -163,6 +163,16 @@ export class NodeAgent {
     this.#pump()
   }
 
+  /** Updates too big for gossip were logged: fetch those this node lacks from the head now. */
+  onAnnounced(announced: Array<{ poolId: number; seq: number }>): void {
+    for (const { poolId, seq } of announced) {
+      const pool = this.#pools.get(poolId)
+      if (pool === undefined) continue
+      pool.updates.wanted = Math.max(pool.updates.wanted, seq)
+      if (pool.updates.known < seq) this.#catchUp(pool)
+    }
+  }
+
   /**
    * Stops taking work: jobs not started go back to the head at once, running
    * ones may finish within `timeoutMs`. Resolves once the slots are idle (or
@@ -244,6 +254,8 @@ export class NodeAgent {
             log('pool %d: updates up to %d are past the log budget', pool.spec.poolId, message.dropped.through)
         }
         this.onUpdates(message.entries)
+        // Heard of more while that catch-up was out: fetch the rest.
+        for (const pool of this.#pools.values()) if (pool.updates.known < pool.updates.wanted) this.#catchUp(pool)
         this.#pump()
         return
       case 'cancel':
@@ -251,10 +263,7 @@ export class NodeAgent {
         return
       case 'seqs':
         // Gossip may have missed some (a cut link, a dropped message): fetch them, no job needed.
-        for (const { poolId, seq } of message.seqs) {
-          const pool = this.#pools.get(poolId)
-          if (pool !== undefined && pool.updates.known < seq) this.#catchUp(pool)
-        }
+        this.onAnnounced(message.seqs)
         return
     }
   }

@@ -8,6 +8,7 @@ import {
   type CodeRequest,
   checkPositiveInteger,
   encodeFrame,
+  GOSSIP_INLINE_BYTES,
   inbound,
   UPDATES_TOPIC,
   WORK_PROTOCOL,
@@ -77,7 +78,12 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     ...(init.onNodeEvent === undefined ? {} : { onNodeEvent: init.onNodeEvent }),
     ...(init.updateLogBytes === undefined ? {} : { updateLogBytes: init.updateLogBytes }),
     publish: (entry) => {
-      pubsub.publish(UPDATES_TOPIC, encodeFrame({ type: 'updates', entries: [entry] })).catch((err: Error) => {
+      // A big update would not fit a gossip message: gossip names it, and nodes fetch it from the head.
+      const frame =
+        entry.value.byteLength > GOSSIP_INLINE_BYTES
+          ? { type: 'updates', entries: [], announced: [{ poolId: entry.poolId, seq: entry.seq }] }
+          : { type: 'updates', entries: [entry] }
+      pubsub.publish(UPDATES_TOPIC, encodeFrame(frame)).catch((err: Error) => {
         log('publishing update %d failed: %s', entry.seq, err.message)
       })
     },

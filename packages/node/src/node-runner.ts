@@ -86,6 +86,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
         if (frame.type !== 'updates') return
         log('gossip: %d update(s)', frame.entries.length)
         agent.onUpdates(frame.entries)
+        if (frame.announced !== undefined) agent.onAnnounced(frame.announced)
       } catch (err) {
         log('dropping a malformed update: %s', (err as Error).message)
       }

@@ -16,6 +16,8 @@ export class PoolUpdates {
   #base = 0
   /** A catch-up request is out. */
   catchingUp = false
+  /** The highest update number heard of (announced, or named by a heartbeat's answer). */
+  wanted = 0
 
   constructor(budgetBytes = DEFAULT_UPDATE_LOG_BYTES) {
     this.#budget = budgetBytes
