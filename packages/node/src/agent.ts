@@ -33,6 +33,8 @@ const log = logger('meshpool:agent')
 const RESTART_BACKOFF_MS = [0, 100, 500, 2000, 5000]
 /** Crashes in a row, with no job finished between them, before a slot is reported broken. */
 export const MAX_SLOT_CRASHES = 5
+/** How long a slot being replaced (maxJobsPerSlot) may take in dispose() before it is killed. */
+const DISPOSE_GRACE_MS = 10_000
 /** How long a job may ignore its aborted ctx.signal before its slot is killed and replaced. */
 export const ABORT_GRACE_MS = 1000
 /** Heartbeats go out at this fraction of the shortest lease held. */
@@ -533,6 +535,10 @@ export class NodeAgent {
           log('slot %d ran %d jobs: replacing its process (maxJobsPerSlot)', slot.process.index, slot.jobsRun)
           slot.phase = 'recycling'
           slot.process.send({ type: 'dispose' })
+          // A dispose() that never returns doesn't keep the slot from its replacement.
+          setTimeout(() => {
+            if (slot.phase === 'recycling') slot.process.kill()
+          }, DISPOSE_GRACE_MS).unref()
         }
         this.#onSlotFree()
         return
@@ -551,6 +557,7 @@ export class NodeAgent {
   }
 
   #onSlotExit(slot: SlotState, description: string): void {
+    const recycling = slot.phase === 'recycling'
     for (const r of slot.assigned) clearTimeout(r.timer)
     // The job the slot had started when it died counts an attempt. The others it held either never
     // started or finished with their results lost in the crash: they go back without blame.
@@ -576,8 +583,8 @@ export class NodeAgent {
     slot.phase = 'down'
     this.#onSlotFree()
     if (this.#stopped) return
-    // A slot killed for ignoring an abort is no crash of its own making.
-    if (running === undefined || !running.abandoned) slot.crashes++
+    // A slot killed for ignoring an abort, or replaced by maxJobsPerSlot, is no crash of its own making.
+    if (!recycling && (running === undefined || !running.abandoned)) slot.crashes++
     if (slot.crashes >= MAX_SLOT_CRASHES) {
       slot.phase = 'broken'
       log.error(

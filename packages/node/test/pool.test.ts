@@ -159,6 +159,13 @@ describe('maxJobsPerSlot', () => {
     expect(new Set(pids).size).toBe(3)
   })
 
+  it('replaces the slot even when the worker never finishes dispose()', { timeout: 30_000 }, async () => {
+    await using pool = await createPool({ worker: WORKER, init: { hangDispose: true }, slots: 1, maxJobsPerSlot: 1 })
+    const results = (await pool.map([0, 1].map((x) => ({ x, kind: 'pid' })))) as Array<{ pid: number }>
+    expect(new Set(results.map((r) => r.pid)).size).toBe(2)
+    expect(await pool.workersCount()).toBe(1) // not counted as a crash: the slot is not broken
+  })
+
   it('must be a positive integer', async () => {
     await expect(createPool({ worker: WORKER, maxJobsPerSlot: 0 })).rejects.toThrow(
       /options\.maxJobsPerSlot must be a positive integer, got 0/,
