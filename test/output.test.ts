@@ -25,7 +25,7 @@ describe("workers' output", () => {
     for (const x of [1, 2]) {
       for (const text of [`hello ${x}`, `warn ${x}`, `in two pieces ${x}`]) {
         await expect.poll(() => lines).toContain(`[${name}/0] ${text}`)
-        expect(node.output()).toContain(`[${name}/0] ${text}`)
+        await expect.poll(() => node.output()).toContain(`[${name}/0] ${text}`)
       }
     }
   })
