@@ -59,14 +59,15 @@ describe('GPU slots', () => {
   it('--min-gpu-memory skips the GPU with too little free memory, and says so', async () => {
     const head = await startHead({ noWork: true })
     const node = await joinGpuNode(head.address, ['--min-gpu-memory', '4096'])
-    expect(node.output()).toMatch(/skipping GPU 2 has 1559 MB free, under --min-gpu-memory 4096/)
+    // On stderr, a pipe of its own: wait for it rather than assume it came before `ready` on stdout.
+    await node.waitForLine(/skipping GPU 2 has 1559 MB free, under --min-gpu-memory 4096/)
     expect(node.output()).toMatch(/with 3 slots \(GPU 0 .*, GPU 1 .*, GPU 3 /)
   })
 
   it('a failing nvidia-smi falls back to CPU slots, with one line saying why', async () => {
     const head = await startHead({ noWork: true })
     const node = await joinGpuNode(head.address, [], { FAKE_NVIDIA_SMI_MODE: 'fail' })
-    expect(node.output()).toMatch(/no GPUs \(nvidia-smi failed: NVIDIA-SMI has failed.*\): running \d+ CPU slot/)
+    await node.waitForLine(/no GPUs \(nvidia-smi failed: NVIDIA-SMI has failed.*\): running \d+ CPU slot/)
     const bySlot = await seenBySlot(head.address, 1)
     for (const seen of bySlot.values()) {
       expect(seen.gpu).toBeNull()

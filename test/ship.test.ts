@@ -95,7 +95,7 @@ export default class Greeter {
       .poll(() => lines.join('\n'))
       .toMatch(/it imports the package "meshpool-test-greeting", which this node can't find/)
     expect(withPackage.output()).not.toMatch(/can't find/)
-    expect(without.output()).toMatch(/meshpool-test-greeting/)
+    await expect.poll(() => without.output()).toMatch(/meshpool-test-greeting/)
   })
 
   it('fails the pool with one clear WorkerLoadError naming the package when no node has it', async () => {
