@@ -16,10 +16,10 @@ import {
 import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
 import { CodeCache } from './code-cache.js'
+import { defaultSlots } from './create-pool.js'
 import { attachLocalAgent, HeadService, type HeadStats, type NodeEvent } from './head-service.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createPeer } from './peer.js'
-import { defaultSlots } from './pool.js'
 import { derivePoolKey } from './psk.js'
 import type { GpuInfo } from './worker-types.js'
 

@@ -26,13 +26,14 @@ export {
   WorkerLoadError,
   WorkerLostError,
 } from '@meshpool/core'
+export { createPool, defaultSlots, type PoolOptions } from './create-pool.js'
 export { type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from './gpus.js'
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'
 export type { HeadStats, NodeEvent } from './head-service.js'
 export type { Inputs } from './inputs.js'
 export { acquireNodeLock, defaultStateDir, type NodeLockHolder, releaseNodeLockSync } from './node-lock.js'
 export { DEFAULT_DRAIN_TIMEOUT_MS, joinHead, type NodeInit, type RunningNode } from './node-runner.js'
-export { type CallOptions, createPool, defaultSlots, type MapOptions, Pool, type PoolOptions } from './pool.js'
+export { type CallOptions, type MapOptions, Pool } from './pool.js'
 export type { Progress } from './progress.js'
 export { derivePoolKey } from './psk.js'
 export type {
