@@ -1,10 +1,9 @@
-import { Deque } from './deque.js'
 import { type ErrorShape, errorShape, WorkerLostError } from './errors.js'
+import { type Job, type JobState, newJob, PoolBook, type PoolSettings, pastLease } from './pool-book.js'
 import { QueuedRun } from './queued-run.js'
 import type { ClientOutcome, JobOutcome, LeasedJob, SubmittedJob } from './wire.js'
 
-/** Where a job is in its life. Done and failed jobs leave the ledger once routed. */
-export type JobState = 'queued' | 'leased' | 'waiting' | 'done' | 'failed'
+export type { JobState, PoolSettings } from './pool-book.js'
 
 /** Attempts before a job whose worker keeps dying fails with WorkerLostError. @default 3 */
 export const DEFAULT_MAX_ATTEMPTS = 3
@@ -19,13 +18,6 @@ export const MAX_RETRY_BACKOFF_MS = 10_000
 /** Params above this size are kept as they came, not copied into a run. */
 const RUN_PARAMS_MAX_BYTES = 4096
 
-/** How a pool's jobs are leased and retried. */
-export interface PoolSettings {
-  maxAttempts: number
-  retries: number
-  leaseMs: number
-}
-
 export interface JobLedgerInit {
   /** The clock, injected so tests drive it without sleeping. */
   now: () => number
@@ -33,45 +25,6 @@ export interface JobLedgerInit {
   maxAttempts?: number
   /** Randomness for lease ids, injected for tests. @default Math.random */
   random?: () => number
-}
-
-interface Job {
-  jobId: number
-  poolId: number
-  /** The id the client gave the job; results are routed back with it. */
-  clientJobId: number
-  params: Uint8Array
-  /** Run time limit in ms; 0 for none. */
-  timeoutMs: number
-  state: JobState
-  /** Times leased. */
-  attempt: number
-  /** Times run() threw, for retries. */
-  failures: number
-  leaseId: number
-  nodeId: string | undefined
-  expiresAt: number
-  /** When a waiting retry may run again. */
-  notBefore: number
-  /** Leases that expired: their holders may still deliver (first result wins). Made when first needed. */
-  pastLeases: Array<{ nodeId: string; leaseId: number }> | undefined
-  /** Where the job's worker was lost, for the WorkerLostError message. Made when first needed. */
-  lostOn: string[] | undefined
-}
-
-/** A pool's part of the book. */
-interface PoolBook {
-  poolId: number
-  settings: PoolSettings
-  /** Jobs in the order they are leased: runs as submitted, jobs given back at the front. */
-  queue: Deque<Job | QueuedRun>
-  /** Jobs of the pool that have an object of their own (leased at least once, or submitted alone), by client id. */
-  jobs: Map<number, Job>
-  /** Runs with jobs still queued, in submission order: their client ids increase from one to the next. */
-  runs: QueuedRun[]
-  /** The highest client id in a run so far. */
-  lastRunId: number
-  queued: number
 }
 
 /** A finished job, ready to route to its pool's client. */
@@ -135,19 +88,14 @@ export class JobLedger {
   /** Registers a pool (one per client connection) with its settings. */
   addPool(poolId: number, settings: Partial<PoolSettings> = {}): void {
     if (this.#pools.has(poolId)) return
-    this.#pools.set(poolId, {
+    this.#pools.set(
       poolId,
-      settings: {
+      new PoolBook(poolId, {
         maxAttempts: settings.maxAttempts ?? this.#defaults.maxAttempts,
         retries: settings.retries ?? this.#defaults.retries,
         leaseMs: settings.leaseMs ?? this.#defaults.leaseMs,
-      },
-      queue: new Deque(),
-      jobs: new Map(),
-      runs: [],
-      lastRunId: Number.NEGATIVE_INFINITY,
-      queued: 0,
-    })
+      }),
+    )
     this.#rotation.push(poolId)
   }
 
@@ -175,9 +123,9 @@ export class JobLedger {
     const pool = this.#pool(poolId)
     const known = pool.jobs.get(clientJobId)
     if (known !== undefined) return known.jobId
-    const run = this.#runOf(pool, clientJobId)
+    const run = pool.runOf(clientJobId)
     if (run !== undefined) return run.firstJobId + run.indexOf(clientJobId)
-    const job = this.#newJob(poolId, this.#nextJobId++, clientJobId, params, timeoutMs)
+    const job = newJob(poolId, this.#nextJobId++, clientJobId, params, timeoutMs)
     this.#jobs.set(job.jobId, job)
     pool.jobs.set(clientJobId, job)
     pool.queue.push(job)
@@ -230,7 +178,7 @@ export class JobLedger {
         jobs.push(job)
         continue
       }
-      const run = this.#runOf(pool, id)
+      const run = pool.runOf(id)
       if (run === undefined) continue
       run.cancel(run.indexOf(id))
       pool.queued--
@@ -255,12 +203,13 @@ export class JobLedger {
       if (this.#next >= this.#rotation.length) this.#next = 0
       const poolId = this.#rotation[this.#next++] as number
       const pool = this.#pools.get(poolId) as PoolBook
-      const job = canRun(poolId) ? this.#takeQueued(pool) : undefined
+      const job = canRun(poolId) ? pool.takeQueued() : undefined
       if (job === undefined) {
         idle++
         continue
       }
       idle = 0
+      this.#jobs.set(job.jobId, job) // a job from a run gets its object now
       pool.queued--
       this.#queued--
       job.state = 'leased'
@@ -294,18 +243,13 @@ export class JobLedger {
       this.#failed++
       failed.push({ poolId, outcome: { id: clientJobId, ok: false, error } })
     }
-    for (const item of pool.queue) {
-      if (item instanceof QueuedRun) {
-        for (let next = item.take(); next !== undefined; next = item.take()) fail(next.clientJobId)
-      } else if (item.state === 'queued') {
-        this.#forget(item)
-        fail(item.clientJobId)
-      }
-    }
     this.#queued -= pool.queued
-    pool.queued = 0
-    pool.queue = new Deque()
-    pool.runs = []
+    const { fromRuns, jobs } = pool.takeAll()
+    for (const clientJobId of fromRuns) fail(clientJobId)
+    for (const job of jobs) {
+      this.#forget(job)
+      fail(job.clientJobId)
+    }
     const waiting = this.#waiting.filter((job) => job.poolId === poolId)
     if (waiting.length > 0) {
       this.#waiting = this.#waiting.filter((job) => job.poolId !== poolId)
@@ -484,53 +428,6 @@ export class JobLedger {
     return pool
   }
 
-  #newJob(poolId: number, jobId: number, clientJobId: number, params: Uint8Array, timeoutMs: number): Job {
-    return {
-      jobId,
-      poolId,
-      clientJobId,
-      params,
-      timeoutMs,
-      state: 'queued',
-      attempt: 0,
-      failures: 0,
-      leaseId: 0,
-      nodeId: undefined,
-      expiresAt: 0,
-      notBefore: 0,
-      pastLeases: undefined,
-      lostOn: undefined,
-    }
-  }
-
-  /** The run that holds a client id still queued, if any. */
-  #runOf(pool: PoolBook, clientJobId: number): QueuedRun | undefined {
-    for (const run of pool.runs) {
-      if (run.covers(clientJobId) && run.indexOf(clientJobId) >= 0) return run
-    }
-    return undefined
-  }
-
-  /** The next queued job of a pool, given an object of its own if it comes from a run. */
-  #takeQueued(pool: PoolBook): Job | undefined {
-    for (;;) {
-      const item = pool.queue.shift()
-      if (item === undefined) return undefined
-      if (!(item instanceof QueuedRun)) return item
-      const next = item.take()
-      if (next === undefined) {
-        dropRun(pool, item)
-        continue
-      }
-      if (item.live > 0) pool.queue.unshift(item)
-      else dropRun(pool, item)
-      const job = this.#newJob(pool.poolId, item.firstJobId + next.index, next.clientJobId, next.params, next.timeoutMs)
-      this.#jobs.set(job.jobId, job)
-      pool.jobs.set(job.clientJobId, job)
-      return job
-    }
-  }
-
   #held(nodeId: string): Set<Job> {
     let held = this.#byNode.get(nodeId)
     if (held === undefined) {
@@ -587,7 +484,7 @@ export class JobLedger {
       job.state = 'failed'
       this.#forget(job)
     }
-    if (queuedDropped) pool.queue = rebuilt(pool.queue)
+    if (queuedDropped) pool.rebuild()
     return leased
   }
 
@@ -598,7 +495,7 @@ export class JobLedger {
     const pool = this.#pools.get(job.poolId)
     if (pool === undefined) return
     pool.queued--
-    pool.queue = rebuilt(pool.queue)
+    pool.rebuild()
   }
 
   #forget(job: Job): void {
@@ -613,23 +510,4 @@ export class JobLedger {
     this.#forget(job)
     return { poolId: job.poolId, outcome }
   }
-}
-
-/** A run with no job left to lease leaves the pool's list of runs. */
-function dropRun(pool: PoolBook, run: QueuedRun): void {
-  const at = pool.runs.indexOf(run)
-  if (at >= 0) pool.runs.splice(at, 1)
-}
-
-/** Remembers a lease that ended without a result: its holder may still deliver one. */
-function pastLease(job: Job, nodeId: string): void {
-  job.pastLeases ??= []
-  job.pastLeases.push({ nodeId, leaseId: job.leaseId })
-}
-
-/** A queue without the jobs that have left the book (cancelled while queued). */
-function rebuilt(queue: Deque<Job | QueuedRun>): Deque<Job | QueuedRun> {
-  const fresh = new Deque<Job | QueuedRun>()
-  for (const item of queue) if (item instanceof QueuedRun || item.state === 'queued') fresh.push(item)
-  return fresh
 }
