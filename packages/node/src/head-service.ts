@@ -17,7 +17,7 @@ import {
 import type { NodeAgent } from './agent.js'
 import { type Channel, channelPair } from './channel.js'
 import { CodeStore } from './code-store.js'
-import { fairShares } from './slot-shares.js'
+import { mayRun, shareSlots } from './slot-shares.js'
 
 const log = logger('meshpool:head')
 
@@ -353,14 +353,14 @@ export class HeadService {
    */
   #dispatch(): void {
     const updateSeqOf = (poolId: number): number => this.#pools.get(poolId)?.log.seq ?? 0
-    this.#share()
+    shareSlots([...this.#nodes.values()], [...this.#pools.keys()], (poolId) => this.#ledger.queuedCount(poolId))
     while (this.#ledger.queuedCount() > 0) {
       const wanting = [...this.#nodes.values()].filter((node) => node.wanted > 0 && !node.silent)
       if (wanting.length === 0) break
       const share = Math.max(1, Math.ceil(this.#ledger.queuedCount() / wanting.length))
       let leased = 0
       for (const node of wanting) {
-        const canRun = (poolId: number): boolean => this.#mayRun(node, poolId)
+        const canRun = (poolId: number): boolean => mayRun(node, poolId, (id) => this.#ledger.queuedCount(id))
         const jobs = this.#ledger.lease(node.id, Math.min(node.wanted, share, LEASE_CHUNK), updateSeqOf, canRun)
         if (jobs.length === 0) continue
         leased += jobs.length
@@ -379,34 +379,6 @@ export class HeadService {
     }
     for (const [pool, progress] of this.#leasedNotes) pool.channel.send({ type: 'progress', progress })
     this.#leasedNotes.clear()
-  }
-
-  /**
-   * Splits the slots among the pools with queued jobs, so clients with work
-   * get fair shares and slots keep their workers (see fairShares).
-   */
-  #share(): void {
-    const waiting: number[] = []
-    for (const poolId of this.#pools.keys()) if (this.#ledger.queuedCount(poolId) > 0) waiting.push(poolId)
-    const nodes = [...this.#nodes.values()].filter((node) => node.slots > 0 && !node.silent)
-    if (waiting.length <= 1) {
-      for (const node of nodes) node.shares = undefined
-      return
-    }
-    const shares = fairShares(nodes, waiting)
-    nodes.forEach((node, i) => {
-      node.shares = shares[i]
-    })
-  }
-
-  /** Whether a node may be leased a pool's jobs: its share, or any pool once its own have nothing queued. */
-  #mayRun(node: NodeSession, poolId: number): boolean {
-    if (node.unloadable.has(poolId)) return false
-    if (node.shares === undefined || node.shares.has(poolId)) return true
-    for (const own of node.shares.keys()) {
-      if (!node.unloadable.has(own) && this.#ledger.queuedCount(own) > 0) return false
-    }
-    return true
   }
 
   /** A watching client hears that its job is on a node now (progress 0). */

@@ -38,3 +38,37 @@ export function fairShares(nodes: ShareNode[], waiting: number[]): Array<Map<num
   })
   return shares
 }
+
+/** A node as the head sees it when it shares out slots. */
+export interface SharingNode extends ShareNode {
+  silent: boolean
+  /** Pools whose worker can't start on the node. */
+  unloadable: ReadonlyMap<number, unknown>
+}
+
+/**
+ * Sets each working node's shares from the pools with queued jobs (see
+ * fairShares), so clients with work get fair shares and slots keep their workers.
+ */
+export function shareSlots(nodes: SharingNode[], pools: number[], queuedCount: (poolId: number) => number): void {
+  const waiting = pools.filter((poolId) => queuedCount(poolId) > 0)
+  const working = nodes.filter((node) => node.slots > 0 && !node.silent)
+  if (waiting.length <= 1) {
+    for (const node of working) node.shares = undefined
+    return
+  }
+  const shares = fairShares(working, waiting)
+  working.forEach((node, i) => {
+    node.shares = shares[i]
+  })
+}
+
+/** Whether a node may be leased a pool's jobs: its share, or any pool once its own have nothing queued. */
+export function mayRun(node: SharingNode, poolId: number, queuedCount: (poolId: number) => number): boolean {
+  if (node.unloadable.has(poolId)) return false
+  if (node.shares === undefined || node.shares.has(poolId)) return true
+  for (const own of node.shares.keys()) {
+    if (!node.unloadable.has(own) && queuedCount(own) > 0) return false
+  }
+  return true
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { fairShares } from '../src/slot-shares.js'
+import { fairShares, mayRun, shareSlots } from '../src/slot-shares.js'
 
 const node = (slots: number, shares?: Array<[number, number]>) => ({ slots, shares: shares && new Map(shares) })
 const plain = (shares: Array<Map<number, number> | undefined>) => shares.map((s) => (s === undefined ? s : [...s]))
@@ -29,5 +29,22 @@ describe('fair shares of slots among waiting pools', () => {
       ],
       [[2, 2]],
     ])
+  })
+
+  it('a node runs its share, helps other pools once its own have nothing queued, and never a pool it cannot load', () => {
+    const queued = new Map([
+      [1, 5],
+      [2, 5],
+    ])
+    const count = (poolId: number) => queued.get(poolId) ?? 0
+    const nodes = [0, 1].map(() => ({ slots: 1, shares: undefined, silent: false, unloadable: new Map() }))
+    shareSlots(nodes, [1, 2], count)
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
+    expect([mayRun(a, 1, count), mayRun(a, 2, count)]).toEqual([true, false])
+    expect([mayRun(b, 1, count), mayRun(b, 2, count)]).toEqual([false, true])
+    queued.set(1, 0)
+    expect(mayRun(a, 2, count)).toBe(true)
+    a.unloadable.set(2, 'no such package')
+    expect(mayRun(a, 2, count)).toBe(false)
   })
 })
