@@ -101,6 +101,34 @@ describe('past the update log budget', () => {
   })
 })
 
+/**
+ * A pool whose slots log each handleUpdate to a file, warmed on `nodes` nodes,
+ * with heartbeats every 20 s: within a few seconds only gossip (or its
+ * announcement of a big update) can bring an update to an idle slot.
+ */
+async function quietPool(address: string, nodes: number) {
+  const updateLog = join(tempDir(), 'updates.log')
+  writeFileSync(updateLog, '')
+  const pool = await createPool({
+    worker: WORKER,
+    init: { updateLog },
+    head: address,
+    password: PASSWORD,
+    leaseMs: 60_000,
+    output: 'ignore',
+  })
+  const ran = (await pool.map(Array.from({ length: nodes * 6 }, (_, x) => ({ x, delayMs: 100 })))) as Seen[]
+  expect(new Set(ran.map((r) => r.node)).size).toBe(nodes)
+  /** Slots that have applied an update, once `count` have or 5 s have passed. */
+  const appliedBy = async (count: number): Promise<number> => {
+    const applied = () => new Set(readFileSync(updateLog, 'utf8').split('\n').filter(Boolean)).size
+    const deadline = Date.now() + 5000
+    while (applied() < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    return applied()
+  }
+  return { pool, appliedBy }
+}
+
 describe('gossip on one host', () => {
   it('reaches 16 nodes behind one IP address at once (no penalty for sharing an address)', async () => {
     const head = await startHead({ noWork: true })
@@ -110,24 +138,10 @@ describe('gossip on one host', () => {
       ),
     )
     try {
-      const updateLog = join(tempDir(), 'updates.log')
-      writeFileSync(updateLog, '')
-      // Heartbeats every 20 s: within the deadline below only gossip can bring the update.
-      await using pool = await createPool({
-        worker: WORKER,
-        init: { updateLog },
-        head: head.address,
-        password: PASSWORD,
-        leaseMs: 60_000,
-        output: 'ignore',
-      })
-      const ran = (await pool.map(Array.from({ length: 96 }, (_, x) => ({ x, delayMs: 100 })))) as Seen[]
-      expect(new Set(ran.map((r) => r.node)).size).toBe(16)
+      const { pool, appliedBy } = await quietPool(head.address, 16)
+      await using _ = pool
       await pool.updateWorkers({ i: 1 })
-      const applied = () => new Set(readFileSync(updateLog, 'utf8').split('\n').filter(Boolean)).size
-      const deadline = Date.now() + 5000
-      while (applied() < 16 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(applied()).toBe(16)
+      expect(await appliedBy(16)).toBe(16)
     } finally {
       await Promise.all(nodes.map((node) => node.stop()))
     }
@@ -138,23 +152,9 @@ describe('updates too big for gossip', () => {
   it('are announced, and idle nodes fetch them from the head at once', async () => {
     const head = await startHead({ noWork: true })
     await Promise.all([joinNode(head.address, 1), joinNode(head.address, 1)])
-    const updateLog = join(tempDir(), 'updates.log')
-    writeFileSync(updateLog, '')
-    // Heartbeats every 20 s: within the deadline below only the announcement can bring the update.
-    await using pool = await createPool({
-      worker: WORKER,
-      init: { updateLog },
-      head: head.address,
-      password: PASSWORD,
-      leaseMs: 60_000,
-      output: 'ignore',
-    })
-    const ran = (await pool.map(Array.from({ length: 8 }, (_, x) => ({ x, delayMs: 100 })))) as Seen[]
-    expect(new Set(ran.map((r) => r.node)).size).toBe(2)
+    const { pool, appliedBy } = await quietPool(head.address, 2)
+    await using _ = pool
     await pool.updateWorkers({ big: new Uint8Array(5 * 1024 * 1024).fill(7) })
-    const applied = () => new Set(readFileSync(updateLog, 'utf8').split('\n').filter(Boolean)).size
-    const deadline = Date.now() + 5000
-    while (applied() < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-    expect(applied()).toBe(2)
+    expect(await appliedBy(2)).toBe(2)
   })
 })
