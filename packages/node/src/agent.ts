@@ -33,6 +33,8 @@ const log = logger('meshpool:agent')
 const RESTART_BACKOFF_MS = [0, 100, 500, 2000, 5000]
 /** Crashes in a row, with no job finished between them, before a slot is reported broken. */
 export const MAX_SLOT_CRASHES = 5
+/** Failed fetches of a pool's shipped code in a row before the pool counts as unable to start here. */
+const MAX_FETCH_FAILURES = 3
 /** How long a slot being replaced (maxJobsPerSlot) may take in dispose() before it is killed. */
 const DISPOSE_GRACE_MS = 10_000
 /** How long a job may ignore its aborted ctx.signal before its slot is killed and replaced. */
@@ -233,6 +235,8 @@ export class NodeAgent {
             module,
             updates: new PoolUpdates(),
             loadError: undefined,
+            loadErrorToldOn: undefined,
+            fetchFailures: 0,
             avgMs: FIRST_GUESS_MS,
           })
           this.#scheduleHeartbeat()
@@ -348,6 +352,7 @@ export class NodeAgent {
           continue
         }
         if (pool.loadError !== undefined) {
+          this.#tellUnloadable(pool) // a head that reconnected must hear it before the jobs come back
           unloadable.push(job.jobId) // other nodes may run it
           continue
         }
@@ -394,6 +399,7 @@ export class NodeAgent {
     const stillLoading = (): boolean => slot.phase === 'loading' && slot.poolId === pool.spec.poolId
     pool.module.then(
       (url) => {
+        pool.fetchFailures = 0
         if (!stillLoading()) return
         slot.process.send({
           type: 'load',
@@ -409,9 +415,33 @@ export class NodeAgent {
       (err: Error) => {
         if (!stillLoading()) return
         const error = new WorkerLoadError(`can't fetch the shipped worker ${pool.spec.worker}: ${err.message}`)
-        this.#onSlotMessage(slot, { type: 'loadFailed', error: errorShape(error) })
+        if (++pool.fetchFailures >= MAX_FETCH_FAILURES) {
+          this.#onSlotMessage(slot, { type: 'loadFailed', error: errorShape(error) })
+          return
+        }
+        // Most likely the connection dropped: give the job back and fetch again for the next one.
+        log('%s; trying again', error.message)
+        pool.module = this.#modulePath(pool.spec)
+        pool.module.catch(() => {})
+        const job = slot.pendingJob
+        slot.pendingJob = undefined
+        if (job !== undefined) this.#channel?.send({ type: 'release', jobIds: [job.jobId] })
+        slot.poolId = undefined
+        slot.phase = 'ready'
+        this.#pump()
       },
     )
+  }
+
+  /** Tells the head (once per connection) that a pool can't start here, so it leases the pool's jobs elsewhere. */
+  #tellUnloadable(pool: PoolState): void {
+    if (pool.loadError === undefined || this.#channel === undefined || pool.loadErrorToldOn === this.#channel) return
+    pool.loadErrorToldOn = this.#channel
+    this.#channel.send({
+      type: 'loadFailed',
+      poolId: pool.spec.poolId,
+      error: { name: 'WorkerLoadError', message: pool.loadError.message },
+    })
   }
 
   #run(slot: SlotState, jobs: LeasedJob[]): void {
@@ -479,11 +509,7 @@ export class NodeAgent {
           // The pool can't start on this node: the head leases it no more here and the jobs go elsewhere.
           pool.loadError = new WorkerLoadError(message.error.message)
           this.#notice(`pool ${pool.spec.poolId} (${pool.spec.worker}) can't start here: ${message.error.message}`)
-          this.#channel?.send({
-            type: 'loadFailed',
-            poolId: pool.spec.poolId,
-            error: { name: 'WorkerLoadError', message: message.error.message },
-          })
+          this.#tellUnloadable(pool)
         }
         slot.poolId = undefined
         slot.phase = 'ready'

@@ -19,6 +19,10 @@ export interface PoolState {
   module: Promise<string>
   updates: PoolUpdates
   loadError: Error | undefined
+  /** The head connection told of loadError: a node that reconnects tells the new one too. */
+  loadErrorToldOn: unknown
+  /** Fetches of the shipped code that failed in a row (a dropped connection); a few are retried. */
+  fetchFailures: number
   /** Moving average of run() time, to size batches. */
   avgMs: number
 }
