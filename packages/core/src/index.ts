@@ -15,6 +15,7 @@
  * const [job] = ledger.lease('node-a', 1)
  * ```
  */
+export * from './blob-sources.js'
 export * from './deque.js'
 export * from './errors.js'
 export * from './ledger.js'

@@ -6,11 +6,13 @@ export const WORK_PROTOCOL = '/meshpool/work/1.0.0'
 export const CLIENT_PROTOCOL = '/meshpool/client/1.0.0'
 /** Nodes fetch shipped worker code from the head by its hash. */
 export const CODE_PROTOCOL = '/meshpool/code/1.0.0'
+/** Every peer serves the big updates it holds, by hash: nodes fetch them from the head or from each other. */
+export const BLOB_PROTOCOL = '/meshpool/blob/1.0.0'
 export const UPDATES_TOPIC = 'meshpool/updates/1'
 
 /** Largest frame any meshpool protocol accepts, in bytes. */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024
-/** Updates bigger than this are announced on gossip (number only) and fetched from the head. */
+/** Updates bigger than this are announced on gossip (number and hash) and fetched as blobs. */
 export const GOSSIP_INLINE_BYTES = 1024 * 1024
 /** Senders close a batch frame once its payloads pass this many bytes. */
 export const BATCH_SOFT_BYTES = 1024 * 1024
@@ -84,9 +86,25 @@ export interface SubmittedJob {
   timeoutMs?: number
 }
 
+/** Another node of the mesh, as the head knows it: where it listens. */
+export interface PeerInfo {
+  peerId: string
+  addrs: string[]
+}
+
+/** An update too big for gossip: its number, and the sha-256 (hex) of its bytes to fetch over {@link BLOB_PROTOCOL}. */
+export interface AnnouncedUpdate {
+  poolId: number
+  seq: number
+  hash?: string
+}
+
 /** Node → head on {@link WORK_PROTOCOL}. */
 export type NodeMessage =
-  | { type: 'hello'; name: string; slots: number }
+  /** `addrs`: where other nodes can reach this one (with /p2p/), for the mesh. */
+  | { type: 'hello'; name: string; slots: number; addrs?: string[] }
+  /** The node has fewer mesh neighbours than it wants: the head answers with `peers`. */
+  | { type: 'findPeers' }
   | { type: 'pull'; n: number }
   | { type: 'results'; results: JobOutcome[] }
   | { type: 'catchup'; poolId: number; from: number }
@@ -114,8 +132,10 @@ export type HeadToNodeMessage =
       type: 'updates'
       entries: UpdateEntry[]
       dropped?: { poolId: number; through: number }
-      announced?: Array<{ poolId: number; seq: number }>
+      announced?: AnnouncedUpdate[]
     }
+  /** Some other nodes, for the node to keep connections to (the gossip mesh). */
+  | { type: 'peers'; peers: PeerInfo[] }
   | { type: 'cancel'; jobIds: number[] }
   /**
    * The answer to a heartbeat: the latest update number of each pool the node
@@ -149,6 +169,17 @@ export type HeadToClientMessage =
 export type CodeRequest = { type: 'fetch'; hash: string }
 /** Head → node on {@link CODE_PROTOCOL}: the module, or no `code` if the head has none by that hash. */
 export type CodeReply = { type: 'code'; hash: string; code?: Uint8Array }
+
+/**
+ * Either side of {@link BLOB_PROTOCOL}. A node asks the head (or a peer) for a blob
+ * by hash; `have` tells the head it now holds it, so others may fetch it there.
+ * `direct` asks the head for the bytes itself after the peers it named failed.
+ */
+export type BlobRequest = { type: 'fetch'; hash: string; direct?: boolean } | { type: 'have'; hash: string }
+/** The bytes (none if this peer has no blob by that hash), or peers that have them. */
+export type BlobReply =
+  | { type: 'blob'; hash: string; data?: Uint8Array }
+  | { type: 'elsewhere'; hash: string; peers: PeerInfo[] }
 
 const frames = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false })
 
@@ -230,8 +261,15 @@ const leasedJob = shape({
 const ids = list(uint)
 const updateEntry = shape({ poolId: uint, seq: uint, value: bytes })
 
+const addrList: Check = (v, at) => {
+  list(str)(v, at)
+  if ((v as unknown[]).length > 32) fail(at, 'at most 32 addresses')
+}
+const peerInfo = shape({ peerId: str, addrs: addrList })
+
 const nodeMessages: Record<NodeMessage['type'], Check> = {
-  hello: shape({ name: str, slots: uint }),
+  hello: shape({ name: str, slots: uint, addrs: optional(addrList) }),
+  findPeers: shape({}),
   pull: shape({ n: uint }),
   results: shape({ results: list(outcome('jobId', { leaseId: uint })) }),
   catchup: shape({ poolId: uint, from: uint }),
@@ -258,8 +296,9 @@ const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   updates: shape({
     entries: list(updateEntry),
     dropped: optional(shape({ poolId: uint, through: uint })),
-    announced: optional(list(shape({ poolId: uint, seq: uint }))),
+    announced: optional(list(shape({ poolId: uint, seq: uint, hash: optional(hash) }))),
   }),
+  peers: shape({ peers: list(peerInfo) }),
   cancel: shape({ jobIds: ids }),
   seqs: shape({ seqs: list(shape({ poolId: uint, seq: uint })) }),
 }
@@ -292,6 +331,14 @@ const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
 }
 const codeRequests: Record<CodeRequest['type'], Check> = { fetch: shape({ hash }) }
 const codeReplies: Record<CodeReply['type'], Check> = { code: shape({ hash, code: optional(bytes) }) }
+const blobRequests: Record<BlobRequest['type'], Check> = {
+  fetch: shape({ hash, direct: optional(bool) }),
+  have: shape({ hash }),
+}
+const blobReplies: Record<BlobReply['type'], Check> = {
+  blob: shape({ hash, data: optional(bytes) }),
+  elsewhere: shape({ hash, peers: list(peerInfo) }),
+}
 
 /** The messages each side of each protocol may receive. */
 export const inbound = {
@@ -299,6 +346,8 @@ export const inbound = {
   node: headToNodeMessages,
   client: headToClientMessages,
   codeReply: codeReplies,
+  blobRequest: blobRequests,
+  blobReply: blobReplies,
 } as const
 
 /**

@@ -1,4 +1,6 @@
 import {
+  type BlobReply,
+  type BlobRequest,
   type ClientMessage,
   type CodeReply,
   type CodeRequest,
@@ -19,6 +21,8 @@ const bytes = (...b: number[]): Uint8Array => new Uint8Array(b)
 const samples = {
   'head.work': [
     { type: 'hello', name: 'gpu-box-1', slots: 8 },
+    { type: 'hello', name: 'gpu-box-2', slots: 1, addrs: ['/ip4/10.0.0.7/tcp/4001/p2p/12D3KooWx'] },
+    { type: 'findPeers' },
     { type: 'pull', n: 0 },
     { type: 'pull', n: 16 },
     { type: 'results', results: [] },
@@ -105,6 +109,13 @@ const samples = {
     { type: 'updates', entries: [{ poolId: 1, seq: 2, value: bytes(3) }] },
     { type: 'updates', entries: [{ poolId: 1, seq: 9, value: bytes(3) }], dropped: { poolId: 1, through: 8 } },
     { type: 'updates', entries: [], announced: [{ poolId: 1, seq: 10 }] },
+    {
+      type: 'updates',
+      entries: [],
+      announced: [{ poolId: 1, seq: 11, hash: 'abababababababababababababababababababababababababababababababab' }],
+    },
+    { type: 'peers', peers: [] },
+    { type: 'peers', peers: [{ peerId: '12D3KooWx', addrs: ['/ip4/10.0.0.7/tcp/4001'] }] },
     { type: 'cancel', jobIds: [9] },
     { type: 'seqs', seqs: [] },
     { type: 'seqs', seqs: [{ poolId: 1, seq: 12 }] },
@@ -132,6 +143,20 @@ const samples = {
     { type: 'code', hash: 'abababababababababababababababababababababababababababababababab', code: bytes(1) },
     { type: 'code', hash: 'abababababababababababababababababababababababababababababababab' },
   ] satisfies CodeReply[],
+  blobRequest: [
+    { type: 'fetch', hash: 'abababababababababababababababababababababababababababababababab' },
+    { type: 'fetch', hash: 'abababababababababababababababababababababababababababababababab', direct: true },
+    { type: 'have', hash: 'abababababababababababababababababababababababababababababababab' },
+  ] satisfies BlobRequest[],
+  blobReply: [
+    { type: 'blob', hash: 'abababababababababababababababababababababababababababababababab', data: bytes(1, 2) },
+    { type: 'blob', hash: 'abababababababababababababababababababababababababababababababab' },
+    {
+      type: 'elsewhere',
+      hash: 'abababababababababababababababababababababababababababababababab',
+      peers: [{ peerId: '12D3KooWy', addrs: [] }],
+    },
+  ] satisfies BlobReply[],
 }
 
 const sides = {
@@ -141,6 +166,8 @@ const sides = {
   client: inbound.client,
   'head.code': inbound.head.code,
   codeReply: inbound.codeReply,
+  blobRequest: inbound.blobRequest,
+  blobReply: inbound.blobReply,
 }
 type Side = keyof typeof sides
 const sideNames = Object.keys(sides) as Side[]
@@ -297,6 +324,8 @@ describe('malformed frames give FrameError', () => {
       { type: 'hello', name: 'n', slots: 2 ** 60 },
       { type: 'hello', name: 'n', slots: 5n },
       { type: 'hello', name: 'x'.repeat(4097), slots: 1 },
+      { type: 'hello', name: 'n', slots: 1, addrs: '/ip4/1.2.3.4/tcp/1' },
+      { type: 'hello', name: 'n', slots: 1, addrs: [7] },
       { type: 'loadFailed', poolId: 1 },
       { type: 'loadFailed', poolId: 1, error: 'boom' },
       { type: 'output', poolId: 1, lines: [1] },
@@ -397,6 +426,21 @@ describe('malformed frames give FrameError', () => {
     codeReply: [
       { type: 'code', hash: 'ab'.repeat(32), code: 'export default 1' },
       { type: 'code', code: bytes(1) },
+    ],
+    blobRequest: [
+      { type: 'fetch' },
+      { type: 'fetch', hash: 'ab'.repeat(32), direct: 'yes' },
+      { type: 'have', hash: '../../etc/passwd' },
+    ],
+    blobReply: [
+      { type: 'blob', hash: 'ab'.repeat(32), data: 'bytes' },
+      { type: 'elsewhere', hash: 'ab'.repeat(32) },
+      { type: 'elsewhere', hash: 'ab'.repeat(32), peers: [{ peerId: 'p' }] },
+      {
+        type: 'elsewhere',
+        hash: 'ab'.repeat(32),
+        peers: [{ peerId: 'p', addrs: Array(33).fill('/ip4/1.2.3.4/tcp/1') }],
+      },
     ],
   }
 
