@@ -57,7 +57,7 @@ describe('meshpool join refuses clearly', () => {
     }
   })
 
-  it('rejects a malformed address and a missing password with usage errors', async () => {
+  it('rejects a malformed address, a missing password and a malformed listen address with usage errors', async () => {
     const bad = meshpool(['join', 'not-an-address'])
     expect(await bad.exited).toBe(2)
     expect(bad.output()).toMatch(/not a multiaddr/)
@@ -72,6 +72,16 @@ describe('meshpool join refuses clearly', () => {
     const badSlots = meshpool(['head', '--slots', 'many'])
     expect(await badSlots.exited).toBe(2)
     expect(badSlots.output()).toMatch(/--slots takes a whole number/)
+    const badListen = meshpool([
+      'join',
+      '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN',
+      '--listen',
+      '0.0.0.0:9000',
+    ])
+    expect(await badListen.exited).toBe(2)
+    expect(badListen.output()).toMatch(
+      /listen address "0\.0\.0\.0:9000" is not a TCP multiaddr.*\/ip4\/0\.0\.0\.0\/tcp\/0/,
+    )
   })
 
   it('prints help for every command', async () => {

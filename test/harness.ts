@@ -135,8 +135,8 @@ export interface JoinedNode extends Proc {
 }
 
 /** Starts `meshpool join` and waits until the node is ready. */
-export async function joinNode(address: string, slots = 2): Promise<JoinedNode> {
-  const proc = meshpool(['join', address, '--slots', String(slots)])
+export async function joinNode(address: string, slots = 2, env: NodeJS.ProcessEnv = {}): Promise<JoinedNode> {
+  const proc = meshpool(['join', address, '--slots', String(slots)], env)
   await proc.waitForLine(/^ready$/)
   const peerId = /^node (\S+)/m.exec(proc.output())?.[1]
   if (peerId === undefined) throw new Error(`no peer id in the node's output:\n${proc.output()}`)

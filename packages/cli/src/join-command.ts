@@ -1,6 +1,7 @@
 import {
   acquireNodeLock,
   DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_NODE_LISTEN,
   defaultStateDir,
   joinHead,
   releaseNodeLockSync,
@@ -16,6 +17,7 @@ interface JoinFlags extends SlotFlags {
   name?: string
   drainTimeout: number
   stateDir: string
+  listen: string
 }
 
 export function joinCommand(): Command {
@@ -29,6 +31,11 @@ export function joinCommand(): Command {
       '--state-dir <dir>',
       "the node's state folder, with the lock that keeps one node per folder (default: $MESHPOOL_STATE_DIR, else ~/.meshpool/node)",
       process.env.MESHPOOL_STATE_DIR || defaultStateDir(),
+    )
+    .option(
+      '--listen <multiaddr>',
+      'where other nodes reach this one (the gossip mesh and big updates pass node to node)',
+      DEFAULT_NODE_LISTEN,
     )
     .option(
       '--drain-timeout <ms>',
@@ -56,6 +63,7 @@ export function joinCommand(): Command {
           slots: plan.slots,
           gpus: plan.gpus,
           stateDir: opts.stateDir,
+          listen: [opts.listen],
           onLine: (line) => process.stdout.write(`${line}\n`),
           ...(opts.name === undefined ? {} : { name: opts.name }),
           onStatus: (status, detail) => {

@@ -5,6 +5,7 @@ import {
   type JobOutcome,
   type LeasedJob,
   type NodeMessage,
+  type PeerInfo,
   type PoolSpec,
   TimeoutError,
   type UpdateEntry,
@@ -53,6 +54,10 @@ export interface NodeAgentInit {
   modulePath?: (spec: PoolSpec) => Promise<string>
   /** The node's own log: what its workers print (prefixed with node and slot) and notes about pools. */
   onLine?: (line: string) => void
+  /** Where other nodes can reach this one, told to the head in `hello`. */
+  addrs?: () => string[]
+  /** Other nodes the head named, to keep as mesh neighbours. */
+  onPeers?: (peers: PeerInfo[]) => void
 }
 
 /**
@@ -66,6 +71,8 @@ export class NodeAgent {
   readonly slots: number
   readonly #name: string
   readonly #modulePath: (spec: PoolSpec) => Promise<string>
+  readonly #addrs: () => string[]
+  readonly #onPeers: (peers: PeerInfo[]) => void
   readonly #reports: AgentReports
   readonly #slots: SlotState[] = []
   readonly #pools = new Map<number, PoolState>()
@@ -86,6 +93,8 @@ export class NodeAgent {
     this.slots = gpus?.length ?? init.slots
     this.#name = init.name
     this.#modulePath = init.modulePath ?? (async (spec) => spec.worker)
+    this.#addrs = init.addrs ?? (() => [])
+    this.#onPeers = init.onPeers ?? (() => {})
     this.#reports = new AgentReports((message) => this.#channel?.send(message), init.onLine)
     for (let i = 0; i < this.slots; i++) {
       const gpu = gpus?.[i] ?? null
@@ -138,7 +147,8 @@ export class NodeAgent {
           resolve(reason)
         },
       })
-      channel.send({ type: 'hello', name: this.#name, slots: this.slots })
+      const addrs = this.#addrs()
+      channel.send({ type: 'hello', name: this.#name, slots: this.slots, ...(addrs.length > 0 ? { addrs } : {}) })
       this.#scheduleHeartbeat()
     })
   }
@@ -173,8 +183,25 @@ export class NodeAgent {
       const pool = this.#pools.get(poolId)
       if (pool === undefined) continue
       pool.updates.wanted = Math.max(pool.updates.wanted, seq)
-      if (pool.updates.known < seq) this.#catchUp(pool)
+      if (pool.updates.known < seq && !pool.updates.allComing(seq)) this.#catchUp(pool)
     }
+  }
+
+  /** Whether this node has the pool (a node learns of a pool, and then its updates, with its first lease). */
+  hasPool(poolId: number): boolean {
+    return this.#pools.has(poolId)
+  }
+
+  /** A big update is being fetched as a blob (or no longer is): catch-ups meanwhile leave it out. */
+  blobComing(poolId: number, seq: number, coming: boolean): void {
+    const updates = this.#pools.get(poolId)?.updates
+    if (coming) updates?.blobsComing.add(seq)
+    else updates?.blobsComing.delete(seq)
+  }
+
+  /** Asks the head for more nodes to keep as mesh neighbours. */
+  findPeers(): void {
+    this.#channel?.send({ type: 'findPeers' })
   }
 
   /**
@@ -270,6 +297,9 @@ export class NodeAgent {
       case 'seqs':
         // Gossip may have missed some (a cut link, a dropped message): fetch them, no job needed.
         this.onAnnounced(message.seqs)
+        return
+      case 'peers':
+        this.#onPeers(message.peers)
         return
     }
   }

@@ -7,6 +7,7 @@ import {
   type CodeReply,
   type CodeRequest,
   checkPositiveInteger,
+  DEFAULT_UPDATE_LOG_BYTES,
   encodeFrame,
   GOSSIP_INLINE_BYTES,
   inbound,
@@ -17,6 +18,7 @@ import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
 import { CodeCache } from './code-cache.js'
 import { defaultSlots } from './create-pool.js'
+import { HeadBlobs } from './head-blobs.js'
 import { attachLocalAgent, HeadService, type HeadStats, type NodeEvent } from './head-service.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createPeer } from './peer.js'
@@ -73,15 +75,26 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const peer = await createPeer({ psk, privateKey, listen: [`/ip${host.includes(':') ? 6 : 4}/${host}/tcp/${port}`] })
   const pubsub = peer.services.pubsub
   pubsub.subscribe(UPDATES_TOPIC)
-  const head = new HeadService({
+  // biome-ignore lint/style/useConst: the head's blobs and the head service refer to each other
+  let head: HeadService
+  const blobs = new HeadBlobs(init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES, (nodeId) => head.whereIs(nodeId))
+  head = new HeadService({
     ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
-    ...(init.onNodeEvent === undefined ? {} : { onNodeEvent: init.onNodeEvent }),
+    onNodeEvent: (event) => {
+      if (event.type === 'left') blobs.gone(event.nodeId)
+      init.onNodeEvent?.(event)
+    },
     ...(init.updateLogBytes === undefined ? {} : { updateLogBytes: init.updateLogBytes }),
     publish: (entry) => {
-      // A big update would not fit a gossip message: gossip names it, and nodes fetch it from the head.
+      // A big update would not fit a gossip message: gossip names it by hash, and nodes fetch it
+      // as a blob from the head or from a node that has it already.
       const frame =
         entry.value.byteLength > GOSSIP_INLINE_BYTES
-          ? { type: 'updates', entries: [], announced: [{ poolId: entry.poolId, seq: entry.seq }] }
+          ? {
+              type: 'updates',
+              entries: [],
+              announced: [{ poolId: entry.poolId, seq: entry.seq, hash: blobs.add(entry.value) }],
+            }
           : { type: 'updates', entries: [entry] }
       pubsub.publish(UPDATES_TOPIC, encodeFrame(frame)).catch((err: Error) => {
         log('publishing update %d failed: %s', entry.seq, err.message)
@@ -94,6 +107,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   await peer.handle(CLIENT_PROTOCOL, (stream) => {
     head.attachClient(new StreamChannel(stream, inbound.head.client))
   })
+  await blobs.serve(peer)
   await peer.handle(CODE_PROTOCOL, (stream) => {
     const channel = new StreamChannel<CodeRequest, CodeReply>(stream, inbound.head.code)
     channel.start({

@@ -9,6 +9,7 @@ import {
   JobLedger,
   type LeaseToCancel,
   type NodeMessage,
+  type PeerInfo,
   type PoolSpec,
   type RoutedOutcome,
   type UpdateEntry,
@@ -27,6 +28,8 @@ const LEASE_CHUNK = 512
 const MAX_WANTED_PER_SLOT = 512
 /** How often the head looks for expired leases and due retries. */
 const TICK_MS = 100
+/** How many other nodes the head names to a node that joins or asks (it keeps a few of them as mesh neighbours). */
+const PEERS_OFFERED = 8
 
 export interface HeadServiceInit {
   now?: () => number
@@ -64,6 +67,8 @@ interface NodeSession {
   unloadable: Map<number, ErrorShape>
   /** Its fair share of slots per pool while several pools wait (see fairShares); undefined: any pool. */
   shares: Map<number, number> | undefined
+  /** Where other nodes can reach it (empty: nowhere; it only dials out). */
+  addrs: string[]
 }
 
 interface PoolSession {
@@ -131,6 +136,7 @@ export class HeadService {
       silent: false,
       unloadable: new Map(),
       shares: undefined,
+      addrs: [],
     }
     channel.start({
       message: (message) => this.#onNodeMessage(session, message),
@@ -249,6 +255,7 @@ export class HeadService {
         if (node.slots > 0) return
         node.name = message.name
         node.slots = message.slots
+        node.addrs = message.addrs ?? []
         // An older connection of the same node that is not gone yet: its leases go back now.
         const old = this.#nodes.get(node.id)
         if (old !== undefined && old !== node) this.#onNodeGone(old, new Error('replaced by a newer connection'))
@@ -256,8 +263,12 @@ export class HeadService {
         log('node %s (%s) joined with %d slots', node.id, node.name, node.slots)
         this.#onNodeEvent({ type: 'joined', nodeId: node.id, name: node.name, slots: node.slots })
         node.channel.send({ type: 'welcome', nodeId: node.id })
+        if (!node.local) node.channel.send({ type: 'peers', peers: this.#somePeers(node) })
         return
       }
+      case 'findPeers':
+        if (this.#nodes.get(node.id) === node) node.channel.send({ type: 'peers', peers: this.#somePeers(node) })
+        return
       case 'pull':
         if (!this.#nodes.has(node.id)) return
         node.wanted = Math.min(node.wanted + message.n, node.slots * MAX_WANTED_PER_SLOT)
@@ -419,6 +430,22 @@ export class HeadService {
   }
 
   /** Shipped code by its hash, for nodes that fetch it. */
+  /** Where a node of the mesh listens, if it is here and listens. */
+  whereIs(nodeId: string): PeerInfo | undefined {
+    const node = this.#nodes.get(nodeId)
+    return node === undefined || node.addrs.length === 0 ? undefined : { peerId: node.id, addrs: node.addrs }
+  }
+
+  /** A random few of the other nodes that listen, for `node` to connect to (the gossip mesh). */
+  #somePeers(node: NodeSession): PeerInfo[] {
+    const others = [...this.#nodes.values()].filter((n) => n !== node && !n.local && n.addrs.length > 0)
+    for (let i = others.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1))
+      ;[others[i], others[j]] = [others[j] as NodeSession, others[i] as NodeSession]
+    }
+    return others.slice(0, PEERS_OFFERED).map((n) => ({ peerId: n.id, addrs: n.addrs }))
+  }
+
   code(hash: string): Uint8Array | undefined {
     return this.#code.get(hash)
   }

@@ -32,7 +32,13 @@ export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHe
 export type { HeadStats, NodeEvent } from './head-service.js'
 export type { Inputs } from './inputs.js'
 export { acquireNodeLock, defaultStateDir, type NodeLockHolder, releaseNodeLockSync } from './node-lock.js'
-export { DEFAULT_DRAIN_TIMEOUT_MS, joinHead, type NodeInit, type RunningNode } from './node-runner.js'
+export {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_NODE_LISTEN,
+  joinHead,
+  type NodeInit,
+  type RunningNode,
+} from './node-runner.js'
 export { type CallOptions, type MapOptions, Pool } from './pool.js'
 export type { Progress } from './progress.js'
 export { derivePoolKey } from './psk.js'

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import { join } from 'node:path'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { logger } from '@libp2p/logger'
 import {
   CODE_PROTOCOL,
@@ -7,22 +8,29 @@ import {
   type CodeRequest,
   decodeFrame,
   type HeadToNodeMessage,
+  InvalidOptionError,
   inbound,
   UPDATES_TOPIC,
   WORK_PROTOCOL,
 } from '@meshpool/core'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { NodeAgent } from './agent.js'
+import { BlobStore, fetchBlob, serveBlobs } from './blobs.js'
 import { StreamChannel } from './channel.js'
 import { CodeCache } from './code-cache.js'
 import { defaultSlots } from './create-pool.js'
 import { dialHead, parseHeadAddress } from './dial.js'
+import { Neighbours } from './neighbours.js'
 import { defaultStateDir } from './node-lock.js'
 import { createPeer, type MeshPeer } from './peer.js'
 import { derivePoolKey, derivePoolSecret } from './psk.js'
 import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:node')
+/** Which peer each update came through: the head, or another node of the mesh. */
+const gossipLog = logger('meshpool:gossip')
+/** Nodes listen on every interface, on a free port, for other nodes of the mesh. */
+export const DEFAULT_NODE_LISTEN = '/ip4/0.0.0.0/tcp/0'
 const RECONNECT_BACKOFF_MS = [100, 250, 500, 1000, 2000]
 const CODE_FETCH_TIMEOUT_MS = 60_000
 /** How long a stopping node lets its running jobs finish. @default 30000 */
@@ -42,6 +50,11 @@ export interface NodeInit {
   onLine?: (line: string) => void
   /** Told when the connection to the head drops and comes back. */
   onStatus?: (status: 'connected' | 'disconnected', detail?: string) => void
+  /**
+   * Where this node listens for other nodes (the gossip mesh, big updates); none: it only dials out.
+   * @default '/ip4/0.0.0.0/tcp/0' (all interfaces, a free port)
+   */
+  listen?: string[]
 }
 
 export interface RunningNode {
@@ -61,32 +74,52 @@ export interface RunningNode {
 export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const headAddr = parseHeadAddress(init.head)
   const headPeerId = headAddr.getComponents().find((c) => c.name === 'p2p')?.value
-  const peer = await createPeer({ psk: derivePoolKey(init.password) })
+  const listen = init.listen ?? [DEFAULT_NODE_LISTEN]
+  for (const address of listen) checkListenAddress(address)
+  const peer = await createPeer({ psk: derivePoolKey(init.password), listen })
+  const blobs = new BlobStore()
+  await serveBlobs(peer, blobs)
+  // biome-ignore lint/style/useConst: the agent and its neighbours refer to each other
+  let agent: NodeAgent
+  const neighbours = new Neighbours(peer, headPeerId ?? '', () => agent.findPeers())
   const code = new CodeCache(join(init.stateDir ?? defaultStateDir(), 'code'), (hash) =>
     fetchCode(peer, headAddr, hash),
   )
-  const agent = new NodeAgent({
+  agent = new NodeAgent({
     slots: init.slots ?? defaultSlots(),
     name: init.name ?? hostname(),
     ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
     modulePath: async (spec) => (spec.codeHash === undefined ? spec.worker : code.path(spec.codeHash)),
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
+    addrs: () => neighbours.addrs(),
+    onPeers: (peers) => neighbours.offer(peers),
   })
   const slots = agent.slots
   let stopped = false
   try {
     const pubsub = peer.services.pubsub
     pubsub.subscribe(UPDATES_TOPIC)
-    pubsub.addEventListener('message', (event) => {
-      const message = event.detail
+    // Only the head publishes updates: anything else is dropped, and not passed on to other nodes.
+    pubsub.topicValidators.set(UPDATES_TOPIC, (_from, message) =>
+      message.type === 'signed' && message.from.toString() === headPeerId
+        ? TopicValidatorResult.Accept
+        : TopicValidatorResult.Reject,
+    )
+    pubsub.addEventListener('gossipsub:message', (event) => {
+      const { msg: message, propagationSource } = event.detail
       if (message.topic !== UPDATES_TOPIC || message.type !== 'signed') return
       if (message.from.toString() !== headPeerId) return // only the head publishes updates
       try {
         const frame = decodeFrame<HeadToNodeMessage>(message.data, inbound.node)
         if (frame.type !== 'updates') return
-        log('gossip: %d update(s)', frame.entries.length)
+        const via = propagationSource.toString()
+        const seqs = [...frame.entries, ...(frame.announced ?? [])].map((u) => u.seq).join(',')
+        gossipLog('update %s from %s', seqs, via === headPeerId ? 'the head' : `node ${via}`)
         agent.onUpdates(frame.entries)
-        if (frame.announced !== undefined) agent.onAnnounced(frame.announced)
+        for (const announced of frame.announced ?? []) {
+          if (announced.hash === undefined || !agent.hasPool(announced.poolId)) agent.onAnnounced([announced])
+          else fetchUpdateBlob(agent, peer, headAddr, blobs, { ...announced, hash: announced.hash })
+        }
       } catch (err) {
         log('dropping a malformed update: %s', (err as Error).message)
       }
@@ -128,10 +161,46 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     drain: (timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => agent.drain(timeoutMs),
     stop: async () => {
       stopped = true
+      neighbours.stop()
       await agent.stop()
       await peer.stop()
     },
   }
+}
+
+function checkListenAddress(address: string): void {
+  let ok = false
+  try {
+    ok = multiaddr(address)
+      .getComponents()
+      .some((c) => c.name === 'tcp')
+  } catch {}
+  if (!ok) {
+    throw new InvalidOptionError(
+      `the listen address ${JSON.stringify(address)} is not a TCP multiaddr; give one like /ip4/0.0.0.0/tcp/0 (any port) or /ip4/10.0.0.7/tcp/9000`,
+    )
+  }
+}
+
+/** Fetches a big update announced on gossip as a blob; if that fails, a catch-up from the head gets it. */
+function fetchUpdateBlob(
+  agent: NodeAgent,
+  peer: MeshPeer,
+  head: Multiaddr,
+  blobs: BlobStore,
+  { poolId, seq, hash }: { poolId: number; seq: number; hash: string },
+): void {
+  agent.blobComing(poolId, seq, true)
+  fetchBlob(peer, head, hash, blobs)
+    .then((value) => {
+      agent.blobComing(poolId, seq, false)
+      agent.onUpdates([{ poolId, seq, value }])
+    })
+    .catch((err: Error) => {
+      log('update %d of pool %d as a blob failed (%s): catching up from the head', seq, poolId, err.message)
+      agent.blobComing(poolId, seq, false)
+      agent.onAnnounced([{ poolId, seq }])
+    })
 }
 
 /** Fetches shipped worker code from the head; undefined if the head has none by that hash. */

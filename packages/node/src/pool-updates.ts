@@ -18,6 +18,8 @@ export class PoolUpdates {
   catchingUp = false
   /** The highest update number heard of (announced, or named by a heartbeat's answer). */
   wanted = 0
+  /** Big updates being fetched as blobs: a catch-up need not fetch them from the head too. */
+  readonly blobsComing = new Set<number>()
 
   constructor(budgetBytes = DEFAULT_UPDATE_LOG_BYTES) {
     this.#budget = budgetBytes
@@ -36,6 +38,12 @@ export class PoolUpdates {
   /** The update with this number; it must be held (first ≤ seq ≤ known). */
   get(seq: number): UpdateEntry {
     return this.#entries[seq - this.#base - 1] as UpdateEntry
+  }
+
+  /** Whether every update missing up to `seq` is on its way as a blob. */
+  allComing(seq: number): boolean {
+    for (let s = this.known + 1; s <= seq; s++) if (!this.blobsComing.has(s)) return false
+    return true
   }
 
   /**

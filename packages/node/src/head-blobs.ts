@@ -1,0 +1,66 @@
+import { BLOB_PROTOCOL, type BlobReply, type BlobRequest, BlobSources, inbound, type PeerInfo } from '@meshpool/core'
+import { BlobStore } from './blobs.js'
+import { StreamChannel } from './channel.js'
+import type { MeshPeer } from './peer.js'
+import { codeHash } from './ship.js'
+
+/**
+ * The head's side of big updates: it keeps their bytes by hash and answers
+ * each node's fetch with the bytes or with a node that already has them
+ * ({@link BlobSources} decides), so a 20 MiB update leaves the head a few
+ * times, not once per node.
+ */
+export class HeadBlobs {
+  readonly #store: BlobStore
+  readonly #sources = new BlobSources()
+  readonly #whereIs: (peerId: string) => PeerInfo | undefined
+
+  constructor(budgetBytes: number, whereIs: (peerId: string) => PeerInfo | undefined) {
+    this.#store = new BlobStore(budgetBytes)
+    this.#store.onDrop = (hash) => this.#sources.remove(hash)
+    this.#whereIs = whereIs
+  }
+
+  /** Keeps a blob to serve; returns its hash. */
+  add(data: Uint8Array): string {
+    const hash = codeHash(data)
+    this.#store.put(hash, data)
+    this.#sources.add(hash)
+    return hash
+  }
+
+  /** A node left: it serves nothing now, and its fetches are over. */
+  gone(peerId: string): void {
+    this.#sources.gone(peerId)
+  }
+
+  async serve(peer: MeshPeer): Promise<void> {
+    await peer.handle(BLOB_PROTOCOL, (stream, connection) => {
+      const requester = connection.remotePeer.toString()
+      const channel = new StreamChannel<BlobRequest, BlobReply>(stream, inbound.blobRequest)
+      const asked = new Set<string>()
+      channel.start({
+        message: (request) => {
+          const { hash } = request
+          if (request.type === 'have') {
+            this.#sources.done(hash, requester, true)
+            return
+          }
+          asked.add(hash)
+          this.#sources.request(hash, requester, request.direct === true, (source) => {
+            const where = source === 'head' ? undefined : this.#whereIs(source.peer)
+            if (where !== undefined) {
+              channel.send({ type: 'elsewhere', hash, peers: [where] })
+              return
+            }
+            const data = this.#store.get(hash)
+            channel.send({ type: 'blob', hash, ...(data === undefined ? {} : { data }) })
+          })
+        },
+        close: () => {
+          for (const hash of asked) this.#sources.done(hash, requester, false)
+        },
+      })
+    })
+  }
+}

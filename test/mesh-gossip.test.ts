@@ -1,0 +1,57 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { type JoinedNode, joinNode, startHead, stopAll } from './harness.js'
+import { quietPool } from './quiet-pool.js'
+
+afterEach(stopAll)
+
+/** Lines a node logs with DEBUG=meshpool:gossip (which peer each update came through) or meshpool:blobs. */
+const lines = (node: JoinedNode, pattern: RegExp): string[] =>
+  node
+    .output()
+    .split('\n')
+    .filter((line) => pattern.test(line))
+
+describe('a real mesh', () => {
+  it('updates reach nodes through other nodes: the head sends each to a few peers, not to all', async () => {
+    const head = await startHead({ noWork: true })
+    const nodes = await Promise.all(
+      Array.from({ length: 14 }, () => joinNode(head.address, 1, { DEBUG: 'meshpool:gossip' })),
+    )
+    const { pool, appliedBy } = await quietPool(head.address, nodes.length)
+    await using _ = pool
+    await pool.updateWorkers({ i: 1 })
+    expect(await appliedBy(nodes.length)).toBe(nodes.length)
+    // Each node logs every copy that reaches it (the first one is applied, later ones are dropped by gossipsub).
+    const first = nodes.map((node) => lines(node, /meshpool:gossip update \S+ from /)[0] ?? '')
+    const viaNodes = first.filter((line) => /from node /.test(line)).length
+    const viaHead = first.filter((line) => /from the head/.test(line)).length
+    expect(viaNodes + viaHead).toBe(nodes.length)
+    // Gossipsub keeps at most 12 peers in the head's mesh (6 after a prune): the others hear it from nodes.
+    expect(viaNodes).toBeGreaterThan(0)
+    expect(viaHead).toBeLessThanOrEqual(12)
+  })
+
+  it('a 20 MiB update travels as a blob: the head sends it a few times, the other nodes fetch it from nodes', async () => {
+    const head = await startHead({ noWork: true })
+    const nodes = await Promise.all(
+      Array.from({ length: 7 }, () => joinNode(head.address, 1, { DEBUG: 'meshpool:blobs' })),
+    )
+    const { pool, appliedBy } = await quietPool(head.address, nodes.length)
+    await using _ = pool
+    const big = new Uint8Array(20 * 1024 * 1024)
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 251
+    await pool.updateWorkers({ i: 1, big })
+    expect(await appliedBy(nodes.length)).toBe(nodes.length)
+    const fetched = nodes.map((node) => lines(node, /fetched blob/))
+    for (const [i, found] of fetched.entries()) expect(found, nodes[i]?.output()).toHaveLength(1)
+    const fromHead = fetched.filter(([line]) => /from the head/.test(line ?? '')).length
+    // The head serves three at once (BLOB_SENDS_PER_SOURCE); the rest wait for a node that has it.
+    expect(fromHead).toBeLessThanOrEqual(3)
+    expect(nodes.length - fromHead).toBeGreaterThanOrEqual(4)
+    // And what every slot applied is the update itself, byte for byte.
+    const results = (await pool.map(Array.from({ length: 7 }, (_, x) => ({ x, delayMs: 300 })))) as Array<{
+      updates: Array<{ big: Uint8Array }>
+    }>
+    for (const r of results) expect(Buffer.from(r.updates.at(-1)?.big ?? []).equals(Buffer.from(big))).toBe(true)
+  })
+})
