@@ -75,7 +75,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const peer = await createPeer({ psk, privateKey, listen: [`/ip${host.includes(':') ? 6 : 4}/${host}/tcp/${port}`] })
   const pubsub = peer.services.pubsub
   pubsub.subscribe(UPDATES_TOPIC)
-  // biome-ignore lint/style/useConst: the head's blobs and the head service refer to each other
+  // The head's blobs and the head service refer to each other.
   let head: HeadService
   const blobs = new HeadBlobs(init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES, (nodeId) => head.whereIs(nodeId))
   head = new HeadService({

@@ -79,7 +79,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const peer = await createPeer({ psk: derivePoolKey(init.password), listen })
   const blobs = new BlobStore()
   await serveBlobs(peer, blobs)
-  // biome-ignore lint/style/useConst: the agent and its neighbours refer to each other
+  // The agent and its neighbours refer to each other.
   let agent: NodeAgent
   const neighbours = new Neighbours(peer, headPeerId ?? '', () => agent.findPeers())
   const code = new CodeCache(join(init.stateDir ?? defaultStateDir(), 'code'), (hash) =>
