@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander'
 import { headCommand } from './head-command.js'
 import { joinCommand } from './join-command.js'
+import { keygenCommand } from './keygen-command.js'
 import { runCommand } from './run-command.js'
 import { UsageError } from './usage-error.js'
 
@@ -13,6 +14,7 @@ const program = new Command('meshpool')
   .addCommand(headCommand())
   .addCommand(joinCommand())
   .addCommand(runCommand())
+  .addCommand(keygenCommand())
 
 for (const command of program.commands) command.exitOverride().showHelpAfterError('(run with --help for usage)')
 

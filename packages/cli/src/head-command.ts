@@ -1,7 +1,7 @@
 import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, startHead } from '@meshpool/node'
 import { Command } from 'commander'
 import { integer } from './options.js'
-import { readPassword } from './password.js'
+import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 import { untilSignal } from './signals.js'
 import { describeSlots, resolveSlots, type SlotFlags, withSlotOptions } from './slot-options.js'
 
@@ -11,8 +11,7 @@ export function headCommand(): Command {
     .option('--port <port>', 'TCP port to listen on', integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
     .option('--host <host>', 'address to listen on (default: all interfaces)', '0.0.0.0')
     .option('--key-file <file>', 'the head identity; keeps the join address across restarts', DEFAULT_HEAD_KEY_FILE)
-    .option('--password-file <file>', 'read the pool password from this file (default: $MESHPOOL_PASSWORD)')
-  return withSlotOptions(command, 'local')
+  return withSlotOptions(withAccessOptions(command), 'local')
     .option('--no-work', 'run no local slots: a pure coordinator')
     .action(
       async (
@@ -20,14 +19,14 @@ export function headCommand(): Command {
           port: number
           host: string
           keyFile: string
-          passwordFile?: string
           work: boolean
-        } & SlotFlags,
+        } & SlotFlags &
+          AccessFlags,
       ) => {
-        const password = readPassword(opts.passwordFile)
+        const access = readAccess(opts)
         const plan = opts.work ? await resolveSlots(opts) : { slots: 0, gpus: [] }
         const head = await startHead({
-          password,
+          ...access,
           port: opts.port,
           host: opts.host,
           keyFile: opts.keyFile,
@@ -49,7 +48,11 @@ export function headCommand(): Command {
             ? `runs ${describeSlots(stats.workers || plan.slots, plan.gpus)} here\n`
             : 'runs no slots (--no-work): a pure coordinator\n',
         )
-        out.write('join it from another machine, with the same MESHPOOL_PASSWORD:\n\n')
+        out.write(
+          access.poolKeyFile === undefined
+            ? 'join it from another machine, with the same MESHPOOL_PASSWORD:\n\n'
+            : 'join it from another machine, with a copy of the pool key file (--pool-key):\n\n',
+        )
         out.write(`  ${head.joinCommand}\n\n`)
         out.write('all addresses:\n')
         for (const address of head.addresses) out.write(`  ${address}\n`)

@@ -8,12 +8,11 @@ import {
 } from '@meshpool/node'
 import { Command } from 'commander'
 import { integer } from './options.js'
-import { readPassword } from './password.js'
+import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 import { untilSignal } from './signals.js'
 import { describeSlots, resolveSlots, type SlotFlags, withSlotOptions } from './slot-options.js'
 
-interface JoinFlags extends SlotFlags {
-  passwordFile?: string
+interface JoinFlags extends SlotFlags, AccessFlags {
   name?: string
   drainTimeout: number
   stateDir: string
@@ -24,8 +23,7 @@ export function joinCommand(): Command {
   const command = new Command('join')
     .description('join this machine to a head as a node that runs worker slots (one node per machine)')
     .argument('<head-multiaddr>', 'the address `meshpool head` prints, e.g. /ip4/10.0.0.5/tcp/8899/p2p/12D3KooW…')
-    .option('--password-file <file>', 'read the pool password from this file (default: $MESHPOOL_PASSWORD)')
-  return withSlotOptions(command, 'worker')
+  return withSlotOptions(withAccessOptions(command), 'worker')
     .option('--name <name>', 'how this node is shown to the head (default: the host name)')
     .option(
       '--state-dir <dir>',
@@ -44,7 +42,7 @@ export function joinCommand(): Command {
       DEFAULT_DRAIN_TIMEOUT_MS,
     )
     .action(async (head: string, opts: JoinFlags) => {
-      const password = readPassword(opts.passwordFile)
+      const access = readAccess(opts)
       const lock = await acquireNodeLock(opts.stateDir, { head })
       if (!lock.acquired) {
         const { pid, head: itsHead, startedAt } = lock.holder
@@ -59,7 +57,7 @@ export function joinCommand(): Command {
         const plan = await resolveSlots(opts)
         const node = await joinHead({
           head,
-          password,
+          ...access,
           slots: plan.slots,
           gpus: plan.gpus,
           stateDir: opts.stateDir,

@@ -7,36 +7,31 @@ import { createPool, type PoolOptions, type Progress } from '@meshpool/node'
 import cliProgress from 'cli-progress'
 import { Command } from 'commander'
 import { integer } from './options.js'
-import { readPassword } from './password.js'
+import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 import { UsageError } from './usage-error.js'
 
-interface RunFlags {
+interface RunFlags extends AccessFlags {
   input: string
   output?: string
   head?: string
-  passwordFile?: string
   slots?: number
   init?: string
 }
 
 export function runCommand(): Command {
-  return new Command('run')
+  const command = new Command('run')
     .description('map a JSONL file through a worker module with a progress bar; results as JSONL, in input order')
     .argument('<worker-module>', "the worker module (its default export is the worker class), e.g. './trainer.js'")
     .requiredOption('--input <file>', 'the params of one job per line, as JSON')
     .option('--output <file>', 'one JSON line per input, in input order (default: stdout)')
     .option('--head <multiaddr>', 'run on this mesh (default: local slots in this process)')
-    .option(
-      '--password-file <file>',
-      'with --head: read the pool password from this file (default: $MESHPOOL_PASSWORD)',
-    )
+  return withAccessOptions(command, 'with --head: ')
     .option('--slots <n>', 'without --head: local slots (default: cores minus one)', integer('--slots', { min: 1 }))
     .option('--init <json>', "the worker constructor's init, as JSON")
     .action(async (worker: string, opts: RunFlags) => {
       const inputs = await readJsonLines(opts.input)
       const options: PoolOptions = { worker: resolve(worker), init: parseJson(opts.init, '--init') }
-      if (opts.head !== undefined)
-        Object.assign(options, { head: opts.head, password: readPassword(opts.passwordFile) })
+      if (opts.head !== undefined) Object.assign(options, { head: opts.head, ...readAccess(opts) })
       else if (opts.slots !== undefined) options.slots = opts.slots
       await using pool = await createPool(options)
       const bar = new cliProgress.SingleBar(

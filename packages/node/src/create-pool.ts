@@ -21,7 +21,7 @@ import { dialHead, parseHeadAddress } from './dial.js'
 import { attachLocalAgent, HeadService } from './head-service.js'
 import { createPeer, type MeshPeer } from './peer.js'
 import { Pool } from './pool.js'
-import { derivePoolKey, derivePoolSecret } from './psk.js'
+import { poolSecret, swarmKey } from './psk.js'
 import { bundleWorker } from './ship.js'
 import type { InitOf, WorkerClass } from './worker-types.js'
 
@@ -32,8 +32,12 @@ export interface PoolOptions<W extends WorkerClass = WorkerClass> {
   init?: InitOf<W>
   /** The head's multiaddr. Omitted: an embedded head with local slots in this process. */
   head?: string
-  /** The pool password; required with a remote head. @default process.env.MESHPOOL_PASSWORD */
+  /** The pool password; required with a remote head, unless `poolKeyFile` is given. @default process.env.MESHPOOL_PASSWORD */
   password?: string
+  /** A pool key file written by `meshpool keygen`, instead of a password. @default process.env.MESHPOOL_POOL_KEY_FILE */
+  poolKeyFile?: string
+  /** The pool's name, if the head was given one: it salts the key. @default process.env.MESHPOOL_POOL_NAME */
+  poolName?: string
   /** Local slots of an embedded head. @default cores minus one, at least one */
   slots?: number
   /** Jobs a call keeps in flight before it waits for results. @default 4096 */
@@ -129,20 +133,23 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   }
   const headAddress = options.head
   parseHeadAddress(headAddress)
-  const password = options.password ?? process.env.MESHPOOL_PASSWORD
-  if (typeof password !== 'string' || password === '') {
+  const poolKeyFile =
+    options.poolKeyFile ?? (options.password === undefined ? envValue('MESHPOOL_POOL_KEY_FILE') : undefined)
+  const password = options.password ?? (poolKeyFile === undefined ? envValue('MESHPOOL_PASSWORD') : undefined)
+  if (password === undefined && poolKeyFile === undefined) {
     throw new InvalidOptionError(
-      'options.password is required with a remote head: pass { password } or set MESHPOOL_PASSWORD to the pool password',
+      'options.password is required with a remote head: pass { password } or set MESHPOOL_PASSWORD to the pool password (or use a pool key file: { poolKeyFile } or MESHPOOL_POOL_KEY_FILE)',
     )
   }
+  const secret = poolSecret({ password, poolKeyFile, poolName: options.poolName ?? envValue('MESHPOOL_POOL_NAME') })
   if (options.ship !== undefined && typeof options.ship !== 'boolean') {
     throw new InvalidOptionError(`options.ship must be true or false, got ${describe(options.ship)}`)
   }
   const shipped = options.ship === false ? undefined : await bundleWorker(worker)
-  const peer: MeshPeer = await createPeer({ psk: derivePoolKey(password) })
+  const peer: MeshPeer = await createPeer({ psk: swarmKey(secret) })
   const connect = async () =>
     new StreamChannel<HeadToClientMessage, ClientMessage>(
-      await dialHead(peer, headAddress, CLIENT_PROTOCOL, derivePoolSecret(password)),
+      await dialHead(peer, headAddress, CLIENT_PROTOCOL, secret),
       inbound.client,
     )
   try {
@@ -196,4 +203,9 @@ function workerPath(worker: unknown): string {
     )
   }
   return path
+}
+
+function envValue(name: string): string | undefined {
+  const value = process.env[name]
+  return value === undefined || value === '' ? undefined : value
 }

@@ -22,7 +22,7 @@ import { HeadBlobs } from './head-blobs.js'
 import { attachLocalAgent, HeadService, type HeadStats, type NodeEvent } from './head-service.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createPeer } from './peer.js'
-import { derivePoolKey } from './psk.js'
+import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
 import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:head')
@@ -32,8 +32,7 @@ export const DEFAULT_HEAD_PORT = 8899
 /** Where a head keeps its identity unless told otherwise. */
 export const DEFAULT_HEAD_KEY_FILE = join(homedir(), '.meshpool', 'head.key')
 
-export interface HeadInit {
-  password: string
+export interface HeadInit extends PoolAccess {
   /** @default 8899 */
   port?: number
   /** @default '0.0.0.0' (all interfaces) */
@@ -69,7 +68,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   checkPositiveInteger(port, 'port', { allowZero: true })
   checkPositiveInteger(init.slots, 'slots', { allowZero: true })
   const host = init.host ?? '0.0.0.0'
-  const psk = derivePoolKey(init.password)
+  const psk = swarmKey(poolSecret(init))
   const keyFile = init.keyFile ?? DEFAULT_HEAD_KEY_FILE
   const privateKey = await loadOrCreateIdentity(keyFile)
   const peer = await createPeer({ psk, privateKey, listen: [`/ip${host.includes(':') ? 6 : 4}/${host}/tcp/${port}`] })

@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { checkPrivateFile } from './psk.js'
 
 /**
  * Loads the peer's private key from `file`, or creates one there (mode 0600),
@@ -10,6 +11,7 @@ import type { PrivateKey } from '@libp2p/interface'
 export async function loadOrCreateIdentity(file: string): Promise<PrivateKey> {
   try {
     const bytes = await readFile(file)
+    checkPrivateFile(file, 'identity key file')
     try {
       return privateKeyFromProtobuf(bytes)
     } catch (err) {

@@ -41,7 +41,7 @@ export {
 } from './node-runner.js'
 export { type CallOptions, type MapOptions, Pool } from './pool.js'
 export type { Progress } from './progress.js'
-export { derivePoolKey } from './psk.js'
+export { checkPrivateFile, derivePoolKey, MIN_PASSWORD_LENGTH, type PoolAccess, writePoolKeyFile } from './psk.js'
 export type {
   GpuInfo,
   InitOf,

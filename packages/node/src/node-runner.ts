@@ -23,7 +23,7 @@ import { dialHead, parseHeadAddress } from './dial.js'
 import { Neighbours } from './neighbours.js'
 import { defaultStateDir } from './node-lock.js'
 import { createPeer, type MeshPeer } from './peer.js'
-import { derivePoolKey, derivePoolSecret } from './psk.js'
+import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
 import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:node')
@@ -36,9 +36,8 @@ const CODE_FETCH_TIMEOUT_MS = 60_000
 /** How long a stopping node lets its running jobs finish. @default 30000 */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 
-export interface NodeInit {
+export interface NodeInit extends PoolAccess {
   head: string
-  password: string
   /** CPU slots. @default cores minus one, at least one */
   slots?: number
   /** One slot per GPU listed (see `planSlots`), instead of CPU slots. */
@@ -76,7 +75,8 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const headPeerId = headAddr.getComponents().find((c) => c.name === 'p2p')?.value
   const listen = init.listen ?? [DEFAULT_NODE_LISTEN]
   for (const address of listen) checkListenAddress(address)
-  const peer = await createPeer({ psk: derivePoolKey(init.password), listen })
+  const secret = poolSecret(init)
+  const peer = await createPeer({ psk: swarmKey(secret), listen })
   const blobs = new BlobStore()
   await serveBlobs(peer, blobs)
   // The agent and its neighbours refer to each other.
@@ -124,7 +124,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
         log('dropping a malformed update: %s', (err as Error).message)
       }
     })
-    const first = await dialHead(peer, init.head, WORK_PROTOCOL, derivePoolSecret(init.password))
+    const first = await dialHead(peer, init.head, WORK_PROTOCOL, secret)
     agent.start()
     void (async () => {
       let stream = first
@@ -141,7 +141,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
           )
           attempt++
           try {
-            stream = await dialHead(peer, init.head, WORK_PROTOCOL, derivePoolSecret(init.password))
+            stream = await dialHead(peer, init.head, WORK_PROTOCOL, secret)
             attempt = 0
             break
           } catch (err) {
