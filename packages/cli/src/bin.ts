@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { headCommand } from './head-command.js'
 import { joinCommand } from './join-command.js'
 import { keygenCommand } from './keygen-command.js'
+import { revokeCommand } from './revoke-command.js'
 import { runCommand } from './run-command.js'
 import { UsageError } from './usage-error.js'
 
@@ -15,6 +16,7 @@ const program = new Command('meshpool')
   .addCommand(joinCommand())
   .addCommand(runCommand())
   .addCommand(keygenCommand())
+  .addCommand(revokeCommand())
 
 for (const command of program.commands) command.exitOverride().showHelpAfterError('(run with --help for usage)')
 

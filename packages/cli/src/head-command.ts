@@ -11,6 +11,7 @@ export function headCommand(): Command {
     .option('--port <port>', 'TCP port to listen on', integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
     .option('--host <host>', 'address to listen on (default: all interfaces)', '0.0.0.0')
     .option('--key-file <file>', 'the head identity; keeps the join address across restarts', DEFAULT_HEAD_KEY_FILE)
+    .option('--allow-peers <file>', 'only these peer ids (one per line) may join as nodes')
   return withSlotOptions(withAccessOptions(command), 'local')
     .option('--no-work', 'run no local slots: a pure coordinator')
     .action(
@@ -19,6 +20,7 @@ export function headCommand(): Command {
           port: number
           host: string
           keyFile: string
+          allowPeers?: string
           work: boolean
         } & SlotFlags &
           AccessFlags,
@@ -30,6 +32,7 @@ export function headCommand(): Command {
           port: opts.port,
           host: opts.host,
           keyFile: opts.keyFile,
+          ...(opts.allowPeers === undefined ? {} : { allowPeersFile: opts.allowPeers }),
           slots: plan.slots,
           gpus: plan.gpus,
           onLine: (line) => process.stdout.write(`${line}\n`),

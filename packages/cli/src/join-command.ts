@@ -67,6 +67,10 @@ export function joinCommand(): Command {
           onStatus: (status, detail) => {
             if (status === 'disconnected')
               process.stderr.write(`lost the head${detail === undefined ? '' : ` (${detail})`}; reconnecting…\n`)
+            if (status === 'revoked') {
+              process.stderr.write(`${detail}\n`)
+              process.exit(1)
+            }
           },
         })
         process.stdout.write(

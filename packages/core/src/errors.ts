@@ -79,6 +79,12 @@ export class HandshakeRefusedError extends Error {
   override readonly name = 'HandshakeRefusedError'
 }
 
+/** The head will not have this node: it was revoked, or is not in the head's --allow-peers list. */
+export class NodeRefusedError extends Error {
+  static override readonly name = 'NodeRefusedError'
+  override readonly name = 'NodeRefusedError'
+}
+
 /** Nothing answers at the head's address. */
 export class HeadUnreachableError extends Error {
   static override readonly name = 'HeadUnreachableError'

@@ -136,6 +136,10 @@ export type HeadToNodeMessage =
     }
   /** Some other nodes, for the node to keep connections to (the gossip mesh). */
   | { type: 'peers'; peers: PeerInfo[] }
+  /** Peers revoked from the mesh: refuse and drop them (a node that finds itself named leaves). */
+  | { type: 'revoked'; peerIds: string[] }
+  /** The head won't have this node (not in its --allow-peers list): it should not try again. */
+  | { type: 'refused'; message: string }
   | { type: 'cancel'; jobIds: number[] }
   /**
    * The answer to a heartbeat: the latest update number of each pool the node
@@ -153,6 +157,8 @@ export type ClientMessage =
   | { type: 'stats'; reqId: number }
   /** Tell the client when each of its jobs is leased (progress 0), for progress bars; off by default. */
   | { type: 'watch'; on: boolean }
+  /** Disconnect this node and refuse it from now on (allowed before `open`: `meshpool revoke`). */
+  | { type: 'revoke'; reqId: number; peerId: string }
 
 /** Head → client on {@link CLIENT_PROTOCOL}. */
 export type HeadToClientMessage =
@@ -164,6 +170,8 @@ export type HeadToClientMessage =
   /** Lines the pool's workers printed, and notes about the pool from the mesh. */
   | { type: 'output'; lines: string[] }
   | { type: 'progress'; progress: Array<{ id: number; fraction: number }> }
+  /** A revoke is done; `known`: the peer had joined this head at some time. */
+  | { type: 'revoked'; reqId: number; peerId: string; known: boolean }
 
 /** Node → head on {@link CODE_PROTOCOL}. */
 export type CodeRequest = { type: 'fetch'; hash: string }
@@ -299,6 +307,8 @@ const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
     announced: optional(list(shape({ poolId: uint, seq: uint, hash: optional(hash) }))),
   }),
   peers: shape({ peers: list(peerInfo) }),
+  revoked: shape({ peerIds: list(str) }),
+  refused: shape({ message: str }),
   cancel: shape({ jobIds: ids }),
   seqs: shape({ seqs: list(shape({ poolId: uint, seq: uint })) }),
 }
@@ -319,6 +329,7 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
   update: shape({ reqId: uint, value: bytes }),
   stats: shape({ reqId: uint }),
   watch: shape({ on: bool }),
+  revoke: shape({ reqId: uint, peerId: str }),
 }
 const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   opened: shape({ poolId: uint }),
@@ -328,6 +339,7 @@ const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   refused: shape({ message: str }),
   output: shape({ lines: list(str) }),
   progress: shape({ progress: list(shape({ id: uint, fraction: fraction })) }),
+  revoked: shape({ reqId: uint, peerId: str, known: bool }),
 }
 const codeRequests: Record<CodeRequest['type'], Check> = { fetch: shape({ hash }) }
 const codeReplies: Record<CodeReply['type'], Check> = { code: shape({ hash, code: optional(bytes) }) }

@@ -74,6 +74,7 @@ const samples = {
     { type: 'update', reqId: 5, value: bytes(9, 9) },
     { type: 'stats', reqId: 6 },
     { type: 'watch', on: true },
+    { type: 'revoke', reqId: 1, peerId: '12D3KooWx' },
   ] satisfies ClientMessage[],
   node: [
     { type: 'welcome', nodeId: '12D3KooWnode' },
@@ -115,6 +116,8 @@ const samples = {
       announced: [{ poolId: 1, seq: 11, hash: 'abababababababababababababababababababababababababababababababab' }],
     },
     { type: 'peers', peers: [] },
+    { type: 'revoked', peerIds: ['12D3KooWx'] },
+    { type: 'refused', message: 'not in the allow list' },
     { type: 'peers', peers: [{ peerId: '12D3KooWx', addrs: ['/ip4/10.0.0.7/tcp/4001'] }] },
     { type: 'cancel', jobIds: [9] },
     { type: 'seqs', seqs: [] },
@@ -135,6 +138,7 @@ const samples = {
     { type: 'refused', message: 'wrong protocol version' },
     { type: 'output', lines: ['[node-a/1] hello'] },
     { type: 'progress', progress: [{ id: 7, fraction: 0.5 }] },
+    { type: 'revoked', reqId: 3, peerId: '12D3KooWx', known: true },
   ] satisfies HeadToClientMessage[],
   'head.code': [
     { type: 'fetch', hash: 'abababababababababababababababababababababababababababababababab' },

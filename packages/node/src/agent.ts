@@ -5,6 +5,7 @@ import {
   type JobOutcome,
   type LeasedJob,
   type NodeMessage,
+  NodeRefusedError,
   type PeerInfo,
   type PoolSpec,
   TimeoutError,
@@ -58,6 +59,8 @@ export interface NodeAgentInit {
   addrs?: () => string[]
   /** Other nodes the head named, to keep as mesh neighbours. */
   onPeers?: (peers: PeerInfo[]) => void
+  /** Peers the head revoked (this node among them, maybe). */
+  onRevoked?: (peerIds: string[]) => void
 }
 
 /**
@@ -73,6 +76,7 @@ export class NodeAgent {
   readonly #modulePath: (spec: PoolSpec) => Promise<string>
   readonly #addrs: () => string[]
   readonly #onPeers: (peers: PeerInfo[]) => void
+  readonly #onRevoked: (peerIds: string[]) => void
   readonly #reports: AgentReports
   readonly #slots: SlotState[] = []
   readonly #pools = new Map<number, PoolState>()
@@ -86,7 +90,8 @@ export class NodeAgent {
   #draining = false
   #idleWaiters: Array<() => void> = []
   #heartbeat: NodeJS.Timeout | undefined
-  #welcomeWaiters: Array<() => void> = []
+  #welcomeWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = []
+  #refusal: Error | undefined
 
   constructor(init: NodeAgentInit) {
     const gpus = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus : undefined
@@ -95,6 +100,7 @@ export class NodeAgent {
     this.#modulePath = init.modulePath ?? (async (spec) => spec.worker)
     this.#addrs = init.addrs ?? (() => [])
     this.#onPeers = init.onPeers ?? (() => {})
+    this.#onRevoked = init.onRevoked ?? (() => {})
     this.#reports = new AgentReports((message) => this.#channel?.send(message), init.onLine)
     for (let i = 0; i < this.slots; i++) {
       const gpu = gpus?.[i] ?? null
@@ -156,7 +162,8 @@ export class NodeAgent {
   /** Resolves once the head has welcomed this node on the current connection. */
   welcomed(): Promise<void> {
     if (this.#nodeId !== '') return Promise.resolve()
-    return new Promise((resolve) => this.#welcomeWaiters.push(resolve))
+    if (this.#refusal !== undefined) return Promise.reject(this.#refusal)
+    return new Promise((resolve, reject) => this.#welcomeWaiters.push({ resolve, reject }))
   }
 
   /** Takes an update heard on gossip (or from the head directly). */
@@ -249,7 +256,7 @@ export class NodeAgent {
     switch (message.type) {
       case 'welcome':
         this.#nodeId = message.nodeId
-        for (const resolve of this.#welcomeWaiters.splice(0)) resolve()
+        for (const waiter of this.#welcomeWaiters.splice(0)) waiter.resolve()
         this.#flush()
         this.#pull()
         return
@@ -300,6 +307,13 @@ export class NodeAgent {
         return
       case 'peers':
         this.#onPeers(message.peers)
+        return
+      case 'revoked':
+        this.#onRevoked(message.peerIds)
+        return
+      case 'refused':
+        this.#refusal = new NodeRefusedError(`the head refused this node: ${message.message}`)
+        for (const waiter of this.#welcomeWaiters.splice(0)) waiter.reject(this.#refusal)
         return
     }
   }

@@ -81,6 +81,8 @@ class MemoryChannel<In, Out> implements Channel<In, Out> {
 }
 
 const PIECE_BYTES = 1024 * 1024
+/** How long a plain close waits for what was sent before it to go out. */
+const CLOSE_FLUSH_MS = 10_000
 
 /**
  * A channel over a libp2p stream: varint length-prefixed CBOR frames, each
@@ -94,6 +96,7 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
   #queue: Uint8Array[] = []
   #pumping = false
   #closed = false
+  #closeWhenSent = false
   #handlers: ChannelHandlers<In> | undefined
 
   constructor(stream: Stream, accepted: Parameters<typeof decodeFrame>[1], maxFrameBytes = MAX_FRAME_BYTES) {
@@ -109,7 +112,7 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
   }
 
   send(message: Out): void {
-    if (this.#closed) return
+    if (this.#closed || this.#closeWhenSent) return
     const body = encodeFrame(message, this.#maxFrameBytes)
     this.#queue.push(varint.encode(body.byteLength))
     for (let at = 0; at < body.byteLength; at += PIECE_BYTES) {
@@ -120,6 +123,17 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
 
   close(reason?: Error): void {
     if (this.#closed) return
+    if (reason === undefined && this.#pumping) {
+      // A plain close lets what was sent before it go out first (a peer that reads nothing is cut off).
+      if (!this.#closeWhenSent) {
+        this.#closeWhenSent = true
+        setTimeout(
+          () => this.close(new Error('the peer did not read what was sent before the close')),
+          CLOSE_FLUSH_MS,
+        ).unref()
+      }
+      return
+    }
     this.#closed = true
     if (reason === undefined) {
       this.#stream.close().catch(() => this.#stream.abort(new Error('closed')))
@@ -144,6 +158,7 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
       this.close(err instanceof Error ? err : new Error(String(err)))
     } finally {
       this.#pumping = false
+      if (this.#closeWhenSent) this.close()
     }
   }
 

@@ -27,7 +27,7 @@ interface OpenJob {
 }
 
 interface OpenRequest {
-  message: Extract<ClientMessage, { type: 'stats' }>
+  message: Extract<ClientMessage, { type: 'stats' | 'revoke' }>
   resolve(reply: HeadToClientMessage): void
   reject(err: Error): void
 }
@@ -143,6 +143,17 @@ export class PoolClient {
     )
     this.#channel?.send(message)
     return reply.then((r) => (r.type === 'stats' ? { workers: r.workers, nodes: r.nodes } : { workers: 0, nodes: 0 }))
+  }
+
+  /** Asks the head to revoke a peer; resolves with whether it had ever joined. */
+  revoke(peerId: string): Promise<boolean> {
+    if (this.#closedReason !== undefined) return Promise.reject(this.#closedReason)
+    const message = { type: 'revoke', reqId: this.#nextReqId++, peerId } as const
+    const reply = new Promise<HeadToClientMessage>((resolve, reject) =>
+      this.#requests.set(message.reqId, { message, resolve, reject }),
+    )
+    this.#channel?.send(message)
+    return reply.then((r) => r.type === 'revoked' && r.known)
   }
 
   /** Asks the head to say when each job is leased (progress 0), or to stop. */
@@ -274,7 +285,8 @@ export class PoolClient {
         for (const waiter of entry?.waiters.splice(0) ?? []) waiter.resolve(message.seq)
         return
       }
-      case 'stats': {
+      case 'stats':
+      case 'revoked': {
         const request = this.#requests.get(message.reqId)
         this.#requests.delete(message.reqId)
         request?.resolve(message)

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import type { Stream } from '@libp2p/interface'
-import { HandshakeRefusedError, HeadUnreachableError, InvalidOptionError, NotAHeadError } from '@meshpool/core'
+import {
+  HandshakeRefusedError,
+  HeadUnreachableError,
+  InvalidOptionError,
+  NodeRefusedError,
+  NotAHeadError,
+} from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import xsalsa20 from 'xsalsa20'
 import type { MeshPeer } from './peer.js'
@@ -67,6 +73,13 @@ export async function dialHead(peer: MeshPeer, address: string, protocol: string
       throw new HeadUnreachableError(
         `the head at ${address} accepted the password but did not finish the handshake within ${DIAL_TIMEOUT_MS} ms; ` +
           'the head or this machine may be overloaded: try again',
+        { cause: err },
+      )
+    }
+    if (where !== undefined) {
+      // The probe showed the password is right: the head refused this peer itself.
+      throw new NodeRefusedError(
+        `the head at ${address} accepted the password but refused this peer (${peer.peerId.toString()}): it was revoked (meshpool revoke) and stays refused; ask whoever runs the head`,
         { cause: err },
       )
     }

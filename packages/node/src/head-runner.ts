@@ -1,6 +1,7 @@
 import { homedir, hostname, networkInterfaces } from 'node:os'
 import { dirname, join } from 'node:path'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import {
   CLIENT_PROTOCOL,
   CODE_PROTOCOL,
@@ -14,6 +15,7 @@ import {
   UPDATES_TOPIC,
   WORK_PROTOCOL,
 } from '@meshpool/core'
+import { Admission } from './admission.js'
 import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
 import { CodeCache } from './code-cache.js'
@@ -26,6 +28,8 @@ import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
 import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:head')
+/** A revoked or refused node is cut off this long after it is told why. */
+const HANG_UP_DELAY_MS = 500
 
 /** @default 8899 */
 export const DEFAULT_HEAD_PORT = 8899
@@ -50,6 +54,8 @@ export interface HeadInit extends PoolAccess {
   onLine?: (line: string) => void
   /** Bytes of updates each pool's log keeps for nodes that join late; older ones are dropped. @default 64 MiB */
   updateLogBytes?: number
+  /** A file of peer ids, one per line: only these may join as nodes (clients need only the password). */
+  allowPeersFile?: string
 }
 
 export interface RunningHead {
@@ -71,7 +77,13 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const psk = swarmKey(poolSecret(init))
   const keyFile = init.keyFile ?? DEFAULT_HEAD_KEY_FILE
   const privateKey = await loadOrCreateIdentity(keyFile)
-  const peer = await createPeer({ psk, privateKey, listen: [`/ip${host.includes(':') ? 6 : 4}/${host}/tcp/${port}`] })
+  const admission = new Admission(dirname(keyFile), init.allowPeersFile)
+  const peer = await createPeer({
+    psk,
+    privateKey,
+    listen: [`/ip${host.includes(':') ? 6 : 4}/${host}/tcp/${port}`],
+    deny: (peerId) => admission.isRevoked(peerId),
+  })
   const pubsub = peer.services.pubsub
   pubsub.subscribe(UPDATES_TOPIC)
   // The head's blobs and the head service refer to each other.
@@ -84,6 +96,13 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
       init.onNodeEvent?.(event)
     },
     ...(init.updateLogBytes === undefined ? {} : { updateLogBytes: init.updateLogBytes }),
+    admission,
+    disconnect: (peerId) => {
+      // After the message that says why has gone out.
+      setTimeout(() => {
+        peer.hangUp(peerIdFromString(peerId)).catch((err: Error) => log('hang up %s: %s', peerId, err.message))
+      }, HANG_UP_DELAY_MS).unref()
+    },
     publish: (entry) => {
       // A big update would not fit a gossip message: gossip names it by hash, and nodes fetch it
       // as a blob from the head or from a node that has it already.
@@ -144,6 +163,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     joinCommand: `meshpool join ${addresses[0]}`,
     stats: () => head.stats(),
     stop: async () => {
+      admission.flush()
       head.close()
       await agent?.stop()
       await peer.stop()

@@ -40,6 +40,18 @@ export interface HeadServiceInit {
   onNodeEvent?: (event: NodeEvent) => void
   /** Bytes of updates each pool's log keeps for nodes that join late. @default 64 MiB */
   updateLogBytes?: number
+  /** Who may join as a node, and who is revoked (see Admission); none: any peer with the password. */
+  admission?: NodeAdmission
+  /** Cuts every connection to a peer (a revoked or refused node). */
+  disconnect?: (peerId: string) => void
+}
+
+/** The head's rules for nodes: see Admission. */
+export interface NodeAdmission {
+  refusal(peerId: string): string | undefined
+  admitted(peerId: string, name: string): void
+  revoke(peerId: string): boolean
+  revokedIds(): string[]
 }
 
 export interface NodeEvent {
@@ -101,6 +113,8 @@ export class HeadService {
   readonly #onNodeEvent: (event: NodeEvent) => void
   readonly #code = new CodeStore()
   readonly #updateLogBytes: number
+  readonly #admission: NodeAdmission | undefined
+  readonly #disconnect: (peerId: string) => void
   readonly #leasedNotes = new Map<PoolSession, Array<{ id: number; fraction: number }>>()
   #nextPoolId = 1
   #closed = false
@@ -114,6 +128,8 @@ export class HeadService {
     this.#publish = init.publish ?? (() => {})
     this.#onNodeEvent = init.onNodeEvent ?? (() => {})
     this.#updateLogBytes = init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES
+    this.#admission = init.admission
+    this.#disconnect = init.disconnect ?? (() => {})
     this.#ticker = setInterval(() => this.#tick(), TICK_MS)
     this.#ticker.unref()
   }
@@ -153,6 +169,11 @@ export class HeadService {
     let pool: PoolSession | undefined
     channel.start({
       message: (message) => {
+        if (message.type === 'revoke') {
+          const known = this.revoke(message.peerId)
+          channel.send({ type: 'revoked', reqId: message.reqId, peerId: message.peerId, known })
+          return
+        }
         if (message.type === 'open') {
           if (pool !== undefined) return channel.close(new Error('a client opens one pool per connection'))
           pool = this.#openPool(message, channel)
@@ -253,6 +274,15 @@ export class HeadService {
     switch (message.type) {
       case 'hello': {
         if (node.slots > 0) return
+        const refusal = node.local ? undefined : this.#admission?.refusal(node.id)
+        if (refusal !== undefined) {
+          log('refusing node %s (%s): %s', node.id, message.name, refusal)
+          node.channel.send({ type: 'refused', message: refusal })
+          node.channel.close()
+          this.#disconnect(node.id)
+          return
+        }
+        if (!node.local) this.#admission?.admitted(node.id, message.name)
         node.name = message.name
         node.slots = message.slots
         node.addrs = message.addrs ?? []
@@ -263,7 +293,11 @@ export class HeadService {
         log('node %s (%s) joined with %d slots', node.id, node.name, node.slots)
         this.#onNodeEvent({ type: 'joined', nodeId: node.id, name: node.name, slots: node.slots })
         node.channel.send({ type: 'welcome', nodeId: node.id })
-        if (!node.local) node.channel.send({ type: 'peers', peers: this.#somePeers(node) })
+        if (!node.local) {
+          const revoked = this.#admission?.revokedIds() ?? []
+          if (revoked.length > 0) node.channel.send({ type: 'revoked', peerIds: revoked })
+          node.channel.send({ type: 'peers', peers: this.#somePeers(node) })
+        }
         return
       }
       case 'findPeers':
@@ -430,6 +464,24 @@ export class HeadService {
   }
 
   /** Shipped code by its hash, for nodes that fetch it. */
+  /**
+   * Revokes a peer: it is refused from now on (see Admission), a node of that id
+   * is told and disconnected (its leases go back to the queue at once), and the
+   * other nodes drop it from the mesh. Says whether it had ever joined.
+   */
+  revoke(peerId: string): boolean {
+    const known = this.#admission?.revoke(peerId) ?? this.#nodes.has(peerId)
+    log('revoking %s', peerId)
+    for (const node of this.#nodes.values()) if (!node.local) node.channel.send({ type: 'revoked', peerIds: [peerId] })
+    const node = this.#nodes.get(peerId)
+    if (node !== undefined && !node.local) {
+      this.#onNodeGone(node, new Error('revoked'))
+      node.channel.close()
+    }
+    this.#disconnect(peerId)
+    return known
+  }
+
   /** Where a node of the mesh listens, if it is here and listens. */
   whereIs(nodeId: string): PeerInfo | undefined {
     const node = this.#nodes.get(nodeId)

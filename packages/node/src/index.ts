@@ -18,6 +18,7 @@ export {
   HandshakeRefusedError,
   HeadUnreachableError,
   InvalidOptionError,
+  NodeRefusedError,
   NotAHeadError,
   PoolClosedError,
   RemoteJobError,
@@ -26,6 +27,7 @@ export {
   WorkerLoadError,
   WorkerLostError,
 } from '@meshpool/core'
+export { type RevokeOptions, revokeNode } from './admin.js'
 export { createPool, defaultSlots, type PoolOptions } from './create-pool.js'
 export { type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from './gpus.js'
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'

@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import {
   CODE_PROTOCOL,
   type CodeReply,
@@ -20,6 +21,7 @@ import { StreamChannel } from './channel.js'
 import { CodeCache } from './code-cache.js'
 import { defaultSlots } from './create-pool.js'
 import { dialHead, parseHeadAddress } from './dial.js'
+import { loadOrCreateIdentity } from './identity.js'
 import { Neighbours } from './neighbours.js'
 import { defaultStateDir } from './node-lock.js'
 import { createPeer, type MeshPeer } from './peer.js'
@@ -43,12 +45,16 @@ export interface NodeInit extends PoolAccess {
   /** One slot per GPU listed (see `planSlots`), instead of CPU slots. */
   gpus?: GpuInfo[]
   name?: string
-  /** The node's state folder: shipped code is cached in its `code` folder. @default ~/.meshpool/node */
+  /**
+   * The node's state folder: its identity (`node.key`, so its peer id survives restarts and a
+   * revoke sticks) and the cache of shipped code (`code/`). Without one the node gets a new
+   * peer id each run and caches code in ~/.meshpool/node/code.
+   */
   stateDir?: string
   /** The node's log: what its workers print (prefixed with node and slot) and notes about pools. */
   onLine?: (line: string) => void
-  /** Told when the connection to the head drops and comes back. */
-  onStatus?: (status: 'connected' | 'disconnected', detail?: string) => void
+  /** Told when the connection to the head drops and comes back, and when the head revokes this node (it stops). */
+  onStatus?: (status: 'connected' | 'disconnected' | 'revoked', detail?: string) => void
   /**
    * Where this node listens for other nodes (the gossip mesh, big updates); none: it only dials out.
    * @default '/ip4/0.0.0.0/tcp/0' (all interfaces, a free port)
@@ -76,7 +82,15 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const listen = init.listen ?? [DEFAULT_NODE_LISTEN]
   for (const address of listen) checkListenAddress(address)
   const secret = poolSecret(init)
-  const peer = await createPeer({ psk: swarmKey(secret), listen })
+  const privateKey =
+    init.stateDir === undefined ? undefined : await loadOrCreateIdentity(join(init.stateDir, 'node.key'))
+  const revoked = new Set<string>()
+  const peer = await createPeer({
+    psk: swarmKey(secret),
+    listen,
+    deny: (peerId) => revoked.has(peerId),
+    ...(privateKey === undefined ? {} : { privateKey }),
+  })
   const blobs = new BlobStore()
   await serveBlobs(peer, blobs)
   // The agent and its neighbours refer to each other.
@@ -93,9 +107,24 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     addrs: () => neighbours.addrs(),
     onPeers: (peers) => neighbours.offer(peers),
+    onRevoked: (peerIds) => {
+      for (const id of peerIds) revoked.add(id)
+      if (revoked.has(peer.peerId.toString())) {
+        void stop().then(() => init.onStatus?.('revoked', 'the head revoked this node: it is refused from now on'))
+        return
+      }
+      for (const id of peerIds) peer.hangUp(peerIdFromString(id)).catch(() => {})
+    },
   })
   const slots = agent.slots
   let stopped = false
+  const stop = async (): Promise<void> => {
+    if (stopped) return
+    stopped = true
+    neighbours.stop()
+    await agent.stop()
+    await peer.stop()
+  }
   try {
     const pubsub = peer.services.pubsub
     pubsub.subscribe(UPDATES_TOPIC)
@@ -131,7 +160,10 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
       let attempt = 0
       while (!stopped) {
         const connected = agent.connect(new StreamChannel(stream, inbound.node))
-        void agent.welcomed().then(() => init.onStatus?.('connected'))
+        void agent.welcomed().then(
+          () => init.onStatus?.('connected'),
+          () => {},
+        )
         const reason = await connected
         if (stopped) return
         init.onStatus?.('disconnected', reason?.message)
@@ -152,19 +184,14 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     })()
     await agent.welcomed()
   } catch (err) {
-    await peer.stop()
+    await stop()
     throw err
   }
   return {
     peerId: peer.peerId.toString(),
     slots,
     drain: (timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => agent.drain(timeoutMs),
-    stop: async () => {
-      stopped = true
-      neighbours.stop()
-      await agent.stop()
-      await peer.stop()
-    },
+    stop,
   }
 }
 

@@ -4,7 +4,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import { identify } from '@libp2p/identify'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
@@ -17,6 +17,8 @@ export interface PeerInit {
   privateKey?: PrivateKey
   /** Multiaddrs to listen on; none for a peer that only dials. */
   listen?: string[]
+  /** Peers to refuse (revoked ones): no connection with them either way. */
+  deny?: (peerId: string) => boolean
 }
 
 function services() {
@@ -47,6 +49,14 @@ function fastMessageId(from: Uint8Array | undefined, seqno: Uint8Array | undefin
   return `${Buffer.from(from.buffer, from.byteOffset, from.byteLength).toString('base64')}:${Buffer.from(seqno.buffer, seqno.byteOffset, seqno.byteLength).toString('base64')}`
 }
 
+function gater(deny: (peerId: string) => boolean) {
+  return {
+    denyDialPeer: (peerId: PeerId) => deny(peerId.toString()),
+    denyInboundEncryptedConnection: (peerId: PeerId) => deny(peerId.toString()),
+    denyOutboundEncryptedConnection: (peerId: PeerId) => deny(peerId.toString()),
+  }
+}
+
 export type MeshPeer = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>
 
 /**
@@ -60,6 +70,7 @@ export async function createPeer(init: PeerInit): Promise<MeshPeer> {
     addresses: { listen: init.listen ?? [] },
     transports: [tcp()],
     connectionProtector: preSharedKey({ psk: init.psk }),
+    ...(init.deny === undefined ? {} : { connectionGater: gater(init.deny) }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {

@@ -105,6 +105,18 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     return (await this.#client.stats()).workers
   }
 
+  /**
+   * Revokes a node by its peer id: the head disconnects it (its jobs go back to the
+   * queue) and refuses it from then on, across restarts, without a new password.
+   * Resolves with whether that peer had ever joined this head.
+   */
+  async revoke(peerId: string): Promise<boolean> {
+    if (typeof peerId !== 'string' || peerId === '') {
+      throw new InvalidOptionError(`revoke takes the peer id a node prints (12D3KooW…), got ${JSON.stringify(peerId)}`)
+    }
+    return this.#client.revoke(peerId)
+  }
+
   /** Nodes joined to the head (a head with local slots counts as one). */
   async nodesCount(): Promise<number> {
     return (await this.#client.stats()).nodes

@@ -1,0 +1,18 @@
+import { revokeNode } from '@meshpool/node'
+import { Command } from 'commander'
+import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
+
+export function revokeCommand(): Command {
+  const command = new Command('revoke')
+    .description('disconnect a node and refuse it from now on, without changing the password')
+    .argument('<peer-id>', 'the peer id the node printed (node 12D3KooW…), or the one in the head’s log')
+    .requiredOption('--head <multiaddr>', 'the head, as `meshpool head` prints it')
+  return withAccessOptions(command).action(async (peerId: string, opts: AccessFlags & { head: string }) => {
+    const known = await revokeNode({ head: opts.head, peerId, ...readAccess(opts) })
+    process.stdout.write(
+      known
+        ? `revoked ${peerId}: disconnected, and refused from now on\n`
+        : `revoked ${peerId}: it never joined this head, and it is refused from now on\n`,
+    )
+  })
+}

@@ -1,0 +1,123 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { InvalidOptionError } from '@meshpool/core'
+
+/** How long the head waits to write down nodes that joined (many join in the same second). */
+const SAVE_DELAY_MS = 1000
+
+export interface AdmittedNode {
+  name: string
+  firstSeen: string
+  lastSeen: string
+}
+
+/**
+ * Which peers the head lets in, kept beside its identity file: the nodes it has
+ * admitted (`nodes.json`), the peers revoked with `meshpool revoke`
+ * (`revoked.json`, refused from then on, across restarts), and, with
+ * `--allow-peers`, the only peer ids that may join as nodes.
+ */
+export class Admission {
+  readonly #dir: string
+  readonly #revoked: Set<string>
+  readonly #nodes: Record<string, AdmittedNode>
+  readonly #allowed: Set<string> | undefined
+  #saveTimer: NodeJS.Timeout | undefined
+
+  constructor(dir: string, allowPeersFile?: string) {
+    this.#dir = dir
+    this.#revoked = new Set(readJson<string[]>(join(dir, 'revoked.json'), []))
+    this.#nodes = readJson<Record<string, AdmittedNode>>(join(dir, 'nodes.json'), {})
+    this.#allowed = allowPeersFile === undefined ? undefined : readAllowList(allowPeersFile)
+  }
+
+  isRevoked(peerId: string): boolean {
+    return this.#revoked.has(peerId)
+  }
+
+  revokedIds(): string[] {
+    return [...this.#revoked]
+  }
+
+  /** Why this peer may not join as a node, or undefined if it may. */
+  refusal(peerId: string): string | undefined {
+    if (this.#revoked.has(peerId)) return `node ${peerId} was revoked`
+    if (this.#allowed !== undefined && !this.#allowed.has(peerId)) {
+      return `node ${peerId} is not in the head's --allow-peers list; add its peer id there to let it join`
+    }
+    return undefined
+  }
+
+  /** Remembers a node that joined. */
+  admitted(peerId: string, name: string): void {
+    const now = new Date().toISOString()
+    this.#nodes[peerId] = { name, firstSeen: this.#nodes[peerId]?.firstSeen ?? now, lastSeen: now }
+    this.#saveTimer ??= setTimeout(() => {
+      this.#saveTimer = undefined
+      this.#write('nodes.json', this.#nodes)
+    }, SAVE_DELAY_MS)
+    this.#saveTimer.unref()
+  }
+
+  /** Refuses this peer from now on; says whether it had ever joined. */
+  revoke(peerId: string): boolean {
+    this.#revoked.add(peerId)
+    this.#write('revoked.json', [...this.#revoked])
+    return Object.hasOwn(this.#nodes, peerId)
+  }
+
+  flush(): void {
+    if (this.#saveTimer === undefined) return
+    clearTimeout(this.#saveTimer)
+    this.#saveTimer = undefined
+    this.#write('nodes.json', this.#nodes)
+  }
+
+  #write(name: string, value: unknown): void {
+    const file = join(this.#dir, name)
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 })
+    renameSync(`${file}.tmp`, file)
+  }
+}
+
+function readJson<T>(file: string, empty: T): T {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return empty
+    throw err
+  }
+  try {
+    return JSON.parse(text) as T
+  } catch (err) {
+    throw new InvalidOptionError(`${file} is not valid JSON (${(err as Error).message}); fix it or move it away`)
+  }
+}
+
+/** One peer id per line; blank lines and `#` comments are skipped. */
+function readAllowList(file: string): Set<string> {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new InvalidOptionError(
+      `can't read the --allow-peers file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    )
+  }
+  const ids = new Set<string>()
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.replace(/#.*/, '').trim()
+    if (line === '') continue
+    try {
+      peerIdFromString(line)
+    } catch {
+      throw new InvalidOptionError(
+        `${file} line ${i + 1}: ${JSON.stringify(line)} is not a peer id (one per line, like the 12D3KooW… a node prints)`,
+      )
+    }
+    ids.add(line)
+  }
+  return ids
+}
