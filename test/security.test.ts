@@ -1,8 +1,11 @@
 import { appendFileSync, chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { CLIENT_PROTOCOL, encodeFrame, encodeValue, WORK_PROTOCOL } from '@meshpool/core'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
 import { freePort, joinNode, meshpool, PASSWORD, startHead, stopAll, tempDir, WORKER } from './harness.js'
+import { fuzzGossip, hostilePeer, seeded, varint } from './hostile-peer.js'
 
 afterEach(stopAll)
 
@@ -127,5 +130,89 @@ describe('--allow-peers', () => {
     await listed.waitForLine(/^ready$/)
     await using pool = await createPool({ worker: WORKER, head: address, password: PASSWORD, output: 'ignore' })
     expect(((await pool.map([{ x: 3 }])) as Array<{ y: number }>)[0]?.y).toBe(6)
+  })
+})
+
+describe('a member that pretends', () => {
+  it('a result for a lease it does not hold and an update it publishes are ignored and logged; the honest client sees nothing', async () => {
+    const head = await startHead({ noWork: true })
+    const honest = [await joinNode(head.address, 1), await joinNode(head.address, 1)]
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    await pool.map([{ x: 0 }, { x: 1 }]) // both nodes have the pool: they hear its updates
+    const rogue = await hostilePeer()
+    try {
+      // Joins as a node, then claims results for jobs leased to the others.
+      const work = await rogue.dialProtocol(multiaddr(head.address), WORK_PROTOCOL)
+      const send = (message: object): void => {
+        const body = encodeFrame(message)
+        work.send(Buffer.concat([varint(body.byteLength), body]))
+      }
+      send({ type: 'hello', name: 'rogue', slots: 1 })
+      const running = pool.map(Array.from({ length: 6 }, (_, x) => ({ x, delayMs: 400 })))
+      await head.waitForLine(/joined with 1 slots/)
+      const forged = encodeValue({ x: 0, y: -1, node: 'rogue', updates: [] })
+      for (let round = 0; round < 20; round++) {
+        const results = []
+        for (let jobId = 1; jobId <= 12; jobId++) {
+          for (let leaseId = 1; leaseId <= 12; leaseId++) results.push({ jobId, leaseId, ok: true, value: forged })
+        }
+        send({ type: 'results', results })
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      // And publishes an update as if it were the head.
+      await fuzzGossip(rogue, 20, seeded(1))
+      const out = (await running) as Array<{ x: number; y: number; node: string; updates: unknown[] }>
+      expect(out.map((r) => r.y)).toEqual([0, 2, 4, 6, 8, 10])
+      expect(out.every((r) => r.node !== 'rogue' && r.updates.length === 0)).toBe(true)
+      await head.waitForLine(/ignored a result from node \S+ for job \d+, which is leased to \S+/)
+      await Promise.any(honest.map((node) => node.waitForLine(/ignored an update published by \S+: only the head/)))
+      expect(await pool.map([{ x: 4 }])).toEqual([expect.objectContaining({ y: 8, updates: [] })])
+    } finally {
+      await rogue.stop()
+    }
+  })
+})
+
+describe('bounds', () => {
+  it("a client holds back jobs past the head's --max-open-jobs (backpressure), and the head refuses one that does not", async () => {
+    const dir = tempDir()
+    const head = meshpool([
+      'head',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--slots',
+      '2',
+      '--key-file',
+      join(dir, 'head.key'),
+      '--max-open-jobs',
+      '50',
+    ])
+    await head.waitForLine(/^ready$/)
+    const address = /\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/.exec(head.output())?.[0] as string
+    await using pool = await createPool({ worker: WORKER, head: address, password: PASSWORD, output: 'ignore' })
+    // 400 jobs at once from one client: it keeps all but 50 to itself until results come back.
+    const params = Array.from({ length: 400 }, (_, x) => ({ x, delayMs: 1 }))
+    const submitted = await Promise.all(params.map((p) => pool.submit(p)))
+    expect((submitted as Array<{ y: number }>).map((r) => r.y)).toEqual(params.map((p) => p.x * 2))
+
+    // A client that ignores the limit it was told is refused, and the head carries on.
+    const rogue = await hostilePeer()
+    try {
+      const stream = await rogue.dialProtocol(multiaddr(address), CLIENT_PROTOCOL)
+      const frames = [
+        { type: 'open', worker: WORKER.pathname, init: encodeValue(undefined), settings: {} },
+        { type: 'submit', jobs: Array.from({ length: 60 }, (_, id) => ({ id, params: encodeValue({ x: id }) })) },
+      ]
+      for (const message of frames) {
+        const body = encodeFrame(message)
+        stream.send(Buffer.concat([varint(body.byteLength), body]))
+      }
+      await head.waitForLine(/refused a client of pool \d+: 60 open jobs is over this head's limit of 50 per client/)
+    } finally {
+      await rogue.stop()
+    }
+    expect(((await pool.map([{ x: 2 }])) as Array<{ y: number }>)[0]?.y).toBe(4)
   })
 })

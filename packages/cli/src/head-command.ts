@@ -12,6 +12,11 @@ export function headCommand(): Command {
     .option('--host <host>', 'address to listen on (default: all interfaces)', '0.0.0.0')
     .option('--key-file <file>', 'the head identity; keeps the join address across restarts', DEFAULT_HEAD_KEY_FILE)
     .option('--allow-peers <file>', 'only these peer ids (one per line) may join as nodes')
+    .option(
+      '--max-open-jobs <n>',
+      'most jobs one client may have open; clients hold back the rest until results come (default 1000000)',
+      integer('--max-open-jobs', { min: 1 }),
+    )
   return withSlotOptions(withAccessOptions(command), 'local')
     .option('--no-work', 'run no local slots: a pure coordinator')
     .action(
@@ -21,6 +26,7 @@ export function headCommand(): Command {
           host: string
           keyFile: string
           allowPeers?: string
+          maxOpenJobs?: number
           work: boolean
         } & SlotFlags &
           AccessFlags,
@@ -33,6 +39,7 @@ export function headCommand(): Command {
           host: opts.host,
           keyFile: opts.keyFile,
           ...(opts.allowPeers === undefined ? {} : { allowPeersFile: opts.allowPeers }),
+          ...(opts.maxOpenJobs === undefined ? {} : { maxOpenJobsPerClient: opts.maxOpenJobs }),
           slots: plan.slots,
           gpus: plan.gpus,
           onLine: (line) => process.stdout.write(`${line}\n`),

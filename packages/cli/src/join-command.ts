@@ -74,7 +74,8 @@ export function joinCommand(): Command {
           },
         })
         process.stdout.write(
-          `joined ${head}\nnode ${node.peerId} with ${describeSlots(node.slots, plan.gpus)}\nready\n`,
+          `joined ${head}\nnode ${node.peerId} with ${describeSlots(node.slots, plan.gpus)}\n` +
+            `listens for other nodes on ${node.addresses.join(' ') || 'no address (it dials out only)'}\nready\n`,
         )
         await untilSignal()
         process.stdout.write(

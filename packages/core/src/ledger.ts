@@ -130,6 +130,7 @@ export class JobLedger {
     pool.jobs.set(clientJobId, job)
     pool.queue.push(job)
     pool.queued++
+    pool.open++
     this.#queued++
     return job.jobId
   }
@@ -159,6 +160,7 @@ export class JobLedger {
       pool.runs.push(run)
       pool.queue.push(run)
       pool.queued += rising.length
+      pool.open += rising.length
       this.#queued += rising.length
     }
     for (const job of others) this.submit(poolId, job.id, job.params, job.timeoutMs ?? 0)
@@ -182,6 +184,7 @@ export class JobLedger {
       if (run === undefined) continue
       run.cancel(run.indexOf(id))
       pool.queued--
+      pool.open--
       this.#queued--
     }
     return this.#drop(pool, jobs)
@@ -245,6 +248,7 @@ export class JobLedger {
     }
     this.#queued -= pool.queued
     const { fromRuns, jobs } = pool.takeAll()
+    pool.open -= fromRuns.length
     for (const clientJobId of fromRuns) fail(clientJobId)
     for (const job of jobs) {
       this.#forget(job)
@@ -402,6 +406,11 @@ export class JobLedger {
     return this.#byNode.get(nodeId)?.size ?? 0
   }
 
+  /** Jobs of a pool not yet done (queued, leased, waiting to retry). */
+  openCount(poolId: number): number {
+    return this.#pools.get(poolId)?.open ?? 0
+  }
+
   /** Queued jobs of one pool, or of all pools. */
   queuedCount(poolId?: number): number {
     if (poolId === undefined) return this.#queued
@@ -500,7 +509,11 @@ export class JobLedger {
 
   #forget(job: Job): void {
     this.#jobs.delete(job.jobId)
-    this.#pools.get(job.poolId)?.jobs.delete(job.clientJobId)
+    const pool = this.#pools.get(job.poolId)
+    if (pool?.jobs.get(job.clientJobId) === job) {
+      pool.jobs.delete(job.clientJobId)
+      pool.open--
+    }
   }
 
   #finish(job: Job, outcome: ClientOutcome): RoutedOutcome {

@@ -77,6 +77,8 @@ export class PoolBook {
   /** The highest client id in a run so far. */
   lastRunId = Number.NEGATIVE_INFINITY
   queued = 0
+  /** Jobs of the pool not yet done: queued, leased or waiting to retry. */
+  open = 0
 
   constructor(poolId: number, settings: PoolSettings) {
     this.poolId = poolId

@@ -16,6 +16,12 @@ export const MAX_FRAME_BYTES = 256 * 1024 * 1024
 export const GOSSIP_INLINE_BYTES = 1024 * 1024
 /** Senders close a batch frame once its payloads pass this many bytes. */
 export const BATCH_SOFT_BYTES = 1024 * 1024
+/**
+ * Most jobs a client may have open on the head at once: a client past it keeps
+ * further jobs to itself until results come back (backpressure); the head
+ * refuses a client that sends more.
+ */
+export const MAX_OPEN_JOBS_PER_CLIENT = 1_000_000
 /** Most items (jobs, results) in one frame. */
 export const MAX_BATCH_ITEMS = 65_536
 
@@ -162,7 +168,8 @@ export type ClientMessage =
 
 /** Head → client on {@link CLIENT_PROTOCOL}. */
 export type HeadToClientMessage =
-  | { type: 'opened'; poolId: number }
+  /** `maxOpenJobs`: the most jobs this client may have open here; it holds back the rest. */
+  | { type: 'opened'; poolId: number; maxOpenJobs?: number }
   | { type: 'results'; results: ClientOutcome[] }
   | { type: 'updated'; reqId: number; seq: number }
   | { type: 'stats'; reqId: number; workers: number; nodes: number }
@@ -332,7 +339,7 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
   revoke: shape({ reqId: uint, peerId: str }),
 }
 const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
-  opened: shape({ poolId: uint }),
+  opened: shape({ poolId: uint, maxOpenJobs: optional(uint) }),
   results: shape({ results: list(outcome('id', {})) }),
   updated: shape({ reqId: uint, seq: uint }),
   stats: shape({ reqId: uint, workers: uint, nodes: uint }),

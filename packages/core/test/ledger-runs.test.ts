@@ -127,3 +127,50 @@ describe('a pool no node can run', () => {
     expect(routed?.outcome).toMatchObject({ id: 0, ok: true })
   })
 })
+
+describe('open jobs per pool (the bound on one client)', () => {
+  it('counts every job from submit until it is done, failed or cancelled, however it went', () => {
+    const { book, clock } = clocked()
+    book.addPool(2, { retries: 1 })
+    book.submitMany(1, frame(0, 10))
+    book.submit(1, 100, new Uint8Array(5000)) // a big one takes the object path
+    book.submit(1, 100, new Uint8Array(1)) // a repeated id keeps its job and counts once
+    expect(book.openCount(1)).toBe(11)
+    const jobs = book.lease('n1', 4)
+    expect(book.openCount(1)).toBe(11)
+    book.complete('n1', {
+      jobId: (jobs[0] as LeasedJob).jobId,
+      leaseId: (jobs[0] as LeasedJob).leaseId,
+      ok: true,
+      value: new Uint8Array(),
+    })
+    expect(book.openCount(1)).toBe(10)
+    book.cancel(1, [5, 6, 1]) // two queued in the run, one leased
+    expect(book.openCount(1)).toBe(7)
+    clock.t += 10_000
+    book.tick() // expired leases go back to the queue: still open
+    expect(book.openCount(1)).toBe(7)
+    book.failQueued(1, { name: 'WorkerLoadError', message: 'x' })
+    expect(book.openCount(1)).toBe(0)
+
+    book.submitMany(2, frame(0, 1))
+    const [job] = book.lease('n1', 1) as [LeasedJob]
+    book.complete('n1', {
+      jobId: job.jobId,
+      leaseId: job.leaseId,
+      ok: false,
+      error: { name: 'Error', message: 'boom' },
+    })
+    expect(book.openCount(2)).toBe(1) // waiting to retry
+    clock.t += 60_000
+    book.tick()
+    const [again] = book.lease('n1', 1) as [LeasedJob]
+    book.complete('n1', {
+      jobId: again.jobId,
+      leaseId: again.leaseId,
+      ok: false,
+      error: { name: 'Error', message: 'boom' },
+    })
+    expect(book.openCount(2)).toBe(0)
+  })
+})

@@ -1,4 +1,5 @@
 import { CLIENT_PROTOCOL, type ClientMessage, type HeadToClientMessage, inbound } from '@meshpool/core'
+import { checkPeerId } from './admission.js'
 import { StreamChannel } from './channel.js'
 import { dialHead } from './dial.js'
 import { createPeer } from './peer.js'
@@ -16,6 +17,7 @@ export interface RevokeOptions extends PoolAccess {
  * it and refuses it from then on. Resolves with whether it had ever joined.
  */
 export async function revokeNode(options: RevokeOptions): Promise<boolean> {
+  checkPeerId(options.peerId, 'revoke')
   const secret = poolSecret(options)
   const peer = await createPeer({ psk: swarmKey(secret) })
   try {

@@ -62,6 +62,7 @@ export class Admission {
 
   /** Refuses this peer from now on; says whether it had ever joined. */
   revoke(peerId: string): boolean {
+    if (!isPeerId(peerId)) return false // the client checks; a hostile one stores nothing
     this.#revoked.add(peerId)
     this.#write('revoked.json', [...this.#revoked])
     return Object.hasOwn(this.#nodes, peerId)
@@ -78,6 +79,24 @@ export class Admission {
     const file = join(this.#dir, name)
     writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 })
     renameSync(`${file}.tmp`, file)
+  }
+}
+
+export function isPeerId(text: string): boolean {
+  try {
+    peerIdFromString(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Throws InvalidOptionError unless `text` is a peer id. */
+export function checkPeerId(text: unknown, what: string): asserts text is string {
+  if (typeof text !== 'string' || !isPeerId(text)) {
+    throw new InvalidOptionError(
+      `${what} takes a peer id like the 12D3KooW… a node prints, got ${JSON.stringify(text)}`,
+    )
   }
 }
 
@@ -110,9 +129,7 @@ function readAllowList(file: string): Set<string> {
   for (const [i, raw] of text.split('\n').entries()) {
     const line = raw.replace(/#.*/, '').trim()
     if (line === '') continue
-    try {
-      peerIdFromString(line)
-    } catch {
+    if (!isPeerId(line)) {
       throw new InvalidOptionError(
         `${file} line ${i + 1}: ${JSON.stringify(line)} is not a peer id (one per line, like the 12D3KooW… a node prints)`,
       )

@@ -1,8 +1,16 @@
 import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { BLOB_PROTOCOL, type BlobReply, type BlobRequest, DEFAULT_UPDATE_LOG_BYTES, inbound } from '@meshpool/core'
+import {
+  BLOB_PROTOCOL,
+  type BlobReply,
+  type BlobRequest,
+  DEFAULT_UPDATE_LOG_BYTES,
+  FrameError,
+  inbound,
+} from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { StreamChannel } from './channel.js'
+import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
 import type { MeshPeer } from './peer.js'
 import { codeHash } from './ship.js'
 
@@ -41,17 +49,24 @@ export class BlobStore {
 
 /** Serves the blobs in `store` to any peer of the mesh that asks. */
 export async function serveBlobs(peer: MeshPeer, store: BlobStore): Promise<void> {
-  await peer.handle(BLOB_PROTOCOL, (stream) => {
-    const channel = new StreamChannel<BlobRequest, BlobReply>(stream, inbound.blobRequest)
-    channel.start({
-      message: (request) => {
-        if (request.type !== 'fetch') return
-        const data = store.get(request.hash)
-        channel.send({ type: 'blob', hash: request.hash, ...(data === undefined ? {} : { data }) })
-      },
-      close: () => {},
-    })
-  })
+  await peer.handle(
+    BLOB_PROTOCOL,
+    (stream) => {
+      const channel = new StreamChannel<BlobRequest, BlobReply>(stream, inbound.blobRequest, {
+        maxInFrameBytes: MAX_REQUEST_FRAME_BYTES,
+      })
+      channel.start({
+        message: (request) => {
+          if (request.type !== 'fetch') return
+          if (channel.queuedBytes > 0) return channel.close(new FrameError('a second fetch before the first was read'))
+          const data = store.get(request.hash)
+          channel.send({ type: 'blob', hash: request.hash, ...(data === undefined ? {} : { data }) })
+        },
+        close: () => {},
+      })
+    },
+    { maxInboundStreams: STREAMS_PER_CONNECTION.blob },
+  )
 }
 
 /**
@@ -108,8 +123,7 @@ export async function fetchBlob(peer: MeshPeer, head: Multiaddr, hash: string, s
       channel.send({ type: 'fetch', hash })
     })
   } finally {
-    // Let the 'have' go out before the stream ends.
-    setTimeout(() => channel.close(), 1000).unref()
+    channel.close() // after the 'have' has gone out
   }
 }
 

@@ -22,7 +22,21 @@ export interface Channel<In, Out> {
   /** Queues a message. Throws FrameError at once if it is too large to send. */
   send(message: Out): void
   close(reason?: Error): void
+  /** Bytes queued and not yet handed to the transport. */
+  readonly queuedBytes: number
 }
+
+export interface StreamChannelLimits {
+  /** Largest frame accepted from the peer. @default MAX_FRAME_BYTES */
+  maxInFrameBytes?: number
+  /** Largest frame sent. @default MAX_FRAME_BYTES */
+  maxOutFrameBytes?: number
+  /** A peer that leaves more than this unread is cut off. @default MAX_QUEUED_BYTES */
+  maxQueuedBytes?: number
+}
+
+/** What one peer may leave unread on one stream before it is cut off (a peer that sends and never reads). */
+export const MAX_QUEUED_BYTES = 1024 * 1024 * 1024
 
 /** Two connected in-memory channels; messages are delivered asynchronously, in order. */
 export function channelPair<A, B>(): [Channel<A, B>, Channel<B, A>] {
@@ -44,6 +58,8 @@ class MemoryChannel<In, Out> implements Channel<In, Out> {
     this.#handlers = handlers
     this.#schedule()
   }
+
+  readonly queuedBytes = 0
 
   send(message: Out): void {
     if (this.#closed) return
@@ -92,18 +108,27 @@ const CLOSE_FLUSH_MS = 10_000
 export class StreamChannel<In extends { type: string }, Out extends object> implements Channel<In, Out> {
   readonly #stream: Stream
   readonly #accepted: Parameters<typeof decodeFrame>[1]
-  readonly #maxFrameBytes: number
+  readonly #maxIn: number
+  readonly #maxOut: number
+  readonly #maxQueued: number
   #queue: Uint8Array[] = []
+  #queuedBytes = 0
   #pumping = false
   #closed = false
   #closeWhenSent = false
   #handlers: ChannelHandlers<In> | undefined
 
-  constructor(stream: Stream, accepted: Parameters<typeof decodeFrame>[1], maxFrameBytes = MAX_FRAME_BYTES) {
+  constructor(stream: Stream, accepted: Parameters<typeof decodeFrame>[1], limits: StreamChannelLimits = {}) {
     this.#stream = stream
     this.#accepted = accepted
-    this.#maxFrameBytes = maxFrameBytes
-    stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, 16 * 1024 * 1024)
+    this.#maxIn = limits.maxInFrameBytes ?? MAX_FRAME_BYTES
+    this.#maxOut = limits.maxOutFrameBytes ?? MAX_FRAME_BYTES
+    this.#maxQueued = limits.maxQueuedBytes ?? MAX_QUEUED_BYTES
+    stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, Math.min(this.#maxIn, 16 * 1024 * 1024))
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes
   }
 
   start(handlers: ChannelHandlers<In>): void {
@@ -113,11 +138,16 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
 
   send(message: Out): void {
     if (this.#closed || this.#closeWhenSent) return
-    const body = encodeFrame(message, this.#maxFrameBytes)
+    const body = encodeFrame(message, this.#maxOut)
+    if (this.#queuedBytes + body.byteLength > this.#maxQueued) {
+      this.close(new FrameError(`the peer left over ${this.#maxQueued} bytes unread; cutting it off`))
+      return
+    }
     this.#queue.push(varint.encode(body.byteLength))
     for (let at = 0; at < body.byteLength; at += PIECE_BYTES) {
       this.#queue.push(body.subarray(at, Math.min(at + PIECE_BYTES, body.byteLength)))
     }
+    this.#queuedBytes += body.byteLength
     if (!this.#pumping) void this.#pump()
   }
 
@@ -151,7 +181,9 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
         this.#queue = []
         for (const piece of pieces) {
           if (this.#closed) return
-          if (!this.#stream.send(piece)) await drained(this.#stream)
+          const sent = this.#stream.send(piece)
+          this.#queuedBytes = Math.max(0, this.#queuedBytes - piece.byteLength)
+          if (!sent) await drained(this.#stream)
         }
       }
     } catch (err) {
@@ -164,14 +196,14 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
 
   async #read(): Promise<void> {
     const decoder = new LengthPrefixedDecoder({
-      maxDataLength: this.#maxFrameBytes,
-      maxBufferSize: this.#maxFrameBytes + 16,
+      maxDataLength: this.#maxIn,
+      maxBufferSize: this.#maxIn + 16,
     })
     let reason: Error | undefined
     try {
       for await (const chunk of this.#stream) {
         for (const frame of decoder.decode(chunk)) {
-          const message = decodeFrame<In>(frame.subarray(), this.#accepted, this.#maxFrameBytes)
+          const message = decodeFrame<In>(frame.subarray(), this.#accepted, this.#maxIn)
           if (this.#closed) return
           safely(() => this.#handlers?.message(message))
         }

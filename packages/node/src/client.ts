@@ -4,9 +4,11 @@ import {
   type ClientMessage,
   type ClientOutcome,
   DEFAULT_UPDATE_LOG_BYTES,
+  Deque,
   errorFromShape,
   type HeadToClientMessage,
   MAX_BATCH_ITEMS,
+  MAX_OPEN_JOBS_PER_CLIENT,
   PoolClosedError,
   type PoolSettingsWire,
   RemoteJobError,
@@ -22,6 +24,8 @@ type ClientChannel = Channel<HeadToClientMessage, ClientMessage>
 
 interface OpenJob {
   job: SubmittedJob
+  /** Sent to the head on the current connection (the rest wait: see MAX_OPEN_JOBS_PER_CLIENT). */
+  sent: boolean
   resolve(value: Uint8Array): void
   reject(err: Error): void
 }
@@ -77,6 +81,11 @@ export class PoolClient {
   #channel: ClientChannel | undefined
   #outbox: SubmittedJob[] = []
   #outboxBytes = 0
+  /** Open jobs not yet sent, in order: the head holds as many of this client's as it takes. */
+  readonly #unsent = new Deque<number>()
+  #sentOpen = 0
+  /** The head's limit on this client's open jobs (it says in `opened`). */
+  #maxOpen = MAX_OPEN_JOBS_PER_CLIENT
   #flushScheduled = false
   #nextJobId = 1
   #nextReqId = 1
@@ -102,14 +111,24 @@ export class PoolClient {
     const id = this.#nextJobId++
     if (this.#closedReason !== undefined) return { id, result: Promise.reject(this.#closedReason) }
     const job: SubmittedJob = timeoutMs > 0 ? { id, params, timeoutMs } : { id, params }
-    const result = new Promise<Uint8Array>((resolve, reject) => this.#jobs.set(id, { job, resolve, reject }))
-    this.#queue(job)
+    const result = new Promise<Uint8Array>((resolve, reject) =>
+      this.#jobs.set(id, { job, sent: false, resolve, reject }),
+    )
+    this.#unsent.push(id)
+    this.#sendUnsent()
     return { id, result }
   }
 
   /** Cancels open jobs: their promises are settled by the caller; the head drops or stops them. */
   cancel(ids: number[]): void {
-    const open = ids.filter((id) => this.#jobs.delete(id))
+    const open: number[] = []
+    for (const id of ids) {
+      const job = this.#jobs.get(id)
+      if (job === undefined) continue
+      this.#forget(id, job)
+      if (job.sent) open.push(id)
+    }
+    this.#sendUnsent()
     if (open.length === 0) return
     const gone = new Set(open)
     this.#outbox = this.#outbox.filter((job) => !gone.has(job.id))
@@ -196,8 +215,15 @@ export class PoolClient {
   #resume(): void {
     if (this.#watching) this.#channel?.send({ type: 'watch', on: true })
     for (const entry of this.#updates) this.#sendUpdate(entry)
-    this.#outbox = [...this.#jobs.values()].map((open) => open.job)
+    this.#outbox = []
     this.#outboxBytes = 0
+    this.#unsent.clear()
+    this.#sentOpen = 0
+    for (const [id, open] of this.#jobs) {
+      open.sent = false
+      this.#unsent.push(id)
+    }
+    this.#sendUnsent()
     this.#flush()
     for (const request of this.#requests.values()) this.#channel?.send(request.message)
   }
@@ -275,6 +301,8 @@ export class PoolClient {
   #onMessage(message: HeadToClientMessage): void {
     switch (message.type) {
       case 'opened':
+        this.#maxOpen = message.maxOpenJobs ?? MAX_OPEN_JOBS_PER_CLIENT
+        this.#sendUnsent()
         return
       case 'results':
         for (const outcome of message.results) this.#settle(outcome)
@@ -305,10 +333,32 @@ export class PoolClient {
     }
   }
 
+  /**
+   * Sends waiting jobs while the head holds fewer than MAX_OPEN_JOBS_PER_CLIENT of this
+   * client's: past that, submitting goes on in the client and the jobs wait here
+   * (backpressure), where the head would refuse them.
+   */
+  #sendUnsent(): void {
+    while (this.#sentOpen < this.#maxOpen && this.#unsent.length > 0) {
+      const id = this.#unsent.shift() as number
+      const open = this.#jobs.get(id)
+      if (open === undefined || open.sent) continue
+      open.sent = true
+      this.#sentOpen++
+      this.#queue(open.job)
+    }
+  }
+
+  #forget(id: number, open: OpenJob): void {
+    this.#jobs.delete(id)
+    if (open.sent) this.#sentOpen--
+  }
+
   #settle(outcome: ClientOutcome): void {
     const open = this.#jobs.get(outcome.id)
     if (open === undefined) return
-    this.#jobs.delete(outcome.id)
+    this.#forget(outcome.id, open)
+    if (this.#unsent.length > 0) this.#sendUnsent()
     if (outcome.ok) open.resolve(outcome.value)
     else
       open.reject(
@@ -325,6 +375,8 @@ export class PoolClient {
     for (const request of this.#requests.values()) request.reject(reason)
     for (const entry of this.#updates) for (const waiter of entry.waiters.splice(0)) waiter.reject(reason)
     this.#jobs.clear()
+    this.#unsent.clear()
+    this.#sentOpen = 0
     this.#requests.clear()
   }
 }

@@ -136,7 +136,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   const poolKeyFile =
     options.poolKeyFile ?? (options.password === undefined ? envValue('MESHPOOL_POOL_KEY_FILE') : undefined)
   const password = options.password ?? (poolKeyFile === undefined ? envValue('MESHPOOL_PASSWORD') : undefined)
-  if (password === undefined && poolKeyFile === undefined) {
+  if ((password === undefined || password === '') && poolKeyFile === undefined) {
     throw new InvalidOptionError(
       'options.password is required with a remote head: pass { password } or set MESHPOOL_PASSWORD to the pool password (or use a pool key file: { poolKeyFile } or MESHPOOL_POOL_KEY_FILE)',
     )

@@ -1,6 +1,15 @@
-import { BLOB_PROTOCOL, type BlobReply, type BlobRequest, BlobSources, inbound, type PeerInfo } from '@meshpool/core'
+import {
+  BLOB_PROTOCOL,
+  type BlobReply,
+  type BlobRequest,
+  BlobSources,
+  FrameError,
+  inbound,
+  type PeerInfo,
+} from '@meshpool/core'
 import { BlobStore } from './blobs.js'
 import { StreamChannel } from './channel.js'
+import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
 import type { MeshPeer } from './peer.js'
 import { codeHash } from './ship.js'
 
@@ -35,32 +44,42 @@ export class HeadBlobs {
   }
 
   async serve(peer: MeshPeer): Promise<void> {
-    await peer.handle(BLOB_PROTOCOL, (stream, connection) => {
-      const requester = connection.remotePeer.toString()
-      const channel = new StreamChannel<BlobRequest, BlobReply>(stream, inbound.blobRequest)
-      const asked = new Set<string>()
-      channel.start({
-        message: (request) => {
-          const { hash } = request
-          if (request.type === 'have') {
-            this.#sources.done(hash, requester, true)
-            return
-          }
-          asked.add(hash)
-          this.#sources.request(hash, requester, request.direct === true, (source) => {
-            const where = source === 'head' ? undefined : this.#whereIs(source.peer)
-            if (where !== undefined) {
-              channel.send({ type: 'elsewhere', hash, peers: [where] })
+    await peer.handle(
+      BLOB_PROTOCOL,
+      (stream, connection) => {
+        const requester = connection.remotePeer.toString()
+        const channel = new StreamChannel<BlobRequest, BlobReply>(stream, inbound.blobRequest, {
+          maxInFrameBytes: MAX_REQUEST_FRAME_BYTES,
+        })
+        const asked = new Set<string>()
+        channel.start({
+          message: (request) => {
+            const { hash } = request
+            if (request.type === 'have') {
+              if (asked.has(hash)) this.#sources.done(hash, requester, true)
               return
             }
-            const data = this.#store.get(hash)
-            channel.send({ type: 'blob', hash, ...(data === undefined ? {} : { data }) })
-          })
-        },
-        close: () => {
-          for (const hash of asked) this.#sources.done(hash, requester, false)
-        },
-      })
-    })
+            // One blob per stream at a time: a peer that asks for more before reading is cut off.
+            if (asked.size >= 1 && !asked.has(hash)) return channel.close(new FrameError('one blob per fetch stream'))
+            if (channel.queuedBytes > 0)
+              return channel.close(new FrameError('a second fetch before the first was read'))
+            asked.add(hash)
+            this.#sources.request(hash, requester, request.direct === true, (source) => {
+              const where = source === 'head' ? undefined : this.#whereIs(source.peer)
+              if (where !== undefined) {
+                channel.send({ type: 'elsewhere', hash, peers: [where] })
+                return
+              }
+              const data = this.#store.get(hash)
+              channel.send({ type: 'blob', hash, ...(data === undefined ? {} : { data }) })
+            })
+          },
+          close: () => {
+            for (const hash of asked) this.#sources.done(hash, requester, false)
+          },
+        })
+      },
+      { maxInboundStreams: STREAMS_PER_CONNECTION.blob },
+    )
   }
 }

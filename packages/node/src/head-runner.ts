@@ -10,12 +10,13 @@ import {
   checkPositiveInteger,
   DEFAULT_UPDATE_LOG_BYTES,
   encodeFrame,
+  FrameError,
   GOSSIP_INLINE_BYTES,
   inbound,
   UPDATES_TOPIC,
   WORK_PROTOCOL,
 } from '@meshpool/core'
-import { Admission } from './admission.js'
+import { Admission, isPeerId } from './admission.js'
 import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
 import { CodeCache } from './code-cache.js'
@@ -23,6 +24,7 @@ import { defaultSlots } from './create-pool.js'
 import { HeadBlobs } from './head-blobs.js'
 import { attachLocalAgent, HeadService, type HeadStats, type NodeEvent } from './head-service.js'
 import { loadOrCreateIdentity } from './identity.js'
+import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
 import { createPeer } from './peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
 import type { GpuInfo } from './worker-types.js'
@@ -56,6 +58,8 @@ export interface HeadInit extends PoolAccess {
   updateLogBytes?: number
   /** A file of peer ids, one per line: only these may join as nodes (clients need only the password). */
   allowPeersFile?: string
+  /** Most jobs one client may have open; a client holds back the rest until results come. @default 1,000,000 */
+  maxOpenJobsPerClient?: number
 }
 
 export interface RunningHead {
@@ -73,6 +77,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const port = init.port ?? DEFAULT_HEAD_PORT
   checkPositiveInteger(port, 'port', { allowZero: true })
   checkPositiveInteger(init.slots, 'slots', { allowZero: true })
+  checkPositiveInteger(init.maxOpenJobsPerClient, 'maxOpenJobsPerClient')
   const host = init.host ?? '0.0.0.0'
   const psk = swarmKey(poolSecret(init))
   const keyFile = init.keyFile ?? DEFAULT_HEAD_KEY_FILE
@@ -97,10 +102,13 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     },
     ...(init.updateLogBytes === undefined ? {} : { updateLogBytes: init.updateLogBytes }),
     admission,
+    ...(init.onLine === undefined ? {} : { onNote: init.onLine }),
+    ...(init.maxOpenJobsPerClient === undefined ? {} : { maxOpenJobsPerClient: init.maxOpenJobsPerClient }),
     disconnect: (peerId) => {
       // After the message that says why has gone out.
       setTimeout(() => {
-        peer.hangUp(peerIdFromString(peerId)).catch((err: Error) => log('hang up %s: %s', peerId, err.message))
+        if (isPeerId(peerId))
+          peer.hangUp(peerIdFromString(peerId)).catch((err: Error) => log('hang up %s: %s', peerId, err.message))
       }, HANG_UP_DELAY_MS).unref()
     },
     publish: (entry) => {
@@ -119,23 +127,36 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
       })
     },
   })
-  await peer.handle(WORK_PROTOCOL, (stream, connection) => {
-    head.attachNode(connection.remotePeer.toString(), new StreamChannel(stream, inbound.head.work))
-  })
-  await peer.handle(CLIENT_PROTOCOL, (stream) => {
-    head.attachClient(new StreamChannel(stream, inbound.head.client))
+  await peer.handle(
+    WORK_PROTOCOL,
+    (stream, connection) => {
+      head.attachNode(connection.remotePeer.toString(), new StreamChannel(stream, inbound.head.work))
+    },
+    { maxInboundStreams: STREAMS_PER_CONNECTION.work },
+  )
+  await peer.handle(CLIENT_PROTOCOL, (stream) => head.attachClient(new StreamChannel(stream, inbound.head.client)), {
+    maxInboundStreams: STREAMS_PER_CONNECTION.client,
   })
   await blobs.serve(peer)
-  await peer.handle(CODE_PROTOCOL, (stream) => {
-    const channel = new StreamChannel<CodeRequest, CodeReply>(stream, inbound.head.code)
-    channel.start({
-      message: ({ hash }) => {
-        const code = head.code(hash)
-        channel.send({ type: 'code', hash, ...(code === undefined ? {} : { code }) })
-      },
-      close: () => {},
-    })
-  })
+  await peer.handle(
+    CODE_PROTOCOL,
+    (stream) => {
+      const channel = new StreamChannel<CodeRequest, CodeReply>(stream, inbound.head.code, {
+        maxInFrameBytes: MAX_REQUEST_FRAME_BYTES,
+      })
+      channel.start({
+        message: ({ hash }) => {
+          // One fetch at a time: a peer that asks again before reading the answer is cut off.
+          if (channel.queuedBytes > 0)
+            return channel.close(new FrameError('a second code fetch before the first was read'))
+          const code = head.code(hash)
+          channel.send({ type: 'code', hash, ...(code === undefined ? {} : { code }) })
+        },
+        close: () => {},
+      })
+    },
+    { maxInboundStreams: STREAMS_PER_CONNECTION.code },
+  )
   const slots = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus.length : (init.slots ?? defaultSlots())
   let agent: NodeAgent | undefined
   if (slots > 0) {

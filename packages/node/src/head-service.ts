@@ -8,6 +8,7 @@ import {
   type HeadToNodeMessage,
   JobLedger,
   type LeaseToCancel,
+  MAX_OPEN_JOBS_PER_CLIENT,
   type NodeMessage,
   type PeerInfo,
   type PoolSpec,
@@ -15,6 +16,7 @@ import {
   type UpdateEntry,
   UpdateLog,
 } from '@meshpool/core'
+import { isPeerId } from './admission.js'
 import type { NodeAgent } from './agent.js'
 import { type Channel, channelPair } from './channel.js'
 import { CodeStore } from './code-store.js'
@@ -28,6 +30,8 @@ const LEASE_CHUNK = 512
 const MAX_WANTED_PER_SLOT = 512
 /** How often the head looks for expired leases and due retries. */
 const TICK_MS = 100
+/** A catch-up is not answered while this much is still queued to the node. */
+const MAX_CATCHUP_QUEUED_BYTES = 64 * 1024 * 1024
 /** How many other nodes the head names to a node that joins or asks (it keeps a few of them as mesh neighbours). */
 const PEERS_OFFERED = 8
 
@@ -44,6 +48,10 @@ export interface HeadServiceInit {
   admission?: NodeAdmission
   /** Cuts every connection to a peer (a revoked or refused node). */
   disconnect?: (peerId: string) => void
+  /** Most jobs one client may have open (queued, running, waiting to retry). @default MAX_OPEN_JOBS_PER_CLIENT */
+  maxOpenJobsPerClient?: number
+  /** The head's own log: refused and revoked peers, and what it ignored from a peer (a line each). */
+  onNote?: (line: string) => void
 }
 
 /** The head's rules for nodes: see Admission. */
@@ -115,8 +123,11 @@ export class HeadService {
   readonly #updateLogBytes: number
   readonly #admission: NodeAdmission | undefined
   readonly #disconnect: (peerId: string) => void
+  readonly #maxOpenJobs: number
+  readonly #note: (line: string) => void
   readonly #leasedNotes = new Map<PoolSession, Array<{ id: number; fraction: number }>>()
   #nextPoolId = 1
+  #lastIgnoredNote = 0
   #closed = false
   readonly #ticker: NodeJS.Timeout
 
@@ -130,6 +141,8 @@ export class HeadService {
     this.#updateLogBytes = init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES
     this.#admission = init.admission
     this.#disconnect = init.disconnect ?? (() => {})
+    this.#maxOpenJobs = init.maxOpenJobsPerClient ?? MAX_OPEN_JOBS_PER_CLIENT
+    this.#note = init.onNote ?? ((line) => log(line))
     this.#ticker = setInterval(() => this.#tick(), TICK_MS)
     this.#ticker.unref()
   }
@@ -170,7 +183,8 @@ export class HeadService {
     channel.start({
       message: (message) => {
         if (message.type === 'revoke') {
-          const known = this.revoke(message.peerId)
+          // The clients meshpool ships check the id first; another one's nonsense is answered, and kept nowhere.
+          const known = isPeerId(message.peerId) && this.revoke(message.peerId)
           channel.send({ type: 'revoked', reqId: message.reqId, peerId: message.peerId, known })
           return
         }
@@ -224,7 +238,7 @@ export class HeadService {
     }
     this.#pools.set(poolId, pool)
     log('pool %d opened for %s', poolId, open.worker)
-    channel.send({ type: 'opened', poolId })
+    channel.send({ type: 'opened', poolId, maxOpenJobs: this.#maxOpenJobs })
     return pool
   }
 
@@ -240,11 +254,21 @@ export class HeadService {
 
   #onClientMessage(pool: PoolSession, message: ClientMessage): void {
     switch (message.type) {
-      case 'submit':
+      case 'submit': {
+        const open = this.#ledger.openCount(pool.spec.poolId)
+        if (open + message.jobs.length > this.#maxOpenJobs) {
+          // meshpool's own client holds jobs back below the limit it was told: this one does not.
+          const refusal = `${open + message.jobs.length} open jobs is over this head's limit of ${this.#maxOpenJobs} per client; wait for results before submitting more`
+          this.#note(`refused a client of pool ${pool.spec.poolId}: ${refusal}`)
+          pool.channel.send({ type: 'refused', message: refusal })
+          pool.channel.close()
+          return
+        }
         this.#ledger.submitMany(pool.spec.poolId, message.jobs)
         this.#failIfUnrunnable(pool.spec.poolId)
         this.#dispatch()
         return
+      }
       case 'cancel':
         this.#cancelOnNodes(this.#ledger.cancel(pool.spec.poolId, message.ids))
         return
@@ -276,7 +300,7 @@ export class HeadService {
         if (node.slots > 0) return
         const refusal = node.local ? undefined : this.#admission?.refusal(node.id)
         if (refusal !== undefined) {
-          log('refusing node %s (%s): %s', node.id, message.name, refusal)
+          this.#note(`refused node ${node.id} (${message.name}): ${refusal}`)
           node.channel.send({ type: 'refused', message: refusal })
           node.channel.close()
           this.#disconnect(node.id)
@@ -304,7 +328,7 @@ export class HeadService {
         if (this.#nodes.get(node.id) === node) node.channel.send({ type: 'peers', peers: this.#somePeers(node) })
         return
       case 'pull':
-        if (!this.#nodes.has(node.id)) return
+        if (this.#nodes.get(node.id) !== node) return
         node.wanted = Math.min(node.wanted + message.n, node.slots * MAX_WANTED_PER_SLOT)
         this.#dispatch()
         return
@@ -313,6 +337,7 @@ export class HeadService {
         for (const report of message.results) {
           const outcome = this.#ledger.complete(node.id, report)
           if (outcome !== undefined) routed.push(outcome)
+          else if (this.#ledger.holder(report.jobId)?.nodeId !== undefined) this.#notHolder(node, report.jobId)
         }
         this.#route(routed)
         this.#dispatch()
@@ -347,7 +372,7 @@ export class HeadService {
         return
       case 'loadFailed': {
         const pool = this.#pools.get(message.poolId)
-        if (pool === undefined || node.unloadable.has(message.poolId)) return
+        if (pool === undefined || !node.poolsSent.has(message.poolId) || node.unloadable.has(message.poolId)) return
         node.unloadable.set(message.poolId, message.error)
         log('pool %d can not start on node %s: %s', message.poolId, node.id, message.error.message)
         pool.channel.send({ type: 'output', lines: [`[${node.name}] ${message.error.message}`] })
@@ -356,14 +381,17 @@ export class HeadService {
         return
       }
       case 'output':
-        this.#pools.get(message.poolId)?.channel.send({ type: 'output', lines: message.lines })
+        // Only a node that was given the pool speaks for its workers.
+        if (node.poolsSent.has(message.poolId))
+          this.#pools.get(message.poolId)?.channel.send({ type: 'output', lines: message.lines })
         return
       case 'progress':
         this.#routeProgress(node, message.progress)
         return
       case 'catchup': {
         const pool = this.#pools.get(message.poolId)
-        if (pool === undefined) return
+        // A node that has not read the last answers yet gets no more (it asks again with its next heartbeat).
+        if (pool === undefined || node.channel.queuedBytes > MAX_CATCHUP_QUEUED_BYTES) return
         const { entries, missed } = pool.log.since(message.from)
         node.channel.send({
           type: 'updates',
@@ -373,6 +401,16 @@ export class HeadService {
         return
       }
     }
+  }
+
+  /** A result for a job leased to another node: ignored, and said (once a second at most). */
+  #notHolder(node: NodeSession, jobId: number): void {
+    const holder = this.#ledger.holder(jobId)?.nodeId
+    if (holder === node.id) return // a stale lease of its own (a slot that was replaced): nothing to say
+    const now = Date.now()
+    if (now - this.#lastIgnoredNote < 1000) return
+    this.#lastIgnoredNote = now
+    this.#note(`ignored a result from node ${node.id} for job ${jobId}, which is leased to ${holder}`)
   }
 
   #onNodeGone(node: NodeSession, reason: Error | undefined): void {
@@ -471,7 +509,7 @@ export class HeadService {
    */
   revoke(peerId: string): boolean {
     const known = this.#admission?.revoke(peerId) ?? this.#nodes.has(peerId)
-    log('revoking %s', peerId)
+    this.#note(`revoked ${peerId}${known ? '' : ' (it never joined)'}`)
     for (const node of this.#nodes.values()) if (!node.local) node.channel.send({ type: 'revoked', peerIds: [peerId] })
     const node = this.#nodes.get(peerId)
     if (node !== undefined && !node.local) {

@@ -41,6 +41,8 @@ export {
   type NodeInit,
   type RunningNode,
 } from './node-runner.js'
+/** The libp2p peer with meshpool's stack, for tools that speak its protocols. */
+export { createPeer, type MeshPeer, type PeerInit } from './peer.js'
 export { type CallOptions, type MapOptions, Pool } from './pool.js'
 export type { Progress } from './progress.js'
 export { checkPrivateFile, derivePoolKey, MIN_PASSWORD_LENGTH, type PoolAccess, writePoolKeyFile } from './psk.js'

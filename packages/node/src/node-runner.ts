@@ -15,6 +15,7 @@ import {
   WORK_PROTOCOL,
 } from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { isPeerId } from './admission.js'
 import { NodeAgent } from './agent.js'
 import { BlobStore, fetchBlob, serveBlobs } from './blobs.js'
 import { StreamChannel } from './channel.js'
@@ -65,6 +66,8 @@ export interface NodeInit extends PoolAccess {
 export interface RunningNode {
   peerId: string
   slots: number
+  /** Where other nodes reach this one (the gossip mesh and big updates). */
+  addresses: string[]
   /** Takes no new jobs, gives back those not started, and waits up to `timeoutMs` for the running ones. */
   drain(timeoutMs?: number): Promise<void>
   /** Leaves at once: the head requeues whatever this node still held. */
@@ -113,7 +116,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
         void stop().then(() => init.onStatus?.('revoked', 'the head revoked this node: it is refused from now on'))
         return
       }
-      for (const id of peerIds) peer.hangUp(peerIdFromString(id)).catch(() => {})
+      for (const id of peerIds) if (isPeerId(id)) peer.hangUp(peerIdFromString(id)).catch(() => {})
     },
   })
   const slots = agent.slots
@@ -129,11 +132,16 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     const pubsub = peer.services.pubsub
     pubsub.subscribe(UPDATES_TOPIC)
     // Only the head publishes updates: anything else is dropped, and not passed on to other nodes.
-    pubsub.topicValidators.set(UPDATES_TOPIC, (_from, message) =>
-      message.type === 'signed' && message.from.toString() === headPeerId
-        ? TopicValidatorResult.Accept
-        : TopicValidatorResult.Reject,
-    )
+    let lastForgedNote = 0
+    pubsub.topicValidators.set(UPDATES_TOPIC, (_from, message) => {
+      if (message.type === 'signed' && message.from.toString() === headPeerId) return TopicValidatorResult.Accept
+      if (Date.now() - lastForgedNote > 1000) {
+        lastForgedNote = Date.now()
+        const author = message.type === 'signed' ? message.from.toString() : 'an unsigned peer'
+        init.onLine?.(`ignored an update published by ${author}: only the head publishes updates`)
+      }
+      return TopicValidatorResult.Reject
+    })
     pubsub.addEventListener('gossipsub:message', (event) => {
       const { msg: message, propagationSource } = event.detail
       if (message.topic !== UPDATES_TOPIC || message.type !== 'signed') return
@@ -190,6 +198,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   return {
     peerId: peer.peerId.toString(),
     slots,
+    addresses: neighbours.addrs(),
     drain: (timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => agent.drain(timeoutMs),
     stop,
   }

@@ -9,7 +9,9 @@ import type { Ping } from '@libp2p/ping'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { MAX_CONNECTIONS_PER_IP, MAX_PENDING_HANDSHAKES } from './limits.js'
 
 export interface PeerInit {
   /** The swarm key derived from the pool password (see derivePoolKey). */
@@ -49,12 +51,24 @@ function fastMessageId(from: Uint8Array | undefined, seqno: Uint8Array | undefin
   return `${Buffer.from(from.buffer, from.byteOffset, from.byteLength).toString('base64')}:${Buffer.from(seqno.buffer, seqno.byteOffset, seqno.byteLength).toString('base64')}`
 }
 
-function gater(deny: (peerId: string) => boolean) {
+/**
+ * Refuses revoked peers either way, and a connection from an IP address that
+ * already has {@link MAX_CONNECTIONS_PER_IP} (checked before any crypto).
+ */
+function gater(deny: (peerId: string) => boolean, connectionsFrom: (ip: string) => number) {
   return {
+    denyInboundConnection: (connection: { remoteAddr: Multiaddr }) => {
+      const ip = ipOf(connection.remoteAddr)
+      return ip !== undefined && connectionsFrom(ip) >= MAX_CONNECTIONS_PER_IP
+    },
     denyDialPeer: (peerId: PeerId) => deny(peerId.toString()),
     denyInboundEncryptedConnection: (peerId: PeerId) => deny(peerId.toString()),
     denyOutboundEncryptedConnection: (peerId: PeerId) => deny(peerId.toString()),
   }
+}
+
+function ipOf(address: Multiaddr): string | undefined {
+  return address.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
 }
 
 export type MeshPeer = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>
@@ -65,18 +79,21 @@ export type MeshPeer = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSu
  * limits are set so that dozens of nodes can join a head in the same second.
  */
 export async function createPeer(init: PeerInit): Promise<MeshPeer> {
-  return createLibp2p({
+  let peer: MeshPeer | undefined
+  const connectionsFrom = (ip: string): number =>
+    peer?.getConnections().filter((c) => ipOf(c.remoteAddr) === ip).length ?? 0
+  peer = await createLibp2p({
     ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
     addresses: { listen: init.listen ?? [] },
     transports: [tcp()],
     connectionProtector: preSharedKey({ psk: init.psk }),
-    ...(init.deny === undefined ? {} : { connectionGater: gater(init.deny) }),
+    connectionGater: gater(init.deny ?? (() => false), connectionsFrom),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: 1024,
       inboundConnectionThreshold: 1024,
-      maxIncomingPendingConnections: 256,
+      maxIncomingPendingConnections: MAX_PENDING_HANDSHAKES,
     },
     // Frozen peers are found by lease expiry, dead ones by the socket closing; the ping
     // monitor only cleans up silent connections, so it may be patient with a busy machine.
@@ -86,4 +103,5 @@ export async function createPeer(init: PeerInit): Promise<MeshPeer> {
     },
     services: services(),
   })
+  return peer
 }

@@ -6,6 +6,7 @@ import {
   encodeValue,
   InvalidOptionError,
 } from '@meshpool/core'
+import { checkPeerId } from './admission.js'
 import type { PoolClient } from './client.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
 import { type Progress, ProgressTracker } from './progress.js'
@@ -111,9 +112,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * Resolves with whether that peer had ever joined this head.
    */
   async revoke(peerId: string): Promise<boolean> {
-    if (typeof peerId !== 'string' || peerId === '') {
-      throw new InvalidOptionError(`revoke takes the peer id a node prints (12D3KooW…), got ${JSON.stringify(peerId)}`)
-    }
+    checkPeerId(peerId, 'revoke')
     return this.#client.revoke(peerId)
   }
 

@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { BLOB_PROTOCOL, CLIENT_PROTOCOL, CODE_PROTOCOL, WORK_PROTOCOL } from '@meshpool/core'
+import { createPool, type Pool } from 'meshpool'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type JoinedNode, joinNode, PASSWORD, type Proc, startHead, stopAll, WORKER } from './harness.js'
+import { fuzzGossip, fuzzProtocol, hostilePeer, seeded } from './hostile-peer.js'
+
+afterEach(stopAll)
+
+/** Writes per protocol: a few thousand in CI; FUZZ_FRAMES=100000 for the long run. */
+const FRAMES = Number(process.env.FUZZ_FRAMES ?? 2000)
+const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 1e9))
+
+const rssMB = (proc: Proc): number => {
+  const status = readFileSync(`/proc/${proc.child.pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+}
+
+/** Runs honest maps one after another until `until` settles; checks each result. Returns how many jobs ran. */
+async function honestMaps(pool: Pool, until: Promise<unknown>): Promise<number> {
+  let done = false
+  void until.finally(() => {
+    done = true
+  })
+  let jobs = 0
+  while (!done) {
+    const params = Array.from({ length: 100 }, (_, x) => ({ x: x + jobs, delayMs: 2 }))
+    const results = (await pool.map(params)) as Array<{ y: number; updates: unknown[] }>
+    expect(results.map((r) => r.y)).toEqual(params.map((p) => p.x * 2))
+    // No forged update reached a slot: this pool has sent none.
+    expect(results.every((r) => r.updates.length === 0)).toBe(true)
+    jobs += params.length
+  }
+  return jobs
+}
+
+describe('a member that sends garbage', () => {
+  it(`on every protocol (${FRAMES} writes each, seed ${SEED}): the honest map's results are all correct, every peer stays up, memory stays bounded`, async () => {
+    const head = await startHead({ noWork: true })
+    const nodes: JoinedNode[] = [await joinNode(head.address, 1), await joinNode(head.address, 1)]
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    await pool.map([{ x: 0 }, { x: 1 }])
+    const before = [head, ...nodes].map(rssMB)
+    const random = seeded(SEED)
+    const hostile = await hostilePeer()
+    const report: Record<string, unknown> = {}
+    const fuzz = (async () => {
+      for (const protocol of [WORK_PROTOCOL, CLIENT_PROTOCOL, CODE_PROTOCOL, BLOB_PROTOCOL]) {
+        report[`head ${protocol}`] = await fuzzProtocol(hostile, head.address, protocol, FRAMES, random)
+      }
+      // Nodes serve blobs to each other: the same for one of them.
+      const nodeAddress = /listens for other nodes on (\S+)/.exec(nodes[0]?.output() ?? '')?.[1] as string
+      report[`node ${BLOB_PROTOCOL}`] = await fuzzProtocol(hostile, nodeAddress, BLOB_PROTOCOL, FRAMES, random)
+      report.gossip = await fuzzGossip(hostile, 300, random)
+    })()
+    try {
+      const jobs = await honestMaps(pool, fuzz)
+      await fuzz
+      report.honestJobs = jobs
+    } catch (err) {
+      // Say which peer went down, and how.
+      const down = [head, ...nodes].filter((proc) => proc.child.exitCode !== null || proc.child.signalCode !== null)
+      throw new Error(`${(err as Error).message}\n${down.map((proc) => proc.output().slice(-3000)).join('\n---\n')}`)
+    } finally {
+      await hostile.stop()
+    }
+    for (const proc of [head, ...nodes]) expect(proc.child.exitCode, proc.output()).toBeNull()
+    const after = [head, ...nodes].map(rssMB)
+    console.log(
+      `fuzz seed ${SEED}: ${JSON.stringify(report)}\n` +
+        `RSS MB before → after: head ${before[0]?.toFixed(0)} → ${after[0]?.toFixed(0)}, ` +
+        `nodes ${before[1]?.toFixed(0)} → ${after[1]?.toFixed(0)}, ${before[2]?.toFixed(0)} → ${after[2]?.toFixed(0)}`,
+    )
+    for (const mb of after) expect(mb).toBeLessThan(400)
+    // And the mesh still works as before.
+    expect(((await pool.map([{ x: 21 }])) as Array<{ y: number }>)[0]?.y).toBe(42)
+    expect(await pool.nodesCount()).toBe(2)
+  })
+})
+
+/** What a peer with a wrong password sends: the private network's nonce, then bytes under the wrong key. */
+function wrongPasswordHandshake(port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.setTimeout(3000, () => socket.destroy())
+    socket.once('connect', () => socket.end(Buffer.concat([randomBytes(24), randomBytes(120)])))
+    socket.once('error', () => resolve())
+    socket.once('close', () => resolve())
+    socket.resume()
+  })
+}
+
+describe('a flood of wrong-password handshakes', () => {
+  it('hundreds a second for 10 s: the honest map completes and the head stays small', async () => {
+    const head = await startHead({ noWork: true })
+    await joinNode(head.address, 2)
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    const port = Number(/tcp\/(\d+)/.exec(head.address)?.[1])
+    const idle = rssMB(head)
+    let sent = 0
+    let peak = idle
+    const floodUntil = Date.now() + 10_000
+    const flood = (async () => {
+      while (Date.now() < floodUntil) {
+        const tick = Date.now()
+        await Promise.all(Array.from({ length: 40 }, () => wrongPasswordHandshake(port)))
+        sent += 40
+        peak = Math.max(peak, rssMB(head))
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, 100 - (Date.now() - tick))))
+      }
+    })()
+    const jobs = await honestMaps(pool, flood)
+    await flood
+    const perSecond = sent / 10
+    console.log(
+      `flood: ${sent} wrong-password handshakes in 10 s (${perSecond.toFixed(0)}/s); ${jobs} honest jobs, all correct; head RSS ${idle.toFixed(0)} MB idle, ${peak.toFixed(0)} MB at most`,
+    )
+    expect(perSecond).toBeGreaterThanOrEqual(100)
+    expect(jobs).toBeGreaterThan(0)
+    expect(peak).toBeLessThan(idle + 150)
+    expect(head.child.exitCode).toBeNull()
+  })
+})
