@@ -216,3 +216,19 @@ describe('bounds', () => {
     expect(((await pool.map([{ x: 2 }])) as Array<{ y: number }>)[0]?.y).toBe(4)
   })
 })
+
+describe('the password', () => {
+  it('is in no slot’s environment and in no log line, even with DEBUG=meshpool:*', async () => {
+    const debug = { DEBUG: 'meshpool:*' }
+    const keyFile = join(tempDir(), 'head.key')
+    const head = meshpool(['head', '--host', '127.0.0.1', '--port', '0', '--slots', '1', '--key-file', keyFile], debug)
+    await head.waitForLine(/^ready$/)
+    const address = /\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/.exec(head.output())?.[0] as string
+    const node = await joinNode(address, 1, { ...debug, MESHPOOL_POOL_KEY_FILE: '' })
+    await using pool = await createPool({ worker: WORKER, head: address, password: PASSWORD, output: 'ignore' })
+    const seen = (await pool.map([{ env: true }, { env: true }, { env: true }, { env: true }])) as Array<object>
+    for (const env of seen) expect(env).toEqual({ password: null, keyFile: null })
+    await pool.updateWorkers({ i: 1 })
+    for (const proc of [head, node]) expect(proc.output()).not.toContain(PASSWORD)
+  })
+})
