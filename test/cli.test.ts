@@ -57,6 +57,15 @@ describe('meshpool join refuses clearly', () => {
     }
   })
 
+  it('says when the head has another identity than the address names', async () => {
+    const head = await startHead({ noWork: true })
+    const attempt = await timedJoin(
+      head.address.replace(/p2p\/\S+/, 'p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'),
+    )
+    expect(attempt.code).toBe(1)
+    expect(attempt.output).toMatch(/has another identity than the address's \/p2p\/ part/)
+  })
+
   it('rejects a malformed address, a missing password and a malformed listen address with usage errors', async () => {
     const bad = meshpool(['join', 'not-an-address'])
     expect(await bad.exited).toBe(2)

@@ -117,13 +117,21 @@ export function capture(child: ChildProcess): Proc {
 
 /** Starts `meshpool head` on 127.0.0.1 and waits until it is ready. */
 export async function startHead(
-  options: { slots?: number; noWork?: boolean; port?: number; keyFile?: string } = {},
+  options: {
+    slots?: number
+    noWork?: boolean
+    port?: number
+    keyFile?: string
+    /** More flags for `meshpool head`. */
+    args?: string[]
+    env?: NodeJS.ProcessEnv
+  } = {},
 ): Promise<Head> {
   const args = ['head', '--host', '127.0.0.1', '--port', String(options.port ?? 0)]
   args.push('--key-file', options.keyFile ?? join(tempDir(), 'head.key'))
   if (options.noWork === true) args.push('--no-work')
   else args.push('--slots', String(options.slots ?? 1))
-  const proc = meshpool(args)
+  const proc = meshpool([...args, ...(options.args ?? [])], options.env)
   await proc.waitForLine(/^ready$/)
   const address = /\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/.exec(proc.output())?.[0]
   if (address === undefined) throw new Error(`no join address in the head's output:\n${proc.output()}`)

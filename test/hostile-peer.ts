@@ -9,18 +9,13 @@ import {
 } from '@meshpool/core'
 import { createPeer, derivePoolKey, type MeshPeer } from '@meshpool/node'
 import { multiaddr } from '@multiformats/multiaddr'
+import { prng } from './chaos-driver.js'
 import { PASSWORD } from './harness.js'
 
-/** A small seeded generator (mulberry32): a failing run replays with the same FUZZ_SEED. */
+/** A seeded generator (the chaos driver's): a failing run replays with the same FUZZ_SEED. */
 export function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = prng(seed)
+  return () => random.next()
 }
 
 const H = 'ab'.repeat(32)

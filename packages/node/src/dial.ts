@@ -63,9 +63,9 @@ export async function dialHead(peer: MeshPeer, address: string, protocol: string
         { cause: err },
       )
     }
-    if (/peer id|PeerId|does not match|Unexpected/i.test(text)) {
+    if (/UnexpectedPeer|peer id|PeerId|does not match/i.test(text)) {
       throw new NotAHeadError(
-        `the head at ${address} has another identity than the address's /p2p/ part; use the join command the head prints now`,
+        `the head at ${address} has another identity than the address's /p2p/ part (${text.trim()}); use the join command the head prints now`,
         { cause: err },
       )
     }

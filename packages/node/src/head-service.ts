@@ -1,7 +1,6 @@
 import { logger } from '@libp2p/logger'
 import {
   type ClientMessage,
-  type ClientOutcome,
   DEFAULT_UPDATE_LOG_BYTES,
   type ErrorShape,
   type HeadToClientMessage,
@@ -11,7 +10,6 @@ import {
   MAX_OPEN_JOBS_PER_CLIENT,
   type NodeMessage,
   type PeerInfo,
-  type PoolSpec,
   type RoutedOutcome,
   type UpdateEntry,
   UpdateLog,
@@ -20,6 +18,8 @@ import { isPeerId } from './admission.js'
 import type { NodeAgent } from './agent.js'
 import { type Channel, channelPair } from './channel.js'
 import { CodeStore } from './code-store.js'
+import { groupBy, pickPeers } from './head-helpers.js'
+import type { HeadServiceInit, HeadStats, NodeAdmission, NodeEvent, NodeSession, PoolSession } from './head-types.js'
 import { mayRun, shareSlots } from './slot-shares.js'
 
 const log = logger('meshpool:head')
@@ -34,78 +34,6 @@ const TICK_MS = 100
 const MAX_CATCHUP_QUEUED_BYTES = 64 * 1024 * 1024
 /** How many other nodes the head names to a node that joins or asks (it keeps a few of them as mesh neighbours). */
 const PEERS_OFFERED = 8
-
-export interface HeadServiceInit {
-  now?: () => number
-  maxAttempts?: number
-  /** Publishes an update to the nodes that listen on gossip (remote nodes). */
-  publish?: (entry: UpdateEntry) => void
-  /** Told when a node joins or leaves, for the head's own output. */
-  onNodeEvent?: (event: NodeEvent) => void
-  /** Bytes of updates each pool's log keeps for nodes that join late. @default 64 MiB */
-  updateLogBytes?: number
-  /** Who may join as a node, and who is revoked (see Admission); none: any peer with the password. */
-  admission?: NodeAdmission
-  /** Cuts every connection to a peer (a revoked or refused node). */
-  disconnect?: (peerId: string) => void
-  /** Most jobs one client may have open (queued, running, waiting to retry). @default MAX_OPEN_JOBS_PER_CLIENT */
-  maxOpenJobsPerClient?: number
-  /** The head's own log: refused and revoked peers, and what it ignored from a peer (a line each). */
-  onNote?: (line: string) => void
-}
-
-/** The head's rules for nodes: see Admission. */
-export interface NodeAdmission {
-  refusal(peerId: string): string | undefined
-  admitted(peerId: string, name: string): void
-  revoke(peerId: string): boolean
-  revokedIds(): string[]
-}
-
-export interface NodeEvent {
-  type: 'joined' | 'left'
-  nodeId: string
-  name: string
-  slots: number
-  /** Why a node left, when it did not say goodbye. */
-  reason?: string
-}
-
-interface NodeSession {
-  id: string
-  name: string
-  slots: number
-  /** Jobs the node has asked for and not yet been given. */
-  wanted: number
-  channel: Channel<NodeMessage, HeadToNodeMessage>
-  poolsSent: Set<number>
-  /** In-process nodes get updates on their channel instead of gossip. */
-  local: boolean
-  /** Its leases ran out: it gets no jobs until a heartbeat shows it is back. */
-  silent: boolean
-  /** Pools whose worker can't start on this node: it is leased none of their jobs. */
-  unloadable: Map<number, ErrorShape>
-  /** Its fair share of slots per pool while several pools wait (see fairShares); undefined: any pool. */
-  shares: Map<number, number> | undefined
-  /** Where other nodes can reach it (empty: nowhere; it only dials out). */
-  addrs: string[]
-}
-
-interface PoolSession {
-  spec: PoolSpec
-  channel: Channel<ClientMessage, HeadToClientMessage>
-  log: UpdateLog
-  /** The client wants to hear when each job is leased (progress 0). */
-  watching: boolean
-}
-
-export interface HeadStats {
-  nodes: number
-  workers: number
-  queued: number
-  leased: number
-  pools: number
-}
 
 /**
  * The head's logic over channels: it accepts nodes and clients, leases jobs to
@@ -490,18 +418,19 @@ export class HeadService {
   }
 
   #routeProgress(node: NodeSession, progress: Array<{ jobId: number; leaseId: number; fraction: number }>): void {
-    const byPool = new Map<number, Array<{ id: number; fraction: number }>>()
-    for (const { jobId, leaseId, fraction } of progress) {
+    const mine = progress.flatMap(({ jobId, leaseId, fraction }) => {
       const job = this.#ledger.holder(jobId)
-      if (job === undefined || job.nodeId !== node.id || job.leaseId !== leaseId) continue
-      const list = byPool.get(job.poolId)
-      if (list === undefined) byPool.set(job.poolId, [{ id: job.clientJobId, fraction }])
-      else list.push({ id: job.clientJobId, fraction })
+      return job === undefined || job.nodeId !== node.id || job.leaseId !== leaseId ? [] : [{ job, fraction }]
+    })
+    for (const [poolId, list] of groupBy(
+      mine,
+      (m) => m.job.poolId,
+      (m) => ({ id: m.job.clientJobId, fraction: m.fraction }),
+    )) {
+      this.#pools.get(poolId)?.channel.send({ type: 'progress', progress: list })
     }
-    for (const [poolId, list] of byPool) this.#pools.get(poolId)?.channel.send({ type: 'progress', progress: list })
   }
 
-  /** Shipped code by its hash, for nodes that fetch it. */
   /**
    * Revokes a peer: it is refused from now on (see Admission), a node of that id
    * is told and disconnected (its leases go back to the queue at once), and the
@@ -528,14 +457,13 @@ export class HeadService {
 
   /** A random few of the other nodes that listen, for `node` to connect to (the gossip mesh). */
   #somePeers(node: NodeSession): PeerInfo[] {
-    const others = [...this.#nodes.values()].filter((n) => n !== node && !n.local && n.addrs.length > 0)
-    for (let i = others.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1))
-      ;[others[i], others[j]] = [others[j] as NodeSession, others[i] as NodeSession]
-    }
-    return others.slice(0, PEERS_OFFERED).map((n) => ({ peerId: n.id, addrs: n.addrs }))
+    return pickPeers(
+      [...this.#nodes.values()].filter((n) => n !== node && !n.local),
+      PEERS_OFFERED,
+    )
   }
 
+  /** Shipped code by its hash, for nodes that fetch it. */
   code(hash: string): Uint8Array | undefined {
     return this.#code.get(hash)
   }
@@ -555,29 +483,25 @@ export class HeadService {
   }
 
   #cancelOnNodes(leases: LeaseToCancel[]): void {
-    const byNode = new Map<string, number[]>()
-    for (const { nodeId, jobId } of leases) {
-      const list = byNode.get(nodeId)
-      if (list === undefined) byNode.set(nodeId, [jobId])
-      else list.push(jobId)
+    for (const [nodeId, jobIds] of groupBy(
+      leases,
+      (l) => l.nodeId,
+      (l) => l.jobId,
+    )) {
+      this.#nodes.get(nodeId)?.channel.send({ type: 'cancel', jobIds })
     }
-    for (const [nodeId, jobIds] of byNode) this.#nodes.get(nodeId)?.channel.send({ type: 'cancel', jobIds })
   }
 
   #route(routed: RoutedOutcome[]): void {
     if (routed.length === 0) return
-    const byPool = new Map<number, ClientOutcome[]>()
-    const cancels: LeaseToCancel[] = []
-    for (const { poolId, outcome, cancelOn } of routed) {
-      if (cancelOn !== undefined) cancels.push(cancelOn)
-      const list = byPool.get(poolId)
-      if (list === undefined) byPool.set(poolId, [outcome])
-      else list.push(outcome)
-    }
-    for (const [poolId, results] of byPool) {
+    for (const [poolId, results] of groupBy(
+      routed,
+      (r) => r.poolId,
+      (r) => r.outcome,
+    )) {
       this.#pools.get(poolId)?.channel.send({ type: 'results', results })
     }
-    this.#cancelOnNodes(cancels)
+    this.#cancelOnNodes(routed.flatMap((r) => (r.cancelOn === undefined ? [] : [r.cancelOn])))
   }
 }
 

@@ -31,7 +31,7 @@ export { type RevokeOptions, revokeNode } from './admin.js'
 export { createPool, defaultSlots, type PoolOptions } from './create-pool.js'
 export { type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from './gpus.js'
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'
-export type { HeadStats, NodeEvent } from './head-service.js'
+export type { HeadStats, NodeEvent } from './head-types.js'
 export type { Inputs } from './inputs.js'
 export { acquireNodeLock, defaultStateDir, type NodeLockHolder, releaseNodeLockSync } from './node-lock.js'
 export {

@@ -1,0 +1,26 @@
+import type { PeerInfo } from '@meshpool/core'
+
+/** Groups items by a key, keeping the order of both the keys and the items. */
+export function groupBy<T, K, V>(items: Iterable<T>, key: (item: T) => K, value: (item: T) => V): Map<K, V[]> {
+  const groups = new Map<K, V[]>()
+  for (const item of items) {
+    const k = key(item)
+    const list = groups.get(k)
+    if (list === undefined) groups.set(k, [value(item)])
+    else list.push(value(item))
+  }
+  return groups
+}
+
+/** Up to `count` of the nodes that listen, picked at random, as other nodes dial them. */
+export function pickPeers(nodes: ReadonlyArray<{ id: string; addrs: string[] }>, count: number): PeerInfo[] {
+  const listening = nodes.filter((n) => n.addrs.length > 0)
+  for (let i = listening.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[listening[i], listening[j]] = [
+      listening[j] as (typeof listening)[number],
+      listening[i] as (typeof listening)[number],
+    ]
+  }
+  return listening.slice(0, count).map((n) => ({ peerId: n.id, addrs: n.addrs }))
+}

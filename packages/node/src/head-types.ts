@@ -1,0 +1,85 @@
+import type {
+  ClientMessage,
+  ErrorShape,
+  HeadToClientMessage,
+  HeadToNodeMessage,
+  NodeMessage,
+  PoolSpec,
+  UpdateEntry,
+  UpdateLog,
+} from '@meshpool/core'
+import type { Channel } from './channel.js'
+
+/** The shapes the head service works with: its options, and what it keeps per node and per pool. */
+
+export interface HeadServiceInit {
+  now?: () => number
+  maxAttempts?: number
+  /** Publishes an update to the nodes that listen on gossip (remote nodes). */
+  publish?: (entry: UpdateEntry) => void
+  /** Told when a node joins or leaves, for the head's own output. */
+  onNodeEvent?: (event: NodeEvent) => void
+  /** Bytes of updates each pool's log keeps for nodes that join late. @default 64 MiB */
+  updateLogBytes?: number
+  /** Who may join as a node, and who is revoked (see Admission); none: any peer with the password. */
+  admission?: NodeAdmission
+  /** Cuts every connection to a peer (a revoked or refused node). */
+  disconnect?: (peerId: string) => void
+  /** Most jobs one client may have open (queued, running, waiting to retry). @default MAX_OPEN_JOBS_PER_CLIENT */
+  maxOpenJobsPerClient?: number
+  /** The head's own log: refused and revoked peers, and what it ignored from a peer (a line each). */
+  onNote?: (line: string) => void
+}
+
+/** The head's rules for nodes: see Admission. */
+export interface NodeAdmission {
+  refusal(peerId: string): string | undefined
+  admitted(peerId: string, name: string): void
+  revoke(peerId: string): boolean
+  revokedIds(): string[]
+}
+
+export interface NodeEvent {
+  type: 'joined' | 'left'
+  nodeId: string
+  name: string
+  slots: number
+  /** Why a node left, when it did not say goodbye. */
+  reason?: string
+}
+
+export interface NodeSession {
+  id: string
+  name: string
+  slots: number
+  /** Jobs the node has asked for and not yet been given. */
+  wanted: number
+  channel: Channel<NodeMessage, HeadToNodeMessage>
+  poolsSent: Set<number>
+  /** In-process nodes get updates on their channel instead of gossip. */
+  local: boolean
+  /** Its leases ran out: it gets no jobs until a heartbeat shows it is back. */
+  silent: boolean
+  /** Pools whose worker can't start on this node: it is leased none of their jobs. */
+  unloadable: Map<number, ErrorShape>
+  /** Its fair share of slots per pool while several pools wait (see fairShares); undefined: any pool. */
+  shares: Map<number, number> | undefined
+  /** Where other nodes can reach it (empty: nowhere; it only dials out). */
+  addrs: string[]
+}
+
+export interface PoolSession {
+  spec: PoolSpec
+  channel: Channel<ClientMessage, HeadToClientMessage>
+  log: UpdateLog
+  /** The client wants to hear when each job is leased (progress 0). */
+  watching: boolean
+}
+
+export interface HeadStats {
+  nodes: number
+  workers: number
+  queued: number
+  leased: number
+  pools: number
+}
