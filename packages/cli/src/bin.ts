@@ -5,6 +5,7 @@ import { joinCommand } from './join-command.js'
 import { keygenCommand } from './keygen-command.js'
 import { revokeCommand } from './revoke-command.js'
 import { runCommand } from './run-command.js'
+import { statusCommand, stopCommand } from './status-command.js'
 import { UsageError } from './usage-error.js'
 
 const program = new Command('meshpool')
@@ -17,12 +18,14 @@ const program = new Command('meshpool')
   .addCommand(runCommand())
   .addCommand(keygenCommand())
   .addCommand(revokeCommand())
+  .addCommand(statusCommand())
+  .addCommand(stopCommand())
 
 for (const command of program.commands) command.exitOverride().showHelpAfterError('(run with --help for usage)')
 
 try {
   await program.parseAsync(process.argv)
-  process.exit(0)
+  process.exit(process.exitCode ?? 0)
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2)
   const e = err as Error

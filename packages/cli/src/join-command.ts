@@ -62,6 +62,7 @@ export function joinCommand(): Command {
           gpus: plan.gpus,
           stateDir: opts.stateDir,
           listen: [opts.listen],
+          drainTimeoutMs: opts.drainTimeout,
           onLine: (line) => process.stdout.write(`${line}\n`),
           ...(opts.name === undefined ? {} : { name: opts.name }),
           onStatus: (status, detail) => {
@@ -70,6 +71,10 @@ export function joinCommand(): Command {
             if (status === 'revoked') {
               process.stderr.write(`${detail}\n`)
               process.exit(1)
+            }
+            if (status === 'stopped') {
+              process.stdout.write(`${detail}: left the mesh\n`)
+              process.exit(0)
             }
           },
         })

@@ -105,16 +105,41 @@ export interface AnnouncedUpdate {
   hash?: string
 }
 
+/** A node's GPU, as `meshpool status` shows it (slot i runs on gpus[i]). */
+export interface GpuSummary {
+  index: number
+  name: string
+  memoryMB: number
+}
+
+/** What a slot is doing: idle, running a job, loading or disposing of a worker, restarting, or broken. */
+export type SlotStateName = 'idle' | 'busy' | 'loading' | 'down' | 'broken'
+
+/** One node of the mesh, as the head sees it (`pool.listWorkers()`, `meshpool status`). */
+export interface NodeInfo {
+  nodeId: string
+  name: string
+  addrs: string[]
+  slots: Array<{ index: number; state: SlotStateName; gpu?: GpuSummary }>
+  /** Jobs whose result this node reported, and jobs that failed on it. */
+  done: number
+  failed: number
+  /** When the node joined and last renewed its leases (ms since the epoch, head's clock). */
+  joinedAt: number
+  lastHeartbeat: number
+}
+
 /** Node → head on {@link WORK_PROTOCOL}. */
 export type NodeMessage =
-  /** `addrs`: where other nodes can reach this one (with /p2p/), for the mesh. */
-  | { type: 'hello'; name: string; slots: number; addrs?: string[] }
+  /** `addrs`: where other nodes can reach this one (with /p2p/), for the mesh; `gpus`: its slots' GPUs. */
+  | { type: 'hello'; name: string; slots: number; addrs?: string[]; gpus?: GpuSummary[] }
   /** The node has fewer mesh neighbours than it wants: the head answers with `peers`. */
   | { type: 'findPeers' }
   | { type: 'pull'; n: number }
   | { type: 'results'; results: JobOutcome[] }
   | { type: 'catchup'; poolId: number; from: number }
-  | { type: 'heartbeat' }
+  /** `slotStates`: what each slot is doing now, for `meshpool status`. */
+  | { type: 'heartbeat'; slotStates?: SlotStateName[] }
   | { type: 'release'; jobIds: number[] }
   /** The node's working slots changed (a slot broke). */
   | { type: 'slots'; slots: number }
@@ -146,6 +171,8 @@ export type HeadToNodeMessage =
   | { type: 'revoked'; peerIds: string[] }
   /** The head won't have this node (not in its --allow-peers list): it should not try again. */
   | { type: 'refused'; message: string }
+  /** Finish the running jobs, give the others back, and leave (`meshpool stop`). */
+  | { type: 'stop' }
   | { type: 'cancel'; jobIds: number[] }
   /**
    * The answer to a heartbeat: the latest update number of each pool the node
@@ -165,6 +192,10 @@ export type ClientMessage =
   | { type: 'watch'; on: boolean }
   /** Disconnect this node and refuse it from now on (allowed before `open`: `meshpool revoke`). */
   | { type: 'revoke'; reqId: number; peerId: string }
+  /** Every node of the mesh (allowed before `open`: `meshpool status`). */
+  | { type: 'nodes'; reqId: number }
+  /** Stop these nodes gracefully (allowed before `open`: `meshpool stop`). */
+  | { type: 'stopNodes'; reqId: number; nodeIds: string[] }
 
 /** Head → client on {@link CLIENT_PROTOCOL}. */
 export type HeadToClientMessage =
@@ -179,6 +210,9 @@ export type HeadToClientMessage =
   | { type: 'progress'; progress: Array<{ id: number; fraction: number }> }
   /** A revoke is done; `known`: the peer had joined this head at some time. */
   | { type: 'revoked'; reqId: number; peerId: string; known: boolean }
+  | { type: 'nodes'; reqId: number; nodes: NodeInfo[]; queued: number; leased: number }
+  /** `stopping`: those of the nodes asked for that were here and are leaving. */
+  | { type: 'stopping'; reqId: number; nodeIds: string[] }
 
 /** Node → head on {@link CODE_PROTOCOL}. */
 export type CodeRequest = { type: 'fetch'; hash: string }
@@ -281,14 +315,29 @@ const addrList: Check = (v, at) => {
   if ((v as unknown[]).length > 32) fail(at, 'at most 32 addresses')
 }
 const peerInfo = shape({ peerId: str, addrs: addrList })
+const gpuSummary = shape({ index: uint, name: str, memoryMB: uint })
+const slotStateNames = new Set(['idle', 'busy', 'loading', 'down', 'broken'])
+const slotState: Check = (v, at) => {
+  if (typeof v !== 'string' || !slotStateNames.has(v)) fail(at, 'a slot state (idle, busy, loading, down, broken)')
+}
+const nodeInfo = shape({
+  nodeId: str,
+  name: str,
+  addrs: addrList,
+  slots: list(shape({ index: uint, state: slotState, gpu: optional(gpuSummary) })),
+  done: uint,
+  failed: uint,
+  joinedAt: uint,
+  lastHeartbeat: uint,
+})
 
 const nodeMessages: Record<NodeMessage['type'], Check> = {
-  hello: shape({ name: str, slots: uint, addrs: optional(addrList) }),
+  hello: shape({ name: str, slots: uint, addrs: optional(addrList), gpus: optional(list(gpuSummary)) }),
   findPeers: shape({}),
   pull: shape({ n: uint }),
   results: shape({ results: list(outcome('jobId', { leaseId: uint })) }),
   catchup: shape({ poolId: uint, from: uint }),
-  heartbeat: shape({}),
+  heartbeat: shape({ slotStates: optional(list(slotState)) }),
   release: shape({ jobIds: ids }),
   slots: shape({ slots: uint }),
   loadFailed: shape({ poolId: uint, error: errorShapeCheck }),
@@ -316,6 +365,7 @@ const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   peers: shape({ peers: list(peerInfo) }),
   revoked: shape({ peerIds: list(str) }),
   refused: shape({ message: str }),
+  stop: shape({}),
   cancel: shape({ jobIds: ids }),
   seqs: shape({ seqs: list(shape({ poolId: uint, seq: uint })) }),
 }
@@ -337,6 +387,8 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
   stats: shape({ reqId: uint }),
   watch: shape({ on: bool }),
   revoke: shape({ reqId: uint, peerId: str }),
+  nodes: shape({ reqId: uint }),
+  stopNodes: shape({ reqId: uint, nodeIds: list(str) }),
 }
 const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   opened: shape({ poolId: uint, maxOpenJobs: optional(uint) }),
@@ -347,6 +399,8 @@ const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   output: shape({ lines: list(str) }),
   progress: shape({ progress: list(shape({ id: uint, fraction: fraction })) }),
   revoked: shape({ reqId: uint, peerId: str, known: bool }),
+  nodes: shape({ reqId: uint, nodes: list(nodeInfo), queued: uint, leased: uint }),
+  stopping: shape({ reqId: uint, nodeIds: list(str) }),
 }
 const codeRequests: Record<CodeRequest['type'], Check> = { fetch: shape({ hash }) }
 const codeReplies: Record<CodeReply['type'], Check> = { code: shape({ hash, code: optional(bytes) }) }

@@ -8,6 +8,7 @@ import {
   NodeRefusedError,
   type PeerInfo,
   type PoolSpec,
+  type SlotStateName,
   TimeoutError,
   type UpdateEntry,
   WorkerLoadError,
@@ -61,6 +62,8 @@ export interface NodeAgentInit {
   onPeers?: (peers: PeerInfo[]) => void
   /** Peers the head revoked (this node among them, maybe). */
   onRevoked?: (peerIds: string[]) => void
+  /** The head asks this node to leave gracefully (`meshpool stop`). */
+  onStopAsked?: () => void
 }
 
 /**
@@ -77,6 +80,7 @@ export class NodeAgent {
   readonly #addrs: () => string[]
   readonly #onPeers: (peers: PeerInfo[]) => void
   readonly #onRevoked: (peerIds: string[]) => void
+  readonly #onStopAsked: () => void
   readonly #reports: AgentReports
   readonly #slots: SlotState[] = []
   readonly #pools = new Map<number, PoolState>()
@@ -101,6 +105,7 @@ export class NodeAgent {
     this.#addrs = init.addrs ?? (() => [])
     this.#onPeers = init.onPeers ?? (() => {})
     this.#onRevoked = init.onRevoked ?? (() => {})
+    this.#onStopAsked = init.onStopAsked ?? (() => {})
     this.#reports = new AgentReports((message) => this.#channel?.send(message), init.onLine)
     for (let i = 0; i < this.slots; i++) {
       const gpu = gpus?.[i] ?? null
@@ -154,7 +159,16 @@ export class NodeAgent {
         },
       })
       const addrs = this.#addrs()
-      channel.send({ type: 'hello', name: this.#name, slots: this.slots, ...(addrs.length > 0 ? { addrs } : {}) })
+      const gpus = this.#slots.flatMap(({ gpu }) =>
+        gpu === null ? [] : [{ index: gpu.index, name: gpu.name, memoryMB: gpu.memoryTotalMB }],
+      )
+      channel.send({
+        type: 'hello',
+        name: this.#name,
+        slots: this.slots,
+        ...(addrs.length > 0 ? { addrs } : {}),
+        ...(gpus.length > 0 ? { gpus } : {}),
+      })
       this.#scheduleHeartbeat()
     })
   }
@@ -310,6 +324,9 @@ export class NodeAgent {
         return
       case 'revoked':
         this.#onRevoked(message.peerIds)
+        return
+      case 'stop':
+        this.#onStopAsked()
         return
       case 'refused':
         this.#refusal = new NodeRefusedError(`the head refused this node: ${message.message}`)
@@ -705,7 +722,7 @@ export class NodeAgent {
       ? Math.max(50, Math.floor(leaseMs * HEARTBEAT_FRACTION))
       : DEFAULT_HEARTBEAT_MS
     this.#heartbeat = setTimeout(() => {
-      this.#channel?.send({ type: 'heartbeat' })
+      this.#channel?.send({ type: 'heartbeat', slotStates: this.#slots.map(slotStateName) })
       this.#scheduleHeartbeat()
     }, every)
     this.#heartbeat.unref()
@@ -726,4 +743,12 @@ export class NodeAgent {
     this.#reports.flushOutput() // a job's output reaches its client before its result
     this.#channel?.send({ type: 'results', results })
   }
+}
+
+/** What `meshpool status` shows for a slot. */
+function slotStateName(slot: SlotState): SlotStateName {
+  if (slot.phase === 'broken') return 'broken'
+  if (slot.assigned.length > 0) return 'busy'
+  if (slot.phase === 'ready') return 'idle'
+  return slot.phase === 'down' ? 'down' : 'loading'
 }

@@ -9,6 +9,7 @@ import {
   type HeadToClientMessage,
   MAX_BATCH_ITEMS,
   MAX_OPEN_JOBS_PER_CLIENT,
+  type NodeInfo,
   PoolClosedError,
   type PoolSettingsWire,
   RemoteJobError,
@@ -31,7 +32,7 @@ interface OpenJob {
 }
 
 interface OpenRequest {
-  message: Extract<ClientMessage, { type: 'stats' | 'revoke' }>
+  message: Extract<ClientMessage, { type: 'stats' | 'revoke' | 'nodes' | 'stopNodes' }>
   resolve(reply: HeadToClientMessage): void
   reject(err: Error): void
 }
@@ -154,25 +155,36 @@ export class PoolClient {
     return seq
   }
 
-  stats(): Promise<{ workers: number; nodes: number }> {
-    if (this.#closedReason !== undefined) return Promise.reject(this.#closedReason)
-    const message = { type: 'stats', reqId: this.#nextReqId++ } as const
-    const reply = new Promise<HeadToClientMessage>((resolve, reject) =>
-      this.#requests.set(message.reqId, { message, resolve, reject }),
-    )
-    this.#channel?.send(message)
-    return reply.then((r) => (r.type === 'stats' ? { workers: r.workers, nodes: r.nodes } : { workers: 0, nodes: 0 }))
+  async stats(): Promise<{ workers: number; nodes: number }> {
+    const r = await this.#request({ type: 'stats', reqId: this.#nextReqId++ })
+    return r.type === 'stats' ? { workers: r.workers, nodes: r.nodes } : { workers: 0, nodes: 0 }
   }
 
   /** Asks the head to revoke a peer; resolves with whether it had ever joined. */
-  revoke(peerId: string): Promise<boolean> {
+  async revoke(peerId: string): Promise<boolean> {
+    const reply = await this.#request({ type: 'revoke', reqId: this.#nextReqId++, peerId })
+    return reply.type === 'revoked' && reply.known
+  }
+
+  /** Every node of the mesh, as the head sees it. */
+  async nodes(): Promise<NodeInfo[]> {
+    const reply = await this.#request({ type: 'nodes', reqId: this.#nextReqId++ })
+    return reply.type === 'nodes' ? reply.nodes : []
+  }
+
+  /** Asks nodes to leave gracefully; resolves with those that were there. */
+  async stopNodes(nodeIds: string[]): Promise<string[]> {
+    const reply = await this.#request({ type: 'stopNodes', reqId: this.#nextReqId++, nodeIds })
+    return reply.type === 'stopping' ? reply.nodeIds : []
+  }
+
+  #request(message: OpenRequest['message']): Promise<HeadToClientMessage> {
     if (this.#closedReason !== undefined) return Promise.reject(this.#closedReason)
-    const message = { type: 'revoke', reqId: this.#nextReqId++, peerId } as const
     const reply = new Promise<HeadToClientMessage>((resolve, reject) =>
       this.#requests.set(message.reqId, { message, resolve, reject }),
     )
     this.#channel?.send(message)
-    return reply.then((r) => r.type === 'revoked' && r.known)
+    return reply
   }
 
   /** Asks the head to say when each job is leased (progress 0), or to stop. */
@@ -314,7 +326,9 @@ export class PoolClient {
         return
       }
       case 'stats':
-      case 'revoked': {
+      case 'revoked':
+      case 'nodes':
+      case 'stopping': {
         const request = this.#requests.get(message.reqId)
         this.#requests.delete(message.reqId)
         request?.resolve(message)

@@ -1,4 +1,5 @@
-import type { PeerInfo } from '@meshpool/core'
+import type { NodeInfo, PeerInfo } from '@meshpool/core'
+import type { NodeSession } from './head-types.js'
 
 /** Groups items by a key, keeping the order of both the keys and the items. */
 export function groupBy<T, K, V>(items: Iterable<T>, key: (item: T) => K, value: (item: T) => V): Map<K, V[]> {
@@ -23,4 +24,14 @@ export function pickPeers(nodes: ReadonlyArray<{ id: string; addrs: string[] }>,
     ]
   }
   return listening.slice(0, count).map((n) => ({ peerId: n.id, addrs: n.addrs }))
+}
+
+/** What `meshpool status` shows of a node. */
+export function nodeInfo(node: NodeSession): NodeInfo {
+  const slots = Array.from({ length: node.slots }, (_, index) => {
+    const gpu = node.gpus[index]
+    return { index, state: node.slotStates[index] ?? 'idle', ...(gpu === undefined ? {} : { gpu }) }
+  })
+  const { id: nodeId, name, addrs, done, failed, joinedAt, lastHeartbeat } = node
+  return { nodeId, name, addrs, slots, done, failed, joinedAt, lastHeartbeat }
 }

@@ -18,7 +18,7 @@ import { isPeerId } from './admission.js'
 import type { NodeAgent } from './agent.js'
 import { type Channel, channelPair } from './channel.js'
 import { CodeStore } from './code-store.js'
-import { groupBy, pickPeers } from './head-helpers.js'
+import { groupBy, nodeInfo, pickPeers } from './head-helpers.js'
 import type { HeadServiceInit, HeadStats, NodeAdmission, NodeEvent, NodeSession, PoolSession } from './head-types.js'
 import { mayRun, shareSlots } from './slot-shares.js'
 
@@ -43,6 +43,7 @@ const PEERS_OFFERED = 8
  */
 export class HeadService {
   readonly #ledger: JobLedger
+  readonly #now: () => number
   readonly #nodes = new Map<string, NodeSession>()
   readonly #pools = new Map<number, PoolSession>()
   readonly #publish: (entry: UpdateEntry) => void
@@ -60,8 +61,9 @@ export class HeadService {
   readonly #ticker: NodeJS.Timeout
 
   constructor(init: HeadServiceInit = {}) {
+    this.#now = init.now ?? Date.now
     this.#ledger = new JobLedger({
-      now: init.now ?? Date.now,
+      now: this.#now,
       ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
     })
     this.#publish = init.publish ?? (() => {})
@@ -94,6 +96,12 @@ export class HeadService {
       unloadable: new Map(),
       shares: undefined,
       addrs: [],
+      gpus: [],
+      slotStates: [],
+      done: 0,
+      failed: 0,
+      joinedAt: this.#now(),
+      lastHeartbeat: this.#now(),
     }
     channel.start({
       message: (message) => this.#onNodeMessage(session, message),
@@ -110,12 +118,7 @@ export class HeadService {
     let pool: PoolSession | undefined
     channel.start({
       message: (message) => {
-        if (message.type === 'revoke') {
-          // The clients meshpool ships check the id first; another one's nonsense is answered, and kept nowhere.
-          const known = isPeerId(message.peerId) && this.revoke(message.peerId)
-          channel.send({ type: 'revoked', reqId: message.reqId, peerId: message.peerId, known })
-          return
-        }
+        if (this.#onAdminMessage(channel, message)) return
         if (message.type === 'open') {
           if (pool !== undefined) return channel.close(new Error('a client opens one pool per connection'))
           pool = this.#openPool(message, channel)
@@ -128,6 +131,36 @@ export class HeadService {
         if (pool !== undefined) this.#closePool(pool)
       },
     })
+  }
+
+  /** Messages any client may send without opening a pool (`meshpool status`, `stop`, `revoke`). */
+  #onAdminMessage(channel: Channel<ClientMessage, HeadToClientMessage>, message: ClientMessage): boolean {
+    switch (message.type) {
+      case 'revoke': {
+        // The clients meshpool ships check the id first; another one's nonsense is answered, and kept nowhere.
+        const known = isPeerId(message.peerId) && this.revoke(message.peerId)
+        channel.send({ type: 'revoked', reqId: message.reqId, peerId: message.peerId, known })
+        return true
+      }
+      case 'nodes': {
+        const { queued, leased } = this.#ledger.counts()
+        const nodes = [...this.#nodes.values()].map(nodeInfo)
+        channel.send({ type: 'nodes', reqId: message.reqId, nodes, queued, leased })
+        return true
+      }
+      case 'stopNodes': {
+        const stopping = message.nodeIds.filter((id) => {
+          const node = this.#nodes.get(id)
+          if (node === undefined || node.local) return false
+          node.channel.send({ type: 'stop' })
+          return true
+        })
+        channel.send({ type: 'stopping', reqId: message.reqId, nodeIds: stopping })
+        return true
+      }
+      default:
+        return false
+    }
   }
 
   stats(): HeadStats {
@@ -238,6 +271,7 @@ export class HeadService {
         node.name = message.name
         node.slots = message.slots
         node.addrs = message.addrs ?? []
+        node.gpus = message.gpus ?? []
         // An older connection of the same node that is not gone yet: its leases go back now.
         const old = this.#nodes.get(node.id)
         if (old !== undefined && old !== node) this.#onNodeGone(old, new Error('replaced by a newer connection'))
@@ -264,8 +298,11 @@ export class HeadService {
         const routed: RoutedOutcome[] = []
         for (const report of message.results) {
           const outcome = this.#ledger.complete(node.id, report)
-          if (outcome !== undefined) routed.push(outcome)
-          else if (this.#ledger.holder(report.jobId)?.nodeId !== undefined) this.#notHolder(node, report.jobId)
+          if (outcome !== undefined) {
+            routed.push(outcome)
+            if (outcome.outcome.ok) node.done++
+            else node.failed++
+          } else if (this.#ledger.holder(report.jobId)?.nodeId !== undefined) this.#notHolder(node, report.jobId)
         }
         this.#route(routed)
         this.#dispatch()
@@ -273,6 +310,8 @@ export class HeadService {
       }
       case 'heartbeat': {
         this.#ledger.renew(node.id)
+        node.lastHeartbeat = this.#now()
+        if (message.slotStates !== undefined) node.slotStates = message.slotStates
         const seqs: Array<{ poolId: number; seq: number }> = []
         for (const poolId of node.poolsSent) {
           const seq = this.#pools.get(poolId)?.log.seq ?? 0

@@ -1,10 +1,12 @@
 import type {
   ClientMessage,
   ErrorShape,
+  GpuSummary,
   HeadToClientMessage,
   HeadToNodeMessage,
   NodeMessage,
   PoolSpec,
+  SlotStateName,
   UpdateEntry,
   UpdateLog,
 } from '@meshpool/core'
@@ -66,6 +68,14 @@ export interface NodeSession {
   shares: Map<number, number> | undefined
   /** Where other nodes can reach it (empty: nowhere; it only dials out). */
   addrs: string[]
+  /** Its slots' GPUs (none: CPU slots), and what each slot did at its last heartbeat. */
+  gpus: GpuSummary[]
+  slotStates: SlotStateName[]
+  /** Results it reported that were taken, and failures. */
+  done: number
+  failed: number
+  joinedAt: number
+  lastHeartbeat: number
 }
 
 export interface PoolSession {

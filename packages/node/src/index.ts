@@ -12,6 +12,8 @@
  * console.log(await pool.map([1, 2, 3]))
  * ```
  */
+
+export type { GpuSummary, NodeInfo, SlotStateName } from '@meshpool/core'
 export {
   AbortError,
   FrameError,
@@ -27,7 +29,14 @@ export {
   WorkerLoadError,
   WorkerLostError,
 } from '@meshpool/core'
-export { type RevokeOptions, revokeNode } from './admin.js'
+export {
+  type HeadAccess,
+  type MeshStatus,
+  meshStatus,
+  type RevokeOptions,
+  revokeNode,
+  stopNodes,
+} from './admin.js'
 export { createPool, defaultSlots, type PoolOptions } from './create-pool.js'
 export { type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from './gpus.js'
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'
@@ -43,7 +52,7 @@ export {
 } from './node-runner.js'
 /** The libp2p peer with meshpool's stack, for tools that speak its protocols. */
 export { createPeer, type MeshPeer, type PeerInit } from './peer.js'
-export { type CallOptions, type MapOptions, Pool } from './pool.js'
+export { type CallOptions, type MapOptions, Pool, type WorkerInfo } from './pool.js'
 export type { Progress } from './progress.js'
 export { checkPrivateFile, derivePoolKey, MIN_PASSWORD_LENGTH, type PoolAccess, writePoolKeyFile } from './psk.js'
 export type {

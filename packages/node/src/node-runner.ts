@@ -54,8 +54,13 @@ export interface NodeInit extends PoolAccess {
   stateDir?: string
   /** The node's log: what its workers print (prefixed with node and slot) and notes about pools. */
   onLine?: (line: string) => void
-  /** Told when the connection to the head drops and comes back, and when the head revokes this node (it stops). */
-  onStatus?: (status: 'connected' | 'disconnected' | 'revoked', detail?: string) => void
+  /**
+   * Told when the connection to the head drops and comes back, when the head revokes this
+   * node (it stops at once), and when the head asks it to stop (it drains first).
+   */
+  onStatus?: (status: 'connected' | 'disconnected' | 'revoked' | 'stopped', detail?: string) => void
+  /** On a stop from the head, how long running jobs may finish. @default 30000 */
+  drainTimeoutMs?: number
   /**
    * Where this node listens for other nodes (the gossip mesh, big updates); none: it only dials out.
    * @default '/ip4/0.0.0.0/tcp/0' (all interfaces, a free port)
@@ -110,6 +115,12 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     addrs: () => neighbours.addrs(),
     onPeers: (peers) => neighbours.offer(peers),
+    onStopAsked: () => {
+      void agent
+        .drain(init.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS)
+        .then(stop)
+        .then(() => init.onStatus?.('stopped', 'the head asked this node to stop'))
+    },
     onRevoked: (peerIds) => {
       for (const id of peerIds) revoked.add(id)
       if (revoked.has(peer.peerId.toString())) {

@@ -5,12 +5,19 @@ import {
   describe,
   encodeValue,
   InvalidOptionError,
+  type NodeInfo,
 } from '@meshpool/core'
 import { checkPeerId } from './admission.js'
 import type { PoolClient } from './client.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
 import { type Progress, ProgressTracker } from './progress.js'
 import type { ParamsOf, ResultOf, UpdateOf, WorkerClass } from './worker-types.js'
+
+/** A node of the mesh as `listWorkers()` gives it. */
+export interface WorkerInfo extends NodeInfo {
+  /** This pool started it with launchWorkers. */
+  launched: boolean
+}
 
 export interface CallOptions {
   /** Aborts the call: it rejects with AbortError at once, and its jobs are cancelled. */
@@ -46,6 +53,8 @@ function abortError(signal: AbortSignal): AbortError {
 export class Pool<W extends WorkerClass = WorkerClass> {
   readonly #client: PoolClient
   readonly #window: number
+  /** Peer ids of the nodes this pool launched (see launchWorkers). */
+  readonly #launched = new Set<string>()
   readonly #timeoutMs: number
   readonly #cleanup: () => Promise<void>
   #closing: Promise<void> | undefined
@@ -114,6 +123,27 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   async revoke(peerId: string): Promise<boolean> {
     checkPeerId(peerId, 'revoke')
     return this.#client.revoke(peerId)
+  }
+
+  /**
+   * Every node of the mesh: its peer id, name, addresses, slots (with their GPU and
+   * what each is doing), jobs done and failed, when it joined and last renewed its
+   * leases, and whether this pool launched it.
+   */
+  async listWorkers(): Promise<WorkerInfo[]> {
+    const nodes = await this.#client.nodes()
+    return nodes.map((node) => ({ ...node, launched: this.#launched.has(node.nodeId) }))
+  }
+
+  /**
+   * Stops nodes gracefully: each finishes its running jobs (up to its drain timeout),
+   * gives back the rest, and leaves. With no ids, every node this pool launched.
+   * Resolves with the ids of the nodes that were there to stop.
+   */
+  async stopWorkers(...nodeIds: string[]): Promise<string[]> {
+    for (const id of nodeIds) checkPeerId(id, 'stopWorkers')
+    const ids = nodeIds.length > 0 ? nodeIds : [...this.#launched]
+    return ids.length === 0 ? [] : this.#client.stopNodes(ids)
   }
 
   /** Nodes joined to the head (a head with local slots counts as one). */
