@@ -1,6 +1,9 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createPool, type NodeInfo } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { joinNode, meshpool, PASSWORD, startHead, stopAll, WORKER, waitFor } from './harness.js'
+import { joinNode, meshpool, PASSWORD, startHead, stopAll, tempDir, WORKER, waitFor } from './harness.js'
 
 afterEach(stopAll)
 
@@ -56,5 +59,53 @@ describe('stopping a node', () => {
     expect(cli.output()).toContain(`stopping ${b?.peerId}`)
     expect(cli.output()).toContain(`${a?.peerId} is not a node of this mesh`)
     expect(await b?.exited).toBe(0)
+  })
+})
+
+describe('launchWorkers', () => {
+  it('brings n nodes that listWorkers shows as launched; stopWorkers(id) removes one during a map; close ends the rest', async () => {
+    const head = await startHead({ noWork: true })
+    const pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    const launched = await pool.launchWorkers({ n: 3, cpu: 1, memory: 256 })
+    expect(launched.map((w) => w.kind)).toEqual(['node', 'node', 'node'])
+    const listed = await pool.listWorkers()
+    expect(listed.map((n) => n.nodeId).sort()).toEqual(launched.map((w) => w.nodeId).sort())
+    expect(listed.every((n) => n.launched && n.slots.length === 1)).toBe(true)
+
+    const running = pool.map(Array.from({ length: 30 }, (_, x) => ({ x, delayMs: 60 })))
+    const gone = launched[0] as (typeof launched)[number]
+    expect(await pool.stopWorkers(gone.nodeId as string)).toEqual([gone.nodeId])
+    expect(await gone.exited).toBe(0)
+    expect(((await running) as Array<{ y: number }>).map((r) => r.y)).toEqual(
+      Array.from({ length: 30 }, (_, x) => x * 2),
+    )
+    expect(await pool.nodesCount()).toBe(2)
+
+    await pool.close()
+    expect(await Promise.all(launched.slice(1).map((w) => w.exited))).toEqual([0, 0])
+  })
+
+  it('with script, runs that program with MESHPOOL_HEAD and MESHPOOL_HEAD_IP, and it can join with them', async () => {
+    const head = await startHead({ noWork: true })
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    const out = join(tempDir(), 'launched.json')
+    const script = fileURLToPath(new URL('./fixtures/launched-script.mjs', import.meta.url))
+    const [program] = await pool.launchWorkers({ n: 1, script, env: { LAUNCH_OUT: out } })
+    expect(program?.kind).toBe('program')
+    await waitFor(() => existsSync(out), 20_000, 'the script to write what it was given')
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual({ head: head.address, ip: '127.0.0.1' })
+    for (let i = 0; i < 200 && (await pool.nodesCount()) < 1; i++) await new Promise((r) => setTimeout(r, 100))
+    expect((await pool.listWorkers()).map((n) => n.name)).toEqual(['from-script'])
+    expect(((await pool.map([{ x: 4 }])) as Array<{ y: number }>)[0]?.y).toBe(8)
+  })
+
+  it('needs a pool with a head, and says which option is wrong', async () => {
+    await using local = await createPool({ worker: WORKER, slots: 1 })
+    await expect(local.launchWorkers({ n: 1 })).rejects.toThrow(/needs a pool with a head/)
+    const head = await startHead({ noWork: true })
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    await expect(pool.launchWorkers({ n: 0 })).rejects.toThrow(/n must be a positive integer/)
+    await expect(pool.launchWorkers({ n: 1, script: '/nope.js' })).rejects.toThrow(/no file at \/nope\.js/)
+    await expect(pool.launchWorkers({ n: 1, script: 'a.js', code: 'x' })).rejects.toThrow(/script or code, not both/)
   })
 })

@@ -19,8 +19,9 @@ import { channelPair, StreamChannel } from './channel.js'
 import { PoolClient } from './client.js'
 import { dialHead, parseHeadAddress } from './dial.js'
 import { attachLocalAgent, HeadService } from './head-service.js'
+import { launch } from './launch.js'
 import { createPeer, type MeshPeer } from './peer.js'
-import { Pool } from './pool.js'
+import { type Launcher, Pool } from './pool.js'
 import { poolSecret, swarmKey } from './psk.js'
 import { bundleWorker } from './ship.js'
 import type { InitOf, WorkerClass } from './worker-types.js'
@@ -159,7 +160,13 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
       reconnect: connect,
     })
     await client.open(await connect())
-    return new Pool<W>(client, callDefaults, async () => {
+    const launcher: Launcher = (launchOptions) =>
+      launch(
+        headAddress,
+        { password, poolKeyFile, poolName: options.poolName ?? envValue('MESHPOOL_POOL_NAME') },
+        launchOptions,
+      )
+    return new Pool<W>(client, { ...callDefaults, launcher }, async () => {
       await peer.stop()
     })
   } catch (err) {

@@ -42,6 +42,7 @@ export { type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from '
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'
 export type { HeadStats, NodeEvent } from './head-types.js'
 export type { Inputs } from './inputs.js'
+export type { LaunchedWorker, LaunchOptions } from './launch.js'
 export { acquireNodeLock, defaultStateDir, type NodeLockHolder, releaseNodeLockSync } from './node-lock.js'
 export {
   DEFAULT_DRAIN_TIMEOUT_MS,

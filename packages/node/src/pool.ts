@@ -10,8 +10,12 @@ import {
 import { checkPeerId } from './admission.js'
 import type { PoolClient } from './client.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
+import type { LaunchedWorker, LaunchHandle, LaunchOptions } from './launch.js'
 import { type Progress, ProgressTracker } from './progress.js'
 import type { ParamsOf, ResultOf, UpdateOf, WorkerClass } from './worker-types.js'
+
+/** Starts processes for launchWorkers (see launch). */
+export type Launcher = (options: LaunchOptions) => Promise<LaunchHandle[]>
 
 /** A node of the mesh as `listWorkers()` gives it. */
 export interface WorkerInfo extends NodeInfo {
@@ -55,6 +59,8 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   readonly #window: number
   /** Peer ids of the nodes this pool launched (see launchWorkers). */
   readonly #launched = new Set<string>()
+  readonly #launchedProcesses: LaunchHandle[] = []
+  readonly #launcher: Launcher | undefined
   readonly #timeoutMs: number
   readonly #cleanup: () => Promise<void>
   #closing: Promise<void> | undefined
@@ -63,11 +69,16 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   #watchers = 0
 
   /** @internal */
-  constructor(client: PoolClient, options: { window: number; timeoutMs: number }, cleanup: () => Promise<void>) {
+  constructor(
+    client: PoolClient,
+    options: { window: number; timeoutMs: number; launcher?: Launcher },
+    cleanup: () => Promise<void>,
+  ) {
     this.#client = client
     this.#window = options.window
     this.#timeoutMs = options.timeoutMs
     this.#cleanup = cleanup
+    this.#launcher = options.launcher
     client.onProgress = (id, fraction) => this.#trackers.get(id)?.progress(id, fraction)
   }
 
@@ -126,6 +137,32 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   }
 
   /**
+   * Starts `n` node processes on this machine, joined to this pool's head (`cpu`
+   * slots each, or one per GPU of `gpus`; `memory`: a V8 heap limit per slot process,
+   * in MB), or with `script` / `code` that program instead, with MESHPOOL_HEAD and
+   * MESHPOOL_HEAD_IP in its environment. They end when the pool closes. Needs a pool
+   * with a `head` (an embedded head has no address to join).
+   */
+  async launchWorkers(options: LaunchOptions): Promise<LaunchedWorker[]> {
+    if (this.#launcher === undefined) {
+      throw new InvalidOptionError(
+        'launchWorkers needs a pool with a head: start `meshpool head` and pass its address as { head }',
+      )
+    }
+    const started = await this.#launcher(options)
+    for (const handle of started) {
+      this.#launchedProcesses.push(handle)
+      if (handle.nodeId !== undefined) this.#launched.add(handle.nodeId)
+    }
+    return started.map(({ kind, pid, nodeId, exited }) => ({
+      kind,
+      pid,
+      exited,
+      ...(nodeId === undefined ? {} : { nodeId }),
+    }))
+  }
+
+  /**
    * Every node of the mesh: its peer id, name, addresses, slots (with their GPU and
    * what each is doing), jobs done and failed, when it joined and last renewed its
    * leases, and whether this pool launched it.
@@ -155,6 +192,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#client.close()
+      await Promise.all(this.#launchedProcesses.map((handle) => handle.stop()))
       await this.#cleanup()
     })()
     return this.#closing

@@ -48,7 +48,10 @@ export class SlotProcess {
 
   start(): void {
     this.#stopping = false
+    const heapMB = Number(process.env.MESHPOOL_SLOT_MEMORY_MB ?? 0)
     const child = fork(SLOT_MAIN, [], {
+      // launchWorkers({ memory }): a V8 heap limit per slot process.
+      ...(heapMB > 0 ? { execArgv: [...process.execArgv, `--max-old-space-size=${heapMB}`] } : {}),
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
       env: { ...scrubbedEnv(), ...this.#env, MESHPOOL_SLOT: String(this.index) },
