@@ -48,3 +48,44 @@ describe('meshpool run', () => {
     expect(run.output()).toMatch(/line 2 of .*bad\.jsonl is not JSON/)
   })
 })
+
+describe('meshpool run --cmd', () => {
+  const python = `python3 -c 'import json, sys; p = json.load(sys.stdin); print(json.dumps({"x": p["x"], "square": p["x"] ** 2}))'`
+
+  it('runs a Python one-liner once per line, params on stdin and its JSON stdout the result, in input order', async () => {
+    const output = join(tempDir(), 'results.jsonl')
+    const run = meshpool(['run', '--cmd', python, '--input', paramsFile(40), '--output', output, '--slots', '2'])
+    expect(await run.exited, run.output()).toBe(0)
+    const results = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+    expect(results).toEqual(Array.from({ length: 40 }, (_, x) => ({ x, square: x * x })))
+  })
+
+  it('on a mesh too (the command worker is shipped), and a failing command fails its job with its stderr', async () => {
+    const head = await startHead({ noWork: true })
+    await joinNode(head.address, 2)
+    const run = meshpool(['run', '--cmd', python, '--input', paramsFile(10), '--head', head.address])
+    expect(await run.exited, run.output()).toBe(0)
+    const squares = run
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line).square)
+    expect(squares).toEqual(Array.from({ length: 10 }, (_, x) => x * x))
+
+    const failing = meshpool([
+      'run',
+      '--cmd',
+      `python3 -c 'import sys; sys.exit("no model here")'`,
+      '--input',
+      paramsFile(2),
+    ])
+    expect(await failing.exited).toBe(1)
+    expect(failing.output()).toMatch(/exited with code 1: no model here/)
+    const neither = meshpool(['run', '--input', paramsFile(1)])
+    expect(await neither.exited).toBe(2)
+    expect(neither.output()).toMatch(/give a worker module or --cmd/)
+  })
+})

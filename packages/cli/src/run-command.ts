@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { finished } from 'node:stream/promises'
-import { createPool, type PoolOptions, type Progress } from '@meshpool/node'
+import { COMMAND_WORKER, createPool, type PoolOptions, type Progress } from '@meshpool/node'
 import cliProgress from 'cli-progress'
 import { Command } from 'commander'
 import { integer } from './options.js'
@@ -12,6 +12,7 @@ import { UsageError } from './usage-error.js'
 
 interface RunFlags extends AccessFlags {
   input: string
+  cmd?: string
   output?: string
   head?: string
   slots?: number
@@ -20,17 +21,33 @@ interface RunFlags extends AccessFlags {
 
 export function runCommand(): Command {
   const command = new Command('run')
-    .description('map a JSONL file through a worker module with a progress bar; results as JSONL, in input order')
-    .argument('<worker-module>', "the worker module (its default export is the worker class), e.g. './trainer.js'")
+    .description(
+      'map a JSONL file through a worker module (or a command) with a progress bar; results as JSONL, in input order',
+    )
+    .argument('[worker-module]', "the worker module (its default export is the worker class), e.g. './trainer.js'")
+    .option(
+      '--cmd <command>',
+      'instead of a module: run this shell command once per job, params as JSON on its stdin, its stdout (JSON) the result',
+    )
     .requiredOption('--input <file>', 'the params of one job per line, as JSON')
     .option('--output <file>', 'one JSON line per input, in input order (default: stdout)')
     .option('--head <multiaddr>', 'run on this mesh (default: local slots in this process)')
   return withAccessOptions(command, 'with --head: ')
     .option('--slots <n>', 'without --head: local slots (default: cores minus one)', integer('--slots', { min: 1 }))
     .option('--init <json>', "the worker constructor's init, as JSON")
-    .action(async (worker: string, opts: RunFlags) => {
+    .action(async (worker: string | undefined, opts: RunFlags) => {
+      if ((worker === undefined) === (opts.cmd === undefined)) {
+        throw new UsageError(
+          "give a worker module or --cmd '<command>', one of them: meshpool run ./worker.js --input F, or meshpool run --cmd 'python3 job.py' --input F",
+        )
+      }
+      if (opts.cmd !== undefined && opts.init !== undefined)
+        throw new UsageError('--init is for a worker module, not --cmd')
       const inputs = await readJsonLines(opts.input)
-      const options: PoolOptions = { worker: resolve(worker), init: parseJson(opts.init, '--init') }
+      const options: PoolOptions =
+        opts.cmd !== undefined
+          ? { worker: COMMAND_WORKER, init: { cmd: opts.cmd } }
+          : { worker: resolve(worker as string), init: parseJson(opts.init, '--init') }
       if (opts.head !== undefined) Object.assign(options, { head: opts.head, ...readAccess(opts) })
       else if (opts.slots !== undefined) options.slots = opts.slots
       await using pool = await createPool(options)

@@ -37,6 +37,7 @@ export {
   revokeNode,
   stopNodes,
 } from './admin.js'
+export { COMMAND_WORKER } from './cmd-worker.js'
 export { createPool, defaultSlots, type PoolOptions } from './create-pool.js'
 export { type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from './gpus.js'
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'
