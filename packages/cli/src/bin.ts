@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander'
+import { k8sCommand, slurmCommand } from './cluster-command.js'
 import { headCommand } from './head-command.js'
 import { joinCommand } from './join-command.js'
 import { keygenCommand } from './keygen-command.js'
@@ -20,6 +21,8 @@ const program = new Command('meshpool')
   .addCommand(revokeCommand())
   .addCommand(statusCommand())
   .addCommand(stopCommand())
+  .addCommand(slurmCommand())
+  .addCommand(k8sCommand())
 
 for (const command of program.commands) command.exitOverride().showHelpAfterError('(run with --help for usage)')
 

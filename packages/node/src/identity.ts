@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { checkPrivateFile } from './psk.js'
 
 /**
@@ -27,4 +28,10 @@ export async function loadOrCreateIdentity(file: string): Promise<PrivateKey> {
   await writeFile(file, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
   await chmod(file, 0o600)
   return key
+}
+
+/** A new peer identity as the bytes of a key file, and the peer id it gives (for generated deployments). */
+export async function newIdentity(): Promise<{ keyFile: Uint8Array; peerId: string }> {
+  const key = await generateKeyPair('Ed25519')
+  return { keyFile: privateKeyToProtobuf(key), peerId: peerIdFromPrivateKey(key).toString() }
 }

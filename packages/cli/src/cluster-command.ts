@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto'
+import { DEFAULT_HEAD_PORT, newIdentity } from '@meshpool/node'
+import { Command } from 'commander'
+import { stringify } from 'yaml'
+import { integer } from './options.js'
+
+const VERSION = '0.1.0'
+
+interface SlurmFlags {
+  workers: number
+  gpusPerWorker: number
+  cpusPerWorker: number
+  partition?: string
+  time: string
+  port: number
+}
+
+/** `meshpool slurm`: an sbatch script whose job runs the head, then submits the nodes as a job array. */
+export function slurmCommand(): Command {
+  return new Command('slurm')
+    .description('print an sbatch script: a head job that submits the nodes as a job array with GPUs per task')
+    .option('--workers <n>', 'nodes in the job array', integer('--workers', { min: 1 }), 4)
+    .option('--gpus-per-worker <n>', 'GPUs per node (one slot each); 0 for CPU nodes', integer('--gpus-per-worker'), 1)
+    .option('--cpus-per-worker <n>', 'CPUs per node', integer('--cpus-per-worker', { min: 1 }), 8)
+    .option('--partition <name>', 'the Slurm partition for both jobs')
+    .option('--time <limit>', 'time limit of both jobs', '08:00:00')
+    .option('--port <port>', "the head's port", integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
+    .action((opts: SlurmFlags) => {
+      process.stdout.write(slurmScript(opts))
+    })
+}
+
+export function slurmScript(opts: SlurmFlags): string {
+  const partition = opts.partition === undefined ? '' : `#SBATCH --partition=${opts.partition}\n`
+  const gpus = opts.gpusPerWorker > 0 ? `--gpus-per-task=${opts.gpusPerWorker}` : ''
+  const slots = opts.gpusPerWorker > 0 ? '--gpus all' : `--slots ${opts.cpusPerWorker}`
+  return `#!/bin/bash
+# A meshpool mesh on Slurm: this job runs the head; once it is ready it submits
+# ${opts.workers} nodes as a job array (${opts.gpusPerWorker} GPU(s) each, one slot per GPU).
+# Submit it with the pool password in the environment (sbatch passes it on):
+#   MESHPOOL_PASSWORD=… sbatch meshpool.sbatch
+# (or put a key file from \`meshpool keygen\` on a shared file system and set MESHPOOL_POOL_KEY_FILE).
+# Programs reach the head at the address in $HOME/.meshpool/slurm-<job id>/address.
+#SBATCH --job-name=meshpool-head
+#SBATCH --ntasks=1
+#SBATCH --cpus-per-task=2
+#SBATCH --time=${opts.time}
+${partition}set -euo pipefail
+
+state="$HOME/.meshpool/slurm-$SLURM_JOB_ID"
+mkdir -p "$state"
+npx --yes meshpool@${VERSION} head --no-work --port ${opts.port} --key-file "$state/head.key" >"$state/head.log" 2>&1 &
+head_pid=$!
+until grep -q '^ready$' "$state/head.log"; do
+  kill -0 "$head_pid" 2>/dev/null || { cat "$state/head.log"; exit 1; }
+  sleep 1
+done
+address=$(grep -m1 -oE '/ip4/[0-9.]+/tcp/[0-9]+/p2p/[A-Za-z0-9]+' "$state/head.log")
+echo "$address" >"$state/address"
+echo "meshpool head at $address"
+
+sbatch --job-name=meshpool-nodes --array=1-${opts.workers} --ntasks=1 ${gpus} --cpus-per-task=${opts.cpusPerWorker} \\
+  --time=${opts.time}${opts.partition === undefined ? '' : ` --partition=${opts.partition}`} --dependency=after:$SLURM_JOB_ID \\
+  --wrap "npx --yes meshpool@${VERSION} join $address ${slots} --state-dir \\\${TMPDIR:-/tmp}/meshpool-\\$SLURM_JOB_ID"
+
+wait "$head_pid"
+`
+}
+
+interface K8sFlags {
+  workers: number
+  gpusPerWorker: number
+  image: string
+  namespace: string
+  port: number
+}
+
+/** `meshpool k8s`: Kubernetes manifests for a head Deployment and Service and the nodes as a StatefulSet. */
+export function k8sCommand(): Command {
+  return new Command('k8s')
+    .description(
+      'print Kubernetes manifests: the password and head identity as Secrets, the head, its Service, the nodes',
+    )
+    .option('--workers <n>', 'node replicas', integer('--workers', { min: 1 }), 4)
+    .option(
+      '--gpus-per-worker <n>',
+      'nvidia.com/gpu per node (one slot each); 0 for CPU nodes',
+      integer('--gpus-per-worker'),
+      1,
+    )
+    .option('--image <image>', 'an image with Node.js 22 (meshpool is run with npx)', 'node:22-bookworm-slim')
+    .option('--namespace <ns>', 'the namespace for everything', 'default')
+    .option('--port <port>', "the head's port", integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
+    .action(async (opts: K8sFlags) => {
+      process.stdout.write(await k8sManifests(opts))
+    })
+}
+
+export async function k8sManifests(opts: K8sFlags): Promise<string> {
+  // The head's identity is made here, so the nodes' join address (with its /p2p/ part) is known in advance.
+  const identity = await newIdentity()
+  const labels = (role: string) => ({ 'app.kubernetes.io/name': 'meshpool', 'app.kubernetes.io/component': role })
+  const meta = (name: string, role: string) => ({ name, namespace: opts.namespace, labels: labels(role) })
+  const npx = ['npx', '--yes', `meshpool@${VERSION}`]
+  const secretEnv = [
+    { name: 'MESHPOOL_PASSWORD', valueFrom: { secretKeyRef: { name: 'meshpool-password', key: 'password' } } },
+  ]
+  const address = `/dns4/meshpool-head.${opts.namespace}.svc.cluster.local/tcp/${opts.port}/p2p/${identity.peerId}`
+  const gpuLimits = opts.gpusPerWorker > 0 ? { limits: { 'nvidia.com/gpu': opts.gpusPerWorker } } : {}
+  const documents = [
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: meta('meshpool-password', 'secret'),
+      type: 'Opaque',
+      stringData: { password: randomBytes(24).toString('base64url') },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: meta('meshpool-head-identity', 'secret'),
+      type: 'Opaque',
+      data: { 'head.key': Buffer.from(identity.keyFile).toString('base64') },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta('meshpool-head', 'head'),
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels('head') },
+        template: {
+          metadata: { labels: labels('head') },
+          spec: {
+            containers: [
+              {
+                name: 'head',
+                image: opts.image,
+                command: [...npx, 'head', '--no-work', '--port', String(opts.port), '--key-file', '/identity/head.key'],
+                env: secretEnv,
+                ports: [{ name: 'meshpool', containerPort: opts.port }],
+                volumeMounts: [{ name: 'identity', mountPath: '/identity', readOnly: true }],
+              },
+            ],
+            volumes: [{ name: 'identity', secret: { secretName: 'meshpool-head-identity', defaultMode: 0o400 } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta('meshpool-head', 'head'),
+      spec: { selector: labels('head'), ports: [{ name: 'meshpool', port: opts.port, targetPort: opts.port }] },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: meta('meshpool-nodes', 'node'),
+      spec: {
+        serviceName: 'meshpool-nodes',
+        replicas: opts.workers,
+        selector: { matchLabels: labels('node') },
+        template: {
+          metadata: { labels: labels('node') },
+          spec: {
+            containers: [
+              {
+                name: 'node',
+                image: opts.image,
+                command: [
+                  ...npx,
+                  'join',
+                  address,
+                  ...(opts.gpusPerWorker > 0 ? ['--gpus', 'all'] : []),
+                  '--state-dir',
+                  '/state',
+                ],
+                env: secretEnv,
+                resources: gpuLimits,
+                volumeMounts: [{ name: 'state', mountPath: '/state' }],
+              },
+            ],
+            volumes: [{ name: 'state', emptyDir: {} }],
+          },
+        },
+      },
+    },
+  ]
+  const header = `# meshpool on Kubernetes: kubectl apply -f meshpool.yaml
+# Programs in the cluster reach the head at ${address}
+# with the password in the meshpool-password Secret. Keep this file private: it holds the secrets.
+`
+  return header + documents.map((doc) => stringify(doc)).join('---\n')
+}
