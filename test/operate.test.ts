@@ -109,3 +109,50 @@ describe('launchWorkers', () => {
     await expect(pool.launchWorkers({ n: 1, script: 'a.js', code: 'x' })).rejects.toThrow(/script or code, not both/)
   })
 })
+
+/** Parses Prometheus text: every line a comment or `name{labels} value`, or the test fails. */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line)
+    expect(match, `not Prometheus text: ${line}`).not.toBeNull()
+    samples.set(match?.[1] as string, Number(match?.[2]))
+  }
+  return samples
+}
+
+describe('metrics', () => {
+  it('/metrics parses as Prometheus text and its counters move during a map', async () => {
+    const head = await startHead({ noWork: true, args: ['--metrics-port', '0'] })
+    const url = /metrics at (http:\S+)/.exec(head.output())?.[1] as string
+    await joinNode(head.address, 2)
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    const scrape = async () => {
+      const res = await fetch(url)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/)
+      return parsePrometheus(await res.text())
+    }
+    const before = await scrape()
+    expect(before.get('meshpool_nodes')).toBe(1)
+    const running = pool.map(Array.from({ length: 200 }, (_, x) => ({ x, delayMs: 5 })))
+    let during = await scrape()
+    for (let i = 0; i < 100 && (during.get('meshpool_jobs_done_total') ?? 0) === 0; i++) during = await scrape()
+    await running
+    await pool.map([{ x: 1, throw: 'on purpose' }]).catch(() => {})
+    const after = await scrape()
+    expect(after.get('meshpool_jobs_done_total')).toBe(200)
+    expect(after.get('meshpool_jobs_failed_total')).toBe(1)
+    expect(after.get('meshpool_job_attempts_total')).toBeGreaterThanOrEqual(201)
+    expect(after.get('meshpool_job_seconds_count{outcome="done"}')).toBe(200)
+    expect(after.get('meshpool_job_seconds_count{outcome="failed"}')).toBe(1)
+    expect(after.get('meshpool_jobs{state="queued"}')).toBe(0)
+    expect((after.get('meshpool_slots{state="idle"}') ?? 0) + (after.get('meshpool_slots{state="busy"}') ?? 0)).toBe(2)
+    expect(after.get('meshpool_bytes_total{direction="in"}')).toBeGreaterThan(
+      before.get('meshpool_bytes_total{direction="in"}') ?? 0,
+    )
+    expect(after.has('meshpool_leases_expired_total')).toBe(true)
+    expect(after.has('meshpool_update_log_bytes{pool="1"}')).toBe(true)
+  })
+})

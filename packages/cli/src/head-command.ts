@@ -13,6 +13,11 @@ export function headCommand(): Command {
     .option('--key-file <file>', 'the head identity; keeps the join address across restarts', DEFAULT_HEAD_KEY_FILE)
     .option('--allow-peers <file>', 'only these peer ids (one per line) may join as nodes')
     .option(
+      '--metrics-port <port>',
+      'serve Prometheus metrics at http://<host>:<port>/metrics (0: a free port)',
+      integer('--metrics-port', { max: 65535 }),
+    )
+    .option(
       '--max-open-jobs <n>',
       'most jobs one client may have open; clients hold back the rest until results come (default 1000000)',
       integer('--max-open-jobs', { min: 1 }),
@@ -27,6 +32,7 @@ export function headCommand(): Command {
           keyFile: string
           allowPeers?: string
           maxOpenJobs?: number
+          metricsPort?: number
           work: boolean
         } & SlotFlags &
           AccessFlags,
@@ -40,6 +46,7 @@ export function headCommand(): Command {
           keyFile: opts.keyFile,
           ...(opts.allowPeers === undefined ? {} : { allowPeersFile: opts.allowPeers }),
           ...(opts.maxOpenJobs === undefined ? {} : { maxOpenJobsPerClient: opts.maxOpenJobs }),
+          ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
           slots: plan.slots,
           gpus: plan.gpus,
           onLine: (line) => process.stdout.write(`${line}\n`),
@@ -64,6 +71,7 @@ export function headCommand(): Command {
             : 'join it from another machine, with a copy of the pool key file (--pool-key):\n\n',
         )
         out.write(`  ${head.joinCommand}\n\n`)
+        if (head.metricsUrl !== undefined) out.write(`metrics at ${head.metricsUrl}\n`)
         out.write('all addresses:\n')
         for (const address of head.addresses) out.write(`  ${address}\n`)
         out.write('ready\n')

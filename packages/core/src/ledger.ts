@@ -33,6 +33,8 @@ export interface RoutedOutcome {
   outcome: ClientOutcome
   /** A late result won: the node now running the job should stop it. */
   cancelOn?: { nodeId: string; jobId: number }
+  /** From submit to this outcome, in ms (the head's clock). */
+  ms?: number
 }
 
 /** A leased job that must be stopped on its node. */
@@ -48,6 +50,8 @@ export interface LedgerCounts {
   done: number
   failed: number
   expired: number
+  /** Leases given since the start: first attempts and retries alike. */
+  leases: number
 }
 
 /**
@@ -73,6 +77,7 @@ export class JobLedger {
   #done = 0
   #failed = 0
   #expired = 0
+  #leases = 0
 
   constructor(init: JobLedgerInit) {
     this.#now = init.now
@@ -125,7 +130,7 @@ export class JobLedger {
     if (known !== undefined) return known.jobId
     const run = pool.runOf(clientJobId)
     if (run !== undefined) return run.firstJobId + run.indexOf(clientJobId)
-    const job = newJob(poolId, this.#nextJobId++, clientJobId, params, timeoutMs)
+    const job = newJob(poolId, this.#nextJobId++, clientJobId, params, timeoutMs, this.#now())
     this.#jobs.set(job.jobId, job)
     pool.jobs.set(clientJobId, job)
     pool.queue.push(job)
@@ -154,7 +159,7 @@ export class JobLedger {
       } else others.push(job)
     }
     if (rising.length > 0) {
-      const run = new QueuedRun(rising, this.#nextJobId)
+      const run = new QueuedRun(rising, this.#nextJobId, this.#now())
       this.#nextJobId += rising.length
       pool.lastRunId = last
       pool.runs.push(run)
@@ -218,6 +223,7 @@ export class JobLedger {
       job.state = 'leased'
       job.attempt++
       job.leaseId = this.#nextLeaseId++
+      this.#leases++
       job.nodeId = nodeId
       job.expiresAt = now + pool.settings.leaseMs
       held.add(job)
@@ -428,6 +434,7 @@ export class JobLedger {
       done: this.#done,
       failed: this.#failed,
       expired: this.#expired,
+      leases: this.#leases,
     }
   }
 
@@ -521,6 +528,6 @@ export class JobLedger {
     if (outcome.ok) this.#done++
     else this.#failed++
     this.#forget(job)
-    return { poolId: job.poolId, outcome }
+    return { poolId: job.poolId, outcome, ms: this.#now() - job.submittedAt }
   }
 }

@@ -18,6 +18,8 @@ export interface Job {
   /** The id the client gave the job; results are routed back with it. */
   clientJobId: number
   params: Uint8Array
+  /** When the head took it (its clock), for the job latency metric. */
+  submittedAt: number
   /** Run time limit in ms; 0 for none. */
   timeoutMs: number
   state: JobState
@@ -36,12 +38,20 @@ export interface Job {
   lostOn: string[] | undefined
 }
 
-export function newJob(poolId: number, jobId: number, clientJobId: number, params: Uint8Array, timeoutMs: number): Job {
+export function newJob(
+  poolId: number,
+  jobId: number,
+  clientJobId: number,
+  params: Uint8Array,
+  timeoutMs: number,
+  submittedAt: number,
+): Job {
   return {
     jobId,
     poolId,
     clientJobId,
     params,
+    submittedAt,
     timeoutMs,
     state: 'queued',
     attempt: 0,
@@ -106,7 +116,8 @@ export class PoolBook {
       }
       if (item.live > 0) this.queue.unshift(item)
       else this.#dropRun(item)
-      const job = newJob(this.poolId, item.firstJobId + next.index, next.clientJobId, next.params, next.timeoutMs)
+      const { index, clientJobId, params, timeoutMs } = next
+      const job = newJob(this.poolId, item.firstJobId + index, clientJobId, params, timeoutMs, item.submittedAt)
       this.jobs.set(job.clientJobId, job)
       return job
     }

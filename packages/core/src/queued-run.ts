@@ -21,7 +21,11 @@ export class QueuedRun {
   /** Jobs neither leased nor cancelled. */
   live: number
 
-  constructor(jobs: readonly SubmittedJob[], firstJobId: number) {
+  /** When the head took the frame (its clock). */
+  readonly submittedAt: number
+
+  constructor(jobs: readonly SubmittedJob[], firstJobId: number, submittedAt = 0) {
+    this.submittedAt = submittedAt
     const n = jobs.length
     this.ids = new Float64Array(n)
     this.#ends = new Uint32Array(n)

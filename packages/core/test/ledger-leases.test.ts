@@ -121,6 +121,7 @@ describe('late and foreign results', () => {
       poolId: 1,
       outcome: { id: 4, ok: true, value: params(8) },
       cancelOn: { nodeId: 'fresh', jobId: current.jobId },
+      ms: 100, // from submit to the late result
     })
     // The new holder's answer comes too late: dropped.
     expect(book.complete('fresh', ok(current, 9))).toBeUndefined()

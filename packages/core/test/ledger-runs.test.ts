@@ -174,3 +174,27 @@ describe('open jobs per pool (the bound on one client)', () => {
     expect(book.openCount(2)).toBe(0)
   })
 })
+
+describe('what the metrics read', () => {
+  it('counts every lease given, and says how long each job took from submit to outcome', () => {
+    const { book, clock } = clocked()
+    book.submitMany(1, frame(0, 2))
+    book.submit(1, 50, new Uint8Array(5000))
+    clock.t += 40
+    const jobs = book.lease('n1', 3)
+    expect(book.counts().leases).toBe(3)
+    clock.t += 60
+    const routed = jobs.map((job) =>
+      book.complete('n1', { jobId: job.jobId, leaseId: job.leaseId, ok: true, value: job.params }),
+    )
+    expect(routed.map((r) => r?.ms)).toEqual([100, 100, 100])
+    clock.t += 10_000
+    book.submitMany(1, frame(10, 1))
+    const [again] = book.lease('n1', 1) as [LeasedJob]
+    clock.t += 5000 // past the lease: it goes back, and the next lease counts too
+    book.tick()
+    book.lease('n1', 1)
+    expect(book.counts().leases).toBe(5)
+    expect(again.attempt).toBe(1)
+  })
+})

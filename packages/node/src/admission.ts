@@ -24,6 +24,7 @@ export class Admission {
   readonly #nodes: Record<string, AdmittedNode>
   readonly #allowed: Set<string> | undefined
   #saveTimer: NodeJS.Timeout | undefined
+  #warned = false
 
   constructor(dir: string, allowPeersFile?: string) {
     this.#dir = dir
@@ -77,8 +78,14 @@ export class Admission {
 
   #write(name: string, value: unknown): void {
     const file = join(this.#dir, name)
-    writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 })
-    renameSync(`${file}.tmp`, file)
+    try {
+      writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 })
+      renameSync(`${file}.tmp`, file)
+    } catch (err) {
+      // A read-only folder (a key file mounted from a Secret): the head goes on, remembering in memory.
+      if (!this.#warned) process.emitWarning(`can't write ${file}: ${(err as Error).message}`, 'MeshpoolWarning')
+      this.#warned = true
+    }
   }
 }
 

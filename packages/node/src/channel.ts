@@ -35,6 +35,9 @@ export interface StreamChannelLimits {
   maxQueuedBytes?: number
 }
 
+/** Bytes of frames received and sent over every stream channel of this process (for metrics). */
+export const channelBytes = { in: 0, out: 0 }
+
 /** What one peer may leave unread on one stream before it is cut off (a peer that sends and never reads). */
 export const MAX_QUEUED_BYTES = 1024 * 1024 * 1024
 
@@ -148,6 +151,7 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
       this.#queue.push(body.subarray(at, Math.min(at + PIECE_BYTES, body.byteLength)))
     }
     this.#queuedBytes += body.byteLength
+    channelBytes.out += body.byteLength
     if (!this.#pumping) void this.#pump()
   }
 
@@ -202,6 +206,7 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
     let reason: Error | undefined
     try {
       for await (const chunk of this.#stream) {
+        channelBytes.in += chunk.byteLength
         for (const frame of decoder.decode(chunk)) {
           const message = decodeFrame<In>(frame.subarray(), this.#accepted, this.#maxIn)
           if (this.#closed) return

@@ -26,6 +26,7 @@ import { attachLocalAgent, HeadService } from './head-service.js'
 import type { HeadStats, NodeEvent } from './head-types.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
+import { HeadMetrics } from './metrics.js'
 import { createPeer } from './peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
 import type { GpuInfo } from './worker-types.js'
@@ -61,6 +62,8 @@ export interface HeadInit extends PoolAccess {
   allowPeersFile?: string
   /** Most jobs one client may have open; a client holds back the rest until results come. @default 1,000,000 */
   maxOpenJobsPerClient?: number
+  /** Serve Prometheus metrics at http://<host>:<port>/metrics (0: a free port); none by default. */
+  metricsPort?: number
 }
 
 export interface RunningHead {
@@ -69,6 +72,8 @@ export interface RunningHead {
   addresses: string[]
   /** The exact command that joins this head. */
   joinCommand: string
+  /** Where `/metrics` is served, with metricsPort. */
+  metricsUrl?: string
   stats(): HeadStats
   stop(): Promise<void>
 }
@@ -92,8 +97,10 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   })
   const pubsub = peer.services.pubsub
   pubsub.subscribe(UPDATES_TOPIC)
-  // The head's blobs and the head service refer to each other.
+  checkPositiveInteger(init.metricsPort, 'metricsPort', { allowZero: true })
+  // The head's blobs and metrics and the head service refer to each other.
   let head: HeadService
+  const metrics = init.metricsPort === undefined ? undefined : new HeadMetrics(() => head.snapshot())
   const blobs = new HeadBlobs(init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES, (nodeId) => head.whereIs(nodeId))
   head = new HeadService({
     ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
@@ -104,6 +111,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     ...(init.updateLogBytes === undefined ? {} : { updateLogBytes: init.updateLogBytes }),
     admission,
     ...(init.onLine === undefined ? {} : { onNote: init.onLine }),
+    ...(metrics === undefined ? {} : { onJobDone: (ms: number, ok: boolean) => metrics.jobDone(ms, ok) }),
     ...(init.maxOpenJobsPerClient === undefined ? {} : { maxOpenJobsPerClient: init.maxOpenJobsPerClient }),
     disconnect: (peerId) => {
       // After the message that says why has gone out.
@@ -172,6 +180,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     agent.start()
     attachLocalAgent(head, agent)
   }
+  const served = metrics === undefined ? undefined : await metrics.serve(init.metricsPort ?? 0, host)
   const peerId = peer.peerId.toString()
   const addresses = reachableAddresses(
     peer.getMultiaddrs().map((ma) => ma.toString()),
@@ -183,8 +192,12 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     peerId,
     addresses,
     joinCommand: `meshpool join ${addresses[0]}`,
+    ...(served === undefined
+      ? {}
+      : { metricsUrl: `http://${host.includes(':') ? `[${host}]` : host}:${served.port}/metrics` }),
     stats: () => head.stats(),
     stop: async () => {
+      served?.server.close()
       admission.flush()
       head.close()
       await agent?.stop()

@@ -19,7 +19,15 @@ import type { NodeAgent } from './agent.js'
 import { type Channel, channelPair } from './channel.js'
 import { CodeStore } from './code-store.js'
 import { groupBy, nodeInfo, pickPeers } from './head-helpers.js'
-import type { HeadServiceInit, HeadStats, NodeAdmission, NodeEvent, NodeSession, PoolSession } from './head-types.js'
+import type {
+  HeadServiceInit,
+  HeadSnapshot,
+  HeadStats,
+  NodeAdmission,
+  NodeEvent,
+  NodeSession,
+  PoolSession,
+} from './head-types.js'
 import { mayRun, shareSlots } from './slot-shares.js'
 
 const log = logger('meshpool:head')
@@ -54,6 +62,7 @@ export class HeadService {
   readonly #disconnect: (peerId: string) => void
   readonly #maxOpenJobs: number
   readonly #note: (line: string) => void
+  readonly #onJobDone: (ms: number, ok: boolean) => void
   readonly #leasedNotes = new Map<PoolSession, Array<{ id: number; fraction: number }>>()
   #nextPoolId = 1
   #lastIgnoredNote = 0
@@ -73,6 +82,7 @@ export class HeadService {
     this.#disconnect = init.disconnect ?? (() => {})
     this.#maxOpenJobs = init.maxOpenJobsPerClient ?? MAX_OPEN_JOBS_PER_CLIENT
     this.#note = init.onNote ?? ((line) => log(line))
+    this.#onJobDone = init.onJobDone ?? (() => {})
     this.#ticker = setInterval(() => this.#tick(), TICK_MS)
     this.#ticker.unref()
   }
@@ -161,6 +171,19 @@ export class HeadService {
       default:
         return false
     }
+  }
+
+  snapshot(): HeadSnapshot {
+    const slots: HeadSnapshot['slots'] = { idle: 0, busy: 0, loading: 0, down: 0, broken: 0 }
+    for (const node of this.#nodes.values()) {
+      for (let i = 0; i < node.slots; i++) slots[node.slotStates[i] ?? 'idle']++
+    }
+    const pools = [...this.#pools.values()].map(({ spec, log }) => ({
+      poolId: spec.poolId,
+      updateSeq: log.seq,
+      updateLogBytes: log.bytes,
+    }))
+    return { counts: this.#ledger.counts(), nodes: this.#nodes.size, slots, pools }
   }
 
   stats(): HeadStats {
@@ -533,6 +556,7 @@ export class HeadService {
 
   #route(routed: RoutedOutcome[]): void {
     if (routed.length === 0) return
+    for (const { ms, outcome } of routed) if (ms !== undefined) this.#onJobDone(ms, outcome.ok)
     for (const [poolId, results] of groupBy(
       routed,
       (r) => r.poolId,

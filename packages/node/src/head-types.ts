@@ -4,6 +4,7 @@ import type {
   GpuSummary,
   HeadToClientMessage,
   HeadToNodeMessage,
+  LedgerCounts,
   NodeMessage,
   PoolSpec,
   SlotStateName,
@@ -31,6 +32,8 @@ export interface HeadServiceInit {
   maxOpenJobsPerClient?: number
   /** The head's own log: refused and revoked peers, and what it ignored from a peer (a line each). */
   onNote?: (line: string) => void
+  /** Told of each job's outcome and its time from submit, in ms (for metrics). */
+  onJobDone?: (ms: number, ok: boolean) => void
 }
 
 /** The head's rules for nodes: see Admission. */
@@ -92,4 +95,12 @@ export interface HeadStats {
   queued: number
   leased: number
   pools: number
+}
+
+/** What the head's metrics read, at one moment. */
+export interface HeadSnapshot {
+  counts: LedgerCounts
+  nodes: number
+  slots: Record<SlotStateName, number>
+  pools: Array<{ poolId: number; updateSeq: number; updateLogBytes: number }>
 }
