@@ -18,6 +18,11 @@ export function headCommand(): Command {
       integer('--metrics-port', { max: 65535 }),
     )
     .option(
+      '--dashboard-port <port>',
+      'serve a live web page of the mesh at http://<host>:<port>/ (0: a free port)',
+      integer('--dashboard-port', { max: 65535 }),
+    )
+    .option(
       '--max-open-jobs <n>',
       'most jobs one client may have open; clients hold back the rest until results come (default 1000000)',
       integer('--max-open-jobs', { min: 1 }),
@@ -33,6 +38,7 @@ export function headCommand(): Command {
           allowPeers?: string
           maxOpenJobs?: number
           metricsPort?: number
+          dashboardPort?: number
           work: boolean
         } & SlotFlags &
           AccessFlags,
@@ -47,6 +53,7 @@ export function headCommand(): Command {
           ...(opts.allowPeers === undefined ? {} : { allowPeersFile: opts.allowPeers }),
           ...(opts.maxOpenJobs === undefined ? {} : { maxOpenJobsPerClient: opts.maxOpenJobs }),
           ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
+          ...(opts.dashboardPort === undefined ? {} : { dashboardPort: opts.dashboardPort }),
           slots: plan.slots,
           gpus: plan.gpus,
           onLine: (line) => process.stdout.write(`${line}\n`),
@@ -72,6 +79,7 @@ export function headCommand(): Command {
         )
         out.write(`  ${head.joinCommand}\n\n`)
         if (head.metricsUrl !== undefined) out.write(`metrics at ${head.metricsUrl}\n`)
+        if (head.dashboardUrl !== undefined) out.write(`dashboard at ${head.dashboardUrl}\n`)
         out.write('all addresses:\n')
         for (const address of head.addresses) out.write(`  ${address}\n`)
         out.write('ready\n')

@@ -21,6 +21,7 @@ import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
 import { CodeCache } from './code-cache.js'
 import { defaultSlots } from './create-pool.js'
+import { Dashboard } from './dashboard.js'
 import { HeadBlobs } from './head-blobs.js'
 import { attachLocalAgent, HeadService } from './head-service.js'
 import type { HeadStats, NodeEvent } from './head-types.js'
@@ -64,6 +65,8 @@ export interface HeadInit extends PoolAccess {
   maxOpenJobsPerClient?: number
   /** Serve Prometheus metrics at http://<host>:<port>/metrics (0: a free port); none by default. */
   metricsPort?: number
+  /** Serve the dashboard, a live web page, at http://<host>:<port>/ (0: a free port); none by default. */
+  dashboardPort?: number
 }
 
 export interface RunningHead {
@@ -74,6 +77,8 @@ export interface RunningHead {
   joinCommand: string
   /** Where `/metrics` is served, with metricsPort. */
   metricsUrl?: string
+  /** Where the dashboard is served, with dashboardPort. */
+  dashboardUrl?: string
   stats(): HeadStats
   stop(): Promise<void>
 }
@@ -100,7 +105,12 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   checkPositiveInteger(init.metricsPort, 'metricsPort', { allowZero: true })
   // The head's blobs and metrics and the head service refer to each other.
   let head: HeadService
+  checkPositiveInteger(init.dashboardPort, 'dashboardPort', { allowZero: true })
   const metrics = init.metricsPort === undefined ? undefined : new HeadMetrics(() => head.snapshot())
+  const dashboard =
+    init.dashboardPort === undefined
+      ? undefined
+      : new Dashboard(() => ({ snapshot: head.snapshot(), nodes: head.nodes() }))
   const blobs = new HeadBlobs(init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES, (nodeId) => head.whereIs(nodeId))
   head = new HeadService({
     ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
@@ -111,7 +121,10 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     ...(init.updateLogBytes === undefined ? {} : { updateLogBytes: init.updateLogBytes }),
     admission,
     ...(init.onLine === undefined ? {} : { onNote: init.onLine }),
-    ...(metrics === undefined ? {} : { onJobDone: (ms: number, ok: boolean) => metrics.jobDone(ms, ok) }),
+    onJobDone: (ms, outcome, poolId) => {
+      metrics?.jobDone(ms, outcome.ok)
+      dashboard?.jobDone(outcome, poolId, outcome.ok ? undefined : outcome.where)
+    },
     ...(init.maxOpenJobsPerClient === undefined ? {} : { maxOpenJobsPerClient: init.maxOpenJobsPerClient }),
     disconnect: (peerId) => {
       // After the message that says why has gone out.
@@ -181,6 +194,8 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     attachLocalAgent(head, agent)
   }
   const served = metrics === undefined ? undefined : await metrics.serve(init.metricsPort ?? 0, host)
+  const page = dashboard === undefined ? undefined : await dashboard.serve(init.dashboardPort ?? 0, host)
+  const web = (port: number, path: string) => `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`
   const peerId = peer.peerId.toString()
   const addresses = reachableAddresses(
     peer.getMultiaddrs().map((ma) => ma.toString()),
@@ -192,12 +207,13 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     peerId,
     addresses,
     joinCommand: `meshpool join ${addresses[0]}`,
-    ...(served === undefined
-      ? {}
-      : { metricsUrl: `http://${host.includes(':') ? `[${host}]` : host}:${served.port}/metrics` }),
+    ...(served === undefined ? {} : { metricsUrl: web(served.port, '/metrics') }),
+    ...(page === undefined ? {} : { dashboardUrl: web(page.port, '/') }),
     stats: () => head.stats(),
     stop: async () => {
       served?.server.close()
+      dashboard?.close()
+      page?.server.close()
       admission.flush()
       head.close()
       await agent?.stop()

@@ -1,6 +1,7 @@
 import { logger } from '@libp2p/logger'
 import {
   type ClientMessage,
+  type ClientOutcome,
   DEFAULT_UPDATE_LOG_BYTES,
   type ErrorShape,
   type HeadToClientMessage,
@@ -8,6 +9,7 @@ import {
   JobLedger,
   type LeaseToCancel,
   MAX_OPEN_JOBS_PER_CLIENT,
+  type NodeInfo,
   type NodeMessage,
   type PeerInfo,
   type RoutedOutcome,
@@ -62,7 +64,7 @@ export class HeadService {
   readonly #disconnect: (peerId: string) => void
   readonly #maxOpenJobs: number
   readonly #note: (line: string) => void
-  readonly #onJobDone: (ms: number, ok: boolean) => void
+  readonly #onJobDone: (ms: number, outcome: ClientOutcome, poolId: number) => void
   readonly #leasedNotes = new Map<PoolSession, Array<{ id: number; fraction: number }>>()
   #nextPoolId = 1
   #lastIgnoredNote = 0
@@ -154,8 +156,7 @@ export class HeadService {
       }
       case 'nodes': {
         const { queued, leased } = this.#ledger.counts()
-        const nodes = [...this.#nodes.values()].map(nodeInfo)
-        channel.send({ type: 'nodes', reqId: message.reqId, nodes, queued, leased })
+        channel.send({ type: 'nodes', reqId: message.reqId, nodes: this.nodes(), queued, leased })
         return true
       }
       case 'stopNodes': {
@@ -171,6 +172,11 @@ export class HeadService {
       default:
         return false
     }
+  }
+
+  /** Every node of the mesh, as `meshpool status` shows it. */
+  nodes(): NodeInfo[] {
+    return [...this.#nodes.values()].map(nodeInfo)
   }
 
   snapshot(): HeadSnapshot {
@@ -556,7 +562,7 @@ export class HeadService {
 
   #route(routed: RoutedOutcome[]): void {
     if (routed.length === 0) return
-    for (const { ms, outcome } of routed) if (ms !== undefined) this.#onJobDone(ms, outcome.ok)
+    for (const { ms, outcome, poolId } of routed) if (ms !== undefined) this.#onJobDone(ms, outcome, poolId)
     for (const [poolId, results] of groupBy(
       routed,
       (r) => r.poolId,

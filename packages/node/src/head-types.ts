@@ -1,5 +1,6 @@
 import type {
   ClientMessage,
+  ClientOutcome,
   ErrorShape,
   GpuSummary,
   HeadToClientMessage,
@@ -32,8 +33,8 @@ export interface HeadServiceInit {
   maxOpenJobsPerClient?: number
   /** The head's own log: refused and revoked peers, and what it ignored from a peer (a line each). */
   onNote?: (line: string) => void
-  /** Told of each job's outcome and its time from submit, in ms (for metrics). */
-  onJobDone?: (ms: number, ok: boolean) => void
+  /** Told of each job's outcome and its time from submit, in ms (for metrics and the dashboard). */
+  onJobDone?: (ms: number, outcome: ClientOutcome, poolId: number) => void
 }
 
 /** The head's rules for nodes: see Admission. */

@@ -1,0 +1,112 @@
+import { createServer, type Server, type ServerResponse } from 'node:http'
+import type { ClientOutcome, NodeInfo } from '@meshpool/core'
+import { dashboardPage } from './dashboard-page.js'
+import type { HeadSnapshot } from './head-types.js'
+
+/** Samples of the queue kept for the chart: one a second, ten minutes. */
+const HISTORY = 600
+const SAMPLE_MS = 1000
+/** Recent failures shown. */
+const FAILURES = 20
+
+export interface DashboardState {
+  at: number
+  nodes: NodeInfo[]
+  counts: HeadSnapshot['counts']
+  slots: HeadSnapshot['slots']
+  pools: HeadSnapshot['pools']
+  /** One a second: queued and running jobs, and jobs finished in that second. */
+  history: Array<{ t: number; queued: number; running: number; finished: number }>
+  failures: Array<{ t: number; pool: number; id: number; error: string; where?: string }>
+}
+
+/**
+ * The head's web page (`--dashboard-port`): nodes with their GPUs and slots, the
+ * queue and throughput over time, recent failures and each pool's update number.
+ * The page gets a fresh state every second over server-sent events.
+ */
+export class Dashboard {
+  readonly #read: () => { snapshot: HeadSnapshot; nodes: NodeInfo[] }
+  readonly #history: DashboardState['history'] = []
+  readonly #failures: DashboardState['failures'] = []
+  readonly #watchers = new Set<ServerResponse>()
+  #lastFinished = 0
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(read: () => { snapshot: HeadSnapshot; nodes: NodeInfo[] }) {
+    this.#read = read
+  }
+
+  /** A job ended: failures are listed on the page. */
+  jobDone(outcome: ClientOutcome, poolId: number, where?: string): void {
+    if (outcome.ok) return
+    this.#failures.unshift({
+      t: Date.now(),
+      pool: poolId,
+      id: outcome.id,
+      error: `${outcome.error.name}: ${outcome.error.message}`.slice(0, 300),
+      ...(where === undefined ? {} : { where }),
+    })
+    this.#failures.length = Math.min(this.#failures.length, FAILURES)
+  }
+
+  state(): DashboardState {
+    const { snapshot, nodes } = this.#read()
+    const { counts, slots, pools } = snapshot
+    return { at: Date.now(), nodes, counts, slots, pools, history: this.#history, failures: this.#failures }
+  }
+
+  async serve(port: number, host: string): Promise<{ port: number; server: Server }> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0]
+      if (path === '/')
+        return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(dashboardPage)
+      if (path === '/api/state') {
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.state()))
+      }
+      if (path === '/api/events') {
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+        })
+        res.write(`data: ${JSON.stringify(this.state())}\n\n`)
+        this.#watchers.add(res)
+        req.on('close', () => this.#watchers.delete(res))
+        return
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve())
+    })
+    this.#timer = setInterval(() => this.#tick(), SAMPLE_MS)
+    this.#timer.unref()
+    server.on('close', () => clearInterval(this.#timer))
+    const address = server.address()
+    return { port: typeof address === 'object' && address !== null ? address.port : port, server }
+  }
+
+  close(): void {
+    clearInterval(this.#timer)
+    for (const res of this.#watchers) res.end()
+    this.#watchers.clear()
+  }
+
+  #tick(): void {
+    const { counts } = this.#read().snapshot
+    const finishedNow = counts.done + counts.failed
+    this.#history.push({
+      t: Date.now(),
+      queued: counts.queued,
+      running: counts.leased,
+      finished: this.#history.length === 0 ? 0 : finishedNow - this.#lastFinished,
+    })
+    this.#lastFinished = finishedNow
+    if (this.#history.length > HISTORY) this.#history.shift()
+    if (this.#watchers.size === 0) return
+    const data = `data: ${JSON.stringify(this.state())}\n\n`
+    for (const res of this.#watchers) res.write(data)
+  }
+}
