@@ -104,3 +104,22 @@ describe('one node per machine', () => {
     await third.waitForLine(/^ready$/)
   })
 })
+
+describe('GPU nodes from launchWorkers and in meshpool status', () => {
+  it('launchWorkers({ gpus }) starts nodes with one slot per chosen GPU, and listWorkers shows each slot’s GPU', async () => {
+    const head = await startHead({ noWork: true })
+    await using pool = await createPool({
+      worker: GPU_WORKER,
+      head: head.address,
+      password: PASSWORD,
+      output: 'ignore',
+    })
+    const [launched] = await pool.launchWorkers({ n: 1, gpus: '1,3', env: { PATH: `${fakeDir}:${process.env.PATH}` } })
+    const [node] = await pool.listWorkers()
+    expect(node?.nodeId).toBe(launched?.nodeId)
+    expect(node?.slots.map((s) => s.gpu?.index)).toEqual([1, 3])
+    expect(node?.slots.every((s) => s.gpu?.name === 'NVIDIA H100 80GB HBM3' && s.gpu.memoryMB > 80_000)).toBe(true)
+    const seen = (await pool.map(Array.from({ length: 8 }, () => ({ delayMs: 150 })))) as Seen[]
+    expect(new Set(seen.map((s) => s.visible))).toEqual(new Set(['1', '3']))
+  })
+})
