@@ -8,7 +8,6 @@ import {
   NodeRefusedError,
   type PeerInfo,
   type PoolSpec,
-  type SlotStateName,
   TimeoutError,
   type UpdateEntry,
   WorkerLoadError,
@@ -20,6 +19,7 @@ import { PoolUpdates } from './pool-updates.js'
 import { SlotProcess } from './slot-process.js'
 import type { FromSlot } from './slot-protocol.js'
 import {
+  afterSlotDeath,
   depthFor,
   FIRST_GUESS_MS,
   hasRoom,
@@ -28,6 +28,7 @@ import {
   type RunningJob,
   type SlotState,
   slotFor,
+  slotStateName,
 } from './slot-scheduling.js'
 import type { GpuInfo } from './worker-types.js'
 
@@ -530,13 +531,11 @@ export class NodeAgent {
   #sendUpdates(slot: SlotState): void {
     const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
     if (pool === undefined) return
-    if (slot.sentSeq < pool.updates.known && slot.sentSeq + 1 < pool.updates.first) {
-      // Updates this slot never got are gone (past the log budget): the worker is told how many.
-      slot.process.send({ type: 'missed', count: pool.updates.first - 1 - slot.sentSeq })
-      slot.sentSeq = pool.updates.first - 1
-    }
-    while (slot.sentSeq < pool.updates.known) {
-      const entry = pool.updates.get(slot.sentSeq + 1)
+    const { missed, entries } = pool.updates.pendingFor(slot.sentSeq)
+    // Updates this slot never got that are gone (past the log budget): the worker is told how many.
+    if (missed > 0) slot.process.send({ type: 'missed', count: missed })
+    slot.sentSeq += missed
+    for (const entry of entries) {
       slot.process.send({ type: 'update', seq: entry.seq, value: entry.value })
       slot.sentSeq = entry.seq
     }
@@ -644,15 +643,9 @@ export class NodeAgent {
   }
 
   #onSlotExit(slot: SlotState, description: string): void {
-    const recycling = slot.phase === 'recycling'
     for (const r of slot.assigned) clearTimeout(r.timer)
-    // The job the slot had started when it died counts an attempt. The others it held either never
-    // started or finished with their results lost in the crash: they go back without blame.
-    const startedId = slot.process.lastStarted
-    const running = slot.assigned.find((r) => r.job.jobId === startedId)
-    const lost = [running?.abandoned === false ? running.job : undefined, slot.pendingJob]
+    const { lost, release, blameless } = afterSlotDeath(slot)
     for (const job of lost) {
-      if (job === undefined) continue
       this.#report({
         jobId: job.jobId,
         leaseId: job.leaseId,
@@ -661,7 +654,6 @@ export class NodeAgent {
         error: { name: 'SlotDied', message: description },
       })
     }
-    const release = slot.assigned.filter((r) => r !== running && !r.abandoned).map((r) => r.job.jobId)
     if (release.length > 0) this.#channel?.send({ type: 'release', jobIds: release })
     slot.assigned = []
     slot.timed = 0
@@ -670,8 +662,7 @@ export class NodeAgent {
     slot.phase = 'down'
     this.#onSlotFree()
     if (this.#stopped) return
-    // A slot killed for ignoring an abort, or replaced by maxJobsPerSlot, is no crash of its own making.
-    if (!recycling && (running === undefined || !running.abandoned)) slot.crashes++
+    if (!blameless) slot.crashes++
     if (slot.crashes >= MAX_SLOT_CRASHES) {
       slot.phase = 'broken'
       log.error(
@@ -743,12 +734,4 @@ export class NodeAgent {
     this.#reports.flushOutput() // a job's output reaches its client before its result
     this.#channel?.send({ type: 'results', results })
   }
-}
-
-/** What `meshpool status` shows for a slot. */
-function slotStateName(slot: SlotState): SlotStateName {
-  if (slot.phase === 'broken') return 'broken'
-  if (slot.assigned.length > 0) return 'busy'
-  if (slot.phase === 'ready') return 'idle'
-  return slot.phase === 'down' ? 'down' : 'loading'
 }

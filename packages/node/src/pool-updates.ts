@@ -40,6 +40,23 @@ export class PoolUpdates {
     return this.#entries[seq - this.#base - 1] as UpdateEntry
   }
 
+  /**
+   * What a slot that has applied updates up to `sentSeq` needs next: how many it
+   * can no longer get (dropped for the budget before it saw them), then the
+   * entries still held, in order.
+   */
+  pendingFor(sentSeq: number): { missed: number; entries: UpdateEntry[] } {
+    let from = sentSeq
+    let missed = 0
+    if (from < this.known && from + 1 < this.first) {
+      missed = this.first - 1 - from
+      from = this.first - 1
+    }
+    const entries: UpdateEntry[] = []
+    for (let seq = from + 1; seq <= this.known; seq++) entries.push(this.get(seq))
+    return { missed, entries }
+  }
+
   /** Whether every update missing up to `seq` is on its way as a blob. */
   allComing(seq: number): boolean {
     for (let s = this.known + 1; s <= seq; s++) if (!this.blobsComing.has(s)) return false

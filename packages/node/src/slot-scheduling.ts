@@ -1,4 +1,4 @@
-import type { LeasedJob, PoolSpec } from '@meshpool/core'
+import type { LeasedJob, PoolSpec, SlotStateName } from '@meshpool/core'
 import type { PoolUpdates } from './pool-updates.js'
 import type { SlotProcess } from './slot-process.js'
 import type { GpuInfo } from './worker-types.js'
@@ -118,4 +118,29 @@ export function slotFor(
   const holders = new Map<number, number>()
   for (const s of slots) if (s.poolId !== undefined) holders.set(s.poolId, (holders.get(s.poolId) ?? 0) + 1)
   return empty.find((s) => s.poolId !== undefined && (!waitingHere(s.poolId) || (holders.get(s.poolId) as number) > 1))
+}
+
+/** What `meshpool status` shows for a slot. */
+export function slotStateName(slot: SlotState): SlotStateName {
+  if (slot.phase === 'broken') return 'broken'
+  if (slot.assigned.length > 0) return 'busy'
+  if (slot.phase === 'ready') return 'idle'
+  return slot.phase === 'down' ? 'down' : 'loading'
+}
+
+/**
+ * What a slot's death means for the jobs it held. The job it had started counts
+ * an attempt (`lost`), as does the one waiting for its worker to load; the others
+ * either never started or finished with their results lost in the crash, so they
+ * go back without blame (`release`). `blameless`: the slot was killed for
+ * ignoring an abort, or replaced by maxJobsPerSlot, not a crash of its own making.
+ */
+export function afterSlotDeath(slot: SlotState): { lost: LeasedJob[]; release: number[]; blameless: boolean } {
+  const startedId = slot.process.lastStarted
+  const running = slot.assigned.find((r) => r.job.jobId === startedId)
+  const lost = [running?.abandoned === false ? running.job : undefined, slot.pendingJob].filter(
+    (job): job is LeasedJob => job !== undefined,
+  )
+  const release = slot.assigned.filter((r) => r !== running && !r.abandoned).map((r) => r.job.jobId)
+  return { lost, release, blameless: slot.phase === 'recycling' || running?.abandoned === true }
 }

@@ -37,3 +37,15 @@ describe("a node's copy of a pool's update log", () => {
     expect(log.known).toBe(9)
   })
 })
+
+describe('what a slot needs next', () => {
+  it('the updates after the ones it has, and how many it can no longer get', () => {
+    const log = new PoolUpdates(3) // three bytes: three one-byte updates
+    for (let seq = 1; seq <= 5; seq++) log.accept(entry(seq))
+    expect(log.first).toBe(3)
+    expect(log.pendingFor(4)).toEqual({ missed: 0, entries: [entry(5)] })
+    expect(log.pendingFor(5)).toEqual({ missed: 0, entries: [] })
+    expect(log.pendingFor(2)).toEqual({ missed: 0, entries: [entry(3), entry(4), entry(5)] })
+    expect(log.pendingFor(0)).toEqual({ missed: 2, entries: [entry(3), entry(4), entry(5)] })
+  })
+})
