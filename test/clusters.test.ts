@@ -34,15 +34,28 @@ describe('meshpool slurm', () => {
     expect(script).toMatch(/^#SBATCH --job-name=meshpool-head$/m)
     expect(script).toMatch(/^#SBATCH --partition=gpu$/m)
     expect(script).toMatch(/^#SBATCH --time=02:00:00$/m)
-    expect(script).toMatch(/meshpool@\S+ head --no-work --port 8899/)
+    expect(script).toMatch(/^meshpool head --no-work --port 8899/m)
     expect(script).toMatch(/sbatch --job-name=meshpool-nodes --array=1-6 --ntasks=1 --gpus-per-task=2/)
-    expect(script).toMatch(/join \$address --gpus all --state-dir/)
+    expect(script).toMatch(/--wrap "meshpool join \$address --gpus all --state-dir/)
+    const shared = await print(['slurm', '--meshpool', 'node /shared/meshpool/bin.js'])
+    expect(shared).toMatch(/^node \/shared\/meshpool\/bin\.js head --no-work/m)
+    expect(shared).toMatch(/--wrap "node \/shared\/meshpool\/bin\.js join \$address --gpus all/)
   })
 })
 
 describe('meshpool k8s', () => {
   it('writes manifests that parse: Secrets, the head Deployment and Service, nodes with nvidia.com/gpu limits', async () => {
-    const text = await print(['k8s', '--workers', '3', '--gpus-per-worker', '1', '--namespace', 'ml'])
+    const text = await print([
+      'k8s',
+      '--workers',
+      '3',
+      '--gpus-per-worker',
+      '1',
+      '--namespace',
+      'ml',
+      '--image',
+      'acme/meshpool:1',
+    ])
     const docs = parseAllDocuments(text).map((doc) => {
       expect(doc.errors).toEqual([])
       return doc.toJS()
@@ -56,6 +69,8 @@ describe('meshpool k8s', () => {
     expect(Buffer.from(identity.data['head.key'], 'base64').byteLength).toBeGreaterThan(60)
 
     const head = byKind('Deployment')[0].spec.template.spec.containers[0]
+    expect(head.image).toBe('acme/meshpool:1')
+    expect(head.command[0]).toBe('meshpool')
     expect(head.command).toEqual(expect.arrayContaining(['head', '--no-work', '--key-file', '/identity/head.key']))
     expect(head.env[0].valueFrom.secretKeyRef).toEqual({ name: 'meshpool-password', key: 'password' })
     const service = byKind('Service')[0]

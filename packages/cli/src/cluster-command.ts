@@ -4,9 +4,11 @@ import { Command } from 'commander'
 import { stringify } from 'yaml'
 import { integer } from './options.js'
 
-const VERSION = '0.1.0'
+/** How the generated scripts start meshpool unless told otherwise: the command on the machines' PATH. */
+const DEFAULT_MESHPOOL = 'meshpool'
 
 interface SlurmFlags {
+  meshpool: string
   workers: number
   gpusPerWorker: number
   cpusPerWorker: number
@@ -25,6 +27,11 @@ export function slurmCommand(): Command {
     .option('--partition <name>', 'the Slurm partition for both jobs')
     .option('--time <limit>', 'time limit of both jobs', '08:00:00')
     .option('--port <port>', "the head's port", integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
+    .option(
+      '--meshpool <command>',
+      "how the cluster's machines start meshpool, e.g. 'node /shared/meshpool/packages/cli/dist/bin.js'",
+      DEFAULT_MESHPOOL,
+    )
     .action((opts: SlurmFlags) => {
       process.stdout.write(slurmScript(opts))
     })
@@ -41,6 +48,7 @@ export function slurmScript(opts: SlurmFlags): string {
 #   MESHPOOL_PASSWORD=… sbatch meshpool.sbatch
 # (or put a key file from \`meshpool keygen\` on a shared file system and set MESHPOOL_POOL_KEY_FILE).
 # Programs reach the head at the address in $HOME/.meshpool/slurm-<job id>/address.
+# The machines start meshpool as \`${opts.meshpool}\` (on their PATH, or a checkout on a shared file system).
 #SBATCH --job-name=meshpool-head
 #SBATCH --ntasks=1
 #SBATCH --cpus-per-task=2
@@ -49,7 +57,7 @@ ${partition}set -euo pipefail
 
 state="$HOME/.meshpool/slurm-$SLURM_JOB_ID"
 mkdir -p "$state"
-npx --yes meshpool@${VERSION} head --no-work --port ${opts.port} --key-file "$state/head.key" >"$state/head.log" 2>&1 &
+${opts.meshpool} head --no-work --port ${opts.port} --key-file "$state/head.key" >"$state/head.log" 2>&1 &
 head_pid=$!
 until grep -q '^ready$' "$state/head.log"; do
   kill -0 "$head_pid" 2>/dev/null || { cat "$state/head.log"; exit 1; }
@@ -61,13 +69,14 @@ echo "meshpool head at $address"
 
 sbatch --job-name=meshpool-nodes --array=1-${opts.workers} --ntasks=1 ${gpus} --cpus-per-task=${opts.cpusPerWorker} \\
   --time=${opts.time}${opts.partition === undefined ? '' : ` --partition=${opts.partition}`} --dependency=after:$SLURM_JOB_ID \\
-  --wrap "npx --yes meshpool@${VERSION} join $address ${slots} --state-dir \\\${TMPDIR:-/tmp}/meshpool-\\$SLURM_JOB_ID"
+  --wrap "${opts.meshpool.replaceAll('"', '\\"')} join $address ${slots} --state-dir \\\${TMPDIR:-/tmp}/meshpool-\\$SLURM_JOB_ID"
 
 wait "$head_pid"
 `
 }
 
 interface K8sFlags {
+  meshpool: string
   workers: number
   gpusPerWorker: number
   image: string
@@ -88,9 +97,10 @@ export function k8sCommand(): Command {
       integer('--gpus-per-worker'),
       1,
     )
-    .option('--image <image>', 'an image with Node.js 22 (meshpool is run with npx)', 'node:22-bookworm-slim')
+    .option('--image <image>', 'an image in which the --meshpool command runs', 'meshpool:latest')
     .option('--namespace <ns>', 'the namespace for everything', 'default')
     .option('--port <port>', "the head's port", integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
+    .option('--meshpool <command>', 'how the image starts meshpool', DEFAULT_MESHPOOL)
     .action(async (opts: K8sFlags) => {
       process.stdout.write(await k8sManifests(opts))
     })
@@ -101,7 +111,7 @@ export async function k8sManifests(opts: K8sFlags): Promise<string> {
   const identity = await newIdentity()
   const labels = (role: string) => ({ 'app.kubernetes.io/name': 'meshpool', 'app.kubernetes.io/component': role })
   const meta = (name: string, role: string) => ({ name, namespace: opts.namespace, labels: labels(role) })
-  const npx = ['npx', '--yes', `meshpool@${VERSION}`]
+  const meshpool = opts.meshpool.split(' ').filter(Boolean)
   const secretEnv = [
     { name: 'MESHPOOL_PASSWORD', valueFrom: { secretKeyRef: { name: 'meshpool-password', key: 'password' } } },
   ]
@@ -136,7 +146,15 @@ export async function k8sManifests(opts: K8sFlags): Promise<string> {
               {
                 name: 'head',
                 image: opts.image,
-                command: [...npx, 'head', '--no-work', '--port', String(opts.port), '--key-file', '/identity/head.key'],
+                command: [
+                  ...meshpool,
+                  'head',
+                  '--no-work',
+                  '--port',
+                  String(opts.port),
+                  '--key-file',
+                  '/identity/head.key',
+                ],
                 env: secretEnv,
                 ports: [{ name: 'meshpool', containerPort: opts.port }],
                 volumeMounts: [{ name: 'identity', mountPath: '/identity', readOnly: true }],
@@ -169,7 +187,7 @@ export async function k8sManifests(opts: K8sFlags): Promise<string> {
                 name: 'node',
                 image: opts.image,
                 command: [
-                  ...npx,
+                  ...meshpool,
                   'join',
                   address,
                   ...(opts.gpusPerWorker > 0 ? ['--gpus', 'all'] : []),
@@ -190,6 +208,7 @@ export async function k8sManifests(opts: K8sFlags): Promise<string> {
   const header = `# meshpool on Kubernetes: kubectl apply -f meshpool.yaml
 # Programs in the cluster reach the head at ${address}
 # with the password in the meshpool-password Secret. Keep this file private: it holds the secrets.
+# The image ${opts.image} must start meshpool as \`${opts.meshpool}\` (e.g. node:22 with meshpool installed).
 `
   return header + documents.map((doc) => stringify(doc)).join('---\n')
 }
