@@ -11,7 +11,13 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { MAX_CONNECTIONS_PER_IP, MAX_PENDING_HANDSHAKES } from './limits.js'
+import { HandshakeGate, type PendingConnection } from './handshake-gate.js'
+import {
+  HANDSHAKE_DEADLINE_MS,
+  MAX_CONNECTIONS_PER_IP,
+  MAX_PENDING_HANDSHAKES,
+  MAX_PENDING_HANDSHAKES_PER_IP,
+} from './limits.js'
 
 export interface PeerInit {
   /** The swarm key derived from the pool password (see derivePoolKey). */
@@ -51,18 +57,43 @@ function fastMessageId(from: Uint8Array | undefined, seqno: Uint8Array | undefin
   return `${Buffer.from(from.buffer, from.byteOffset, from.byteLength).toString('base64')}:${Buffer.from(seqno.buffer, seqno.byteOffset, seqno.byteLength).toString('base64')}`
 }
 
+/** What the gater sees of an inbound connection before its upgrade. */
+interface RawConnection {
+  remoteAddr: Multiaddr
+  abort(err: Error): void
+  addEventListener(type: 'close', listener: () => void, options?: { once?: boolean }): void
+}
+
 /**
  * Refuses revoked peers either way, and a connection from an IP address that
  * already has {@link MAX_CONNECTIONS_PER_IP} (checked before any crypto).
+ * Connections still in their handshake pass through a {@link HandshakeGate},
+ * so idle sockets can't fill the pending slots that members need.
  */
 function gater(deny: (peerId: string) => boolean, connectionsFrom: (ip: string) => number) {
+  const handshakes = new HandshakeGate({
+    maxPending: MAX_PENDING_HANDSHAKES,
+    maxPendingPerIp: MAX_PENDING_HANDSHAKES_PER_IP,
+  })
+  const inHandshake = new WeakMap<RawConnection, PendingConnection>()
   return {
-    denyInboundConnection: (connection: { remoteAddr: Multiaddr }) => {
+    denyInboundConnection: (connection: RawConnection) => {
       const ip = ipOf(connection.remoteAddr)
-      return ip !== undefined && connectionsFrom(ip) >= MAX_CONNECTIONS_PER_IP
+      if (ip === undefined) return false
+      if (connectionsFrom(ip) >= MAX_CONNECTIONS_PER_IP) return true
+      const pending: PendingConnection = { ip, abort: (err) => connection.abort(err) }
+      inHandshake.set(connection, pending)
+      handshakes.admit(pending)
+      connection.addEventListener('close', () => handshakes.done(pending), { once: true })
+      return false
     },
     denyDialPeer: (peerId: PeerId) => deny(peerId.toString()),
-    denyInboundEncryptedConnection: (peerId: PeerId) => deny(peerId.toString()),
+    denyInboundEncryptedConnection: (peerId: PeerId, connection: RawConnection) => {
+      // Past the pool key and Noise: a member, no longer a pending handshake.
+      const pending = inHandshake.get(connection)
+      if (pending !== undefined) handshakes.done(pending)
+      return deny(peerId.toString())
+    },
     denyOutboundEncryptedConnection: (peerId: PeerId) => deny(peerId.toString()),
   }
 }
@@ -93,7 +124,10 @@ export async function createPeer(init: PeerInit): Promise<MeshPeer> {
     connectionManager: {
       maxConnections: 1024,
       inboundConnectionThreshold: 1024,
-      maxIncomingPendingConnections: MAX_PENDING_HANDSHAKES,
+      // libp2p's own bound refuses fresh connections once full: ours (the gater) pushes out old ones
+      // instead, so libp2p's is only a backstop above it.
+      maxIncomingPendingConnections: 4 * MAX_PENDING_HANDSHAKES,
+      inboundUpgradeTimeout: HANDSHAKE_DEADLINE_MS,
     },
     // Frozen peers are found by lease expiry, dead ones by the socket closing; the ping
     // monitor only cleans up silent connections, so it may be patient with a busy machine.
