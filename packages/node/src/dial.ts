@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import type { Stream } from '@libp2p/interface'
 import {
@@ -9,19 +8,13 @@ import {
   NotAHeadError,
 } from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import xsalsa20 from 'xsalsa20'
 import type { MeshPeer } from './peer.js'
+import { POOL_KEY_NOISE_PROTOCOL, REFUSED_PEER, WRONG_KEY } from './pool-key-noise.js'
 
-/** Once the password is known to be right, a handshake this slow means a head in trouble. */
+/** A head that speaks our handshake (the probe saw it) and takes this long is in trouble. */
 const DIAL_TIMEOUT_MS = 10_000
 /** How long the probe waits for the head's answer. */
 const PROBE_TIMEOUT_MS = 2500
-/** A private-network peer opens every connection by sending a 24-byte nonce at once. */
-const NONCE_BYTES = 24
-/** The first message of libp2p's protocol negotiation; a head echoes it once it can read us. */
-const MULTISTREAM_HEADER = Buffer.from('\x13/multistream/1.0.0\n', 'latin1')
-/** Bytes sent after the header so that a head reading garbage (a wrong key) errs at once instead of waiting. */
-const PADDING_BYTES = 4096
 
 /** Parses a head address, with a message that shows the expected form. */
 export function parseHeadAddress(address: string): Multiaddr {
@@ -44,19 +37,31 @@ export function parseHeadAddress(address: string): Multiaddr {
 
 /**
  * Opens a protocol stream to the head, turning libp2p's failures into errors
- * that say what is wrong: nothing listening, not a meshpool head, or a wrong
- * password. libp2p's own dial with a wrong password sometimes hangs until its
- * timeout, so the password is checked first by a probe of our own (see
- * {@link probe}), which answers within milliseconds either way.
+ * that say what is wrong: nothing listening or not a meshpool head (a probe
+ * of our own finds these first, see {@link probe}), a wrong password, or a
+ * refused peer (the handshake's answer, see poolKeyNoise).
+ * `_secret` is unused: the peer holds the key. (Kept while callers pass it.)
  */
-export async function dialHead(peer: MeshPeer, address: string, protocol: string, secret: Uint8Array): Promise<Stream> {
+export async function dialHead(
+  peer: MeshPeer,
+  address: string,
+  protocol: string,
+  _secret?: Uint8Array,
+): Promise<Stream> {
   const ma = parseHeadAddress(address)
   const where = hostPort(ma)
-  if (where !== undefined) await probe(where.host, where.port, address, secret)
+  if (where !== undefined) await probe(where.host, where.port)
   try {
     return await peer.dialProtocol(ma, protocol, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
   } catch (err) {
     const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? String(err)}`
+    if (text.includes(WRONG_KEY)) throw wrongPassword(address)
+    if (text.includes(REFUSED_PEER)) {
+      throw new NodeRefusedError(
+        `the head at ${address} accepted the password but refused this peer (${peer.peerId.toString()}): it was revoked (meshpool revoke) or is not on the head's --allow-peers list; ask whoever runs the head`,
+        { cause: err },
+      )
+    }
     if (/UnsupportedProtocol|protocol selection failed|negotiate/i.test(text)) {
       throw new NotAHeadError(
         `the peer at ${address} does not speak ${protocol}: it is not a meshpool head, or a head of an incompatible version`,
@@ -71,15 +76,8 @@ export async function dialHead(peer: MeshPeer, address: string, protocol: string
     }
     if (/timeout|abort/i.test(text)) {
       throw new HeadUnreachableError(
-        `the head at ${address} accepted the password but did not finish the handshake within ${DIAL_TIMEOUT_MS} ms; ` +
+        `the head at ${address} did not finish the handshake within ${DIAL_TIMEOUT_MS} ms; ` +
           'the head or this machine may be overloaded: try again',
-        { cause: err },
-      )
-    }
-    if (where !== undefined) {
-      // The probe showed the password is right: the head refused this peer itself.
-      throw new NodeRefusedError(
-        `the head at ${address} accepted the password but refused this peer (${peer.peerId.toString()}): it was revoked (meshpool revoke) and stays refused; ask whoever runs the head`,
         { cause: err },
       )
     }
@@ -104,18 +102,26 @@ const wrongPassword = (address: string): HandshakeRefusedError =>
       'Give every peer the same password (MESHPOOL_PASSWORD or --password-file).',
   )
 
+/** One multistream-select message: its length as a varint (all ours are under 128 bytes), the text, a newline. */
+function mssMessage(text: string): Buffer {
+  const body = Buffer.from(`${text}\n`, 'latin1')
+  return Buffer.concat([Buffer.of(body.length), body])
+}
+
+const MSS_HEADER = mssMessage('/multistream/1.0.0')
+const MSS_PROPOSAL = mssMessage(POOL_KEY_NOISE_PROTOCOL)
+const MSS_NA = mssMessage('na')
+
 /**
- * Checks the address before libp2p dials it, over one plain TCP connection:
- * nothing listening (unreachable), a server that sends no private-network
- * nonce (not a head), or a head that cannot read us (a wrong password). The
- * last works like the private network itself: both sides send a nonce and
- * encrypt with the pool secret; a head that shares our secret answers our
- * protocol header with its own, which we can then decrypt.
+ * Checks the address before libp2p dials it, over one plain TCP connection
+ * that carries nothing derived from the pool key: nothing listening
+ * (unreachable), a server that is not libp2p (not a head), or a libp2p peer
+ * that does not speak meshpool's handshake (not a head of this version). The
+ * password itself is checked by the handshake, which says so at once.
  */
-function probe(host: string, port: number, address: string, secret: Uint8Array): Promise<void> {
+function probe(host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = new Socket()
-    const localNonce = randomBytes(NONCE_BYTES)
     let received = Buffer.alloc(0)
     let settled = false
     const finish = (err?: Error): void => {
@@ -126,6 +132,8 @@ function probe(host: string, port: number, address: string, secret: Uint8Array):
       if (err === undefined) resolve()
       else reject(err)
     }
+    const notAHead = (why: string): NotAHeadError =>
+      new NotAHeadError(`${host}:${port} ${why}: it is not a meshpool head; check the address`)
     const timer = setTimeout(() => {
       if (socket.connecting) {
         finish(
@@ -133,62 +141,42 @@ function probe(host: string, port: number, address: string, secret: Uint8Array):
             `no answer from ${host}:${port} within ${PROBE_TIMEOUT_MS} ms: is the head running, and the port open on its firewall?`,
           ),
         )
-      } else if (received.length < NONCE_BYTES) {
-        finish(
-          new NotAHeadError(
-            `${host}:${port} accepts connections but is not a meshpool head (it did not start a handshake); check the address`,
-          ),
-        )
       } else {
-        finish(wrongPassword(address))
+        finish(notAHead('accepts connections but did not start a handshake'))
       }
     }, PROBE_TIMEOUT_MS)
-    socket.on('connect', () => {
-      const outbound = xsalsa20(localNonce, secret)
-      socket.write(localNonce)
-      socket.write(outbound.update(Buffer.concat([MULTISTREAM_HEADER, Buffer.alloc(PADDING_BYTES)])))
-    })
+    socket.on('connect', () => socket.write(Buffer.concat([MSS_HEADER, MSS_PROPOSAL])))
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk])
-      if (received.length >= 4 && /^(HTTP|SSH-|220 |\* OK|\+OK)/.test(received.subarray(0, 4).toString('latin1'))) {
+      const head = received.subarray(0, Math.min(received.length, MSS_HEADER.length))
+      if (!MSS_HEADER.subarray(0, head.length).equals(head)) {
+        const greeting = JSON.stringify(received.subarray(0, 16).toString('latin1'))
+        return finish(notAHead(`is not libp2p (it greets with ${greeting})`))
+      }
+      const answer = received.subarray(MSS_HEADER.length)
+      if (answer.length >= MSS_NA.length && answer.subarray(0, MSS_NA.length).equals(MSS_NA)) {
         return finish(
           new NotAHeadError(
-            `${host}:${port} is not a meshpool head (it greets with ${JSON.stringify(received.subarray(0, 16).toString('latin1'))}); check the address`,
+            `${host}:${port} speaks libp2p but not meshpool's handshake (${POOL_KEY_NOISE_PROTOCOL}): another program, or a meshpool head of another version`,
           ),
         )
       }
-      if (received.length < NONCE_BYTES + MULTISTREAM_HEADER.length) return
-      const inbound = xsalsa20(received.subarray(0, NONCE_BYTES), secret)
-      const answer = Buffer.from(
-        inbound.update(received.subarray(NONCE_BYTES, NONCE_BYTES + MULTISTREAM_HEADER.length)),
-      )
-      finish(answer.equals(MULTISTREAM_HEADER) ? undefined : wrongPassword(address))
+      if (answer.length >= MSS_PROPOSAL.length) finish()
     })
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (received.length >= NONCE_BYTES) return finish(wrongPassword(address))
       if (
         received.length > 0 ||
         !['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN'].includes(err.code ?? '')
       ) {
-        return finish(
-          new NotAHeadError(
-            `${host}:${port} broke the connection without a handshake (${err.code ?? err.message}): it is not a meshpool head`,
-          ),
-        )
+        return finish(notAHead(`broke the connection without a handshake (${err.code ?? err.message})`))
       }
       finish(
         new HeadUnreachableError(
-          `can't reach the head at ${address} (${err.code ?? err.message}): is \`meshpool head\` running there, and the port open?`,
+          `can't reach the head at ${host}:${port} (${err.code ?? err.message}): is \`meshpool head\` running there, and the port open?`,
         ),
       )
     })
-    socket.on('close', () => {
-      if (received.length >= NONCE_BYTES) finish(wrongPassword(address))
-      else
-        finish(
-          new NotAHeadError(`${host}:${port} closed the connection without a handshake: it is not a meshpool head`),
-        )
-    })
+    socket.on('close', () => finish(notAHead('closed the connection without a handshake')))
     socket.connect(port, host)
   })
 }

@@ -1,4 +1,3 @@
-import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { GossipSub } from '@libp2p/gossipsub'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -7,7 +6,6 @@ import { identify } from '@libp2p/identify'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import { ping } from '@libp2p/ping'
-import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -18,9 +16,11 @@ import {
   MAX_PENDING_HANDSHAKES,
   MAX_PENDING_HANDSHAKES_PER_IP,
 } from './limits.js'
+import { poolKeyNoise } from './pool-key-noise.js'
+import { secretOfSwarmKey } from './psk.js'
 
 export interface PeerInit {
-  /** The swarm key derived from the pool password (see derivePoolKey). */
+  /** The pool key, in the swarm-key text form derivePoolKey gives. */
   psk: Uint8Array
   privateKey?: PrivateKey
   /** Multiaddrs to listen on; none for a peer that only dials. */
@@ -105,21 +105,23 @@ function ipOf(address: Multiaddr): string | undefined {
 export type MeshPeer = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>
 
 /**
- * A libp2p peer of a pool: TCP, a private network keyed by the pool password,
- * Noise inside it, Yamux streams, identify, ping and gossipsub. Connection
+ * A libp2p peer of a pool: TCP, Noise with a proof of the pool key inside it
+ * (no protocol runs before both sides proved it), Yamux streams, identify,
+ * ping and gossipsub. Connection
  * limits are set so that dozens of nodes can join a head in the same second.
  */
 export async function createPeer(init: PeerInit): Promise<MeshPeer> {
   let peer: MeshPeer | undefined
+  const deny = init.deny ?? (() => false)
   const connectionsFrom = (ip: string): number =>
     peer?.getConnections().filter((c) => ipOf(c.remoteAddr) === ip).length ?? 0
   peer = await createLibp2p({
     ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
     addresses: { listen: init.listen ?? [] },
     transports: [tcp()],
-    connectionProtector: preSharedKey({ psk: init.psk }),
-    connectionGater: gater(init.deny ?? (() => false), connectionsFrom),
-    connectionEncrypters: [noise()],
+    connectionGater: gater(deny, connectionsFrom),
+    // Noise proves each side's identity, then each side proves the pool key (see poolKeyNoise).
+    connectionEncrypters: [poolKeyNoise({ secret: secretOfSwarmKey(init.psk), refuse: deny })],
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: 1024,

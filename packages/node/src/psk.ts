@@ -12,6 +12,8 @@ const SALT_PREFIX = 'meshpool/psk/v1'
 export const MIN_PASSWORD_LENGTH = 12
 /** The first word of a pool key file (`meshpool keygen`), then the key in hex. */
 const KEY_FILE_TAG = 'meshpool-pool-key-v1'
+/** How a pool key is written out for createPeer (the swarm-key text form, a leftover of pnet). */
+const SWARM_KEY_PREFIX = '/key/swarm/psk/1.0.0/\n/base16/\n'
 
 /**
  * How a peer proves it belongs to a pool: the pool password, or a pool key file
@@ -62,15 +64,25 @@ export function poolSecret(access: PoolAccess): Uint8Array {
   return secret
 }
 
-/** The swarm-key text form of a pool secret, as `@libp2p/pnet` expects it. */
+/** The swarm-key text form of a pool secret, as createPeer takes it. */
 export function swarmKey(secret: Uint8Array): Uint8Array {
-  return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${Buffer.from(secret).toString('hex')}`)
+  return new TextEncoder().encode(`${SWARM_KEY_PREFIX}${Buffer.from(secret).toString('hex')}`)
+}
+
+/** The raw pool secret inside a swarm key (see {@link swarmKey}). */
+export function secretOfSwarmKey(psk: Uint8Array): Uint8Array {
+  const text = new TextDecoder().decode(psk)
+  const hex = text.startsWith(SWARM_KEY_PREFIX) ? text.slice(SWARM_KEY_PREFIX.length).trim() : ''
+  if (!/^[0-9a-f]{64}$/i.test(hex)) {
+    throw new InvalidOptionError('the pool key is not in the form derivePoolKey gives (a swarm key with 64 hex digits)')
+  }
+  return Buffer.from(hex, 'hex')
 }
 
 /**
  * Derives the pre-shared key that protects every connection of a pool from
  * its password (scrypt, salted with the protocol version and the pool name),
- * in the swarm-key text form that `@libp2p/pnet` expects.
+ * in the swarm-key text form that createPeer takes.
  */
 export function derivePoolKey(password: string, poolName = ''): Uint8Array {
   return swarmKey(poolSecret({ password, poolName }))
