@@ -73,7 +73,7 @@ function draw(s) {
   $('pool-rows').innerHTML = s.pools.map((p) => '<tr><td>' + p.poolId + '</td><td class="seq">' + p.updateSeq + '</td><td>' + p.updateLogBytes + ' bytes</td></tr>').join('')
   $('failure-rows').innerHTML = s.failures.map((f) => '<tr><td>' + ago(f.t, s.at) + '</td><td>' + f.pool + '</td><td>' + f.id + '</td><td>' + text(f.error) + '</td></tr>').join('')
 }
-const events = new EventSource('/api/events')
+const events = new EventSource('/api/events' + location.search) // the page's ?token=, if the head has one
 events.onmessage = (e) => draw(JSON.parse(e.data))
 events.onerror = () => { $('updated').textContent = 'reconnecting…' }
 </script>

@@ -2,12 +2,15 @@ import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { ClientOutcome, NodeInfo } from '@meshpool/core'
 import { dashboardPage } from './dashboard-page.js'
 import type { HeadSnapshot } from './head-types.js'
+import type { WebGuard } from './web-guard.js'
 
 /** Samples of the queue kept for the chart: one a second, ten minutes. */
 const HISTORY = 600
 const SAMPLE_MS = 1000
 /** Recent failures shown. */
 const FAILURES = 20
+/** Pages open at once (each holds a connection and gets a state a second); more are refused. */
+export const MAX_DASHBOARD_WATCHERS = 32
 
 export interface DashboardState {
   at: number
@@ -56,8 +59,9 @@ export class Dashboard {
     return { at: Date.now(), nodes, counts, slots, pools, history: this.#history, failures: this.#failures }
   }
 
-  async serve(port: number, host: string): Promise<{ port: number; server: Server }> {
+  async serve(port: number, host: string, guard: WebGuard): Promise<{ port: number; server: Server }> {
     const server = createServer((req, res) => {
+      if (!guard.allows(req, res)) return
       const path = (req.url ?? '/').split('?')[0]
       if (path === '/')
         return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(dashboardPage)
@@ -65,6 +69,11 @@ export class Dashboard {
         return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.state()))
       }
       if (path === '/api/events') {
+        if (this.#watchers.size >= MAX_DASHBOARD_WATCHERS) {
+          return void res
+            .writeHead(503, { 'content-type': 'text/plain', 'retry-after': '10' })
+            .end(`the dashboard has ${MAX_DASHBOARD_WATCHERS} pages open already; close one\n`)
+        }
         res.writeHead(200, {
           'content-type': 'text/event-stream',
           'cache-control': 'no-store',

@@ -30,6 +30,7 @@ import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
 import { HeadMetrics } from './metrics.js'
 import { createPeer } from './peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
+import { DEFAULT_WEB_HOST, WebGuard } from './web-guard.js'
 import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:head')
@@ -67,6 +68,12 @@ export interface HeadInit extends PoolAccess {
   metricsPort?: number
   /** Serve the dashboard, a live web page, at http://<host>:<port>/ (0: a free port); none by default. */
   dashboardPort?: number
+  /** Where the metrics listen. @default '127.0.0.1' (this machine only) */
+  metricsHost?: string
+  /** Where the dashboard listens. @default '127.0.0.1' (this machine only) */
+  dashboardHost?: string
+  /** When set, the metrics and the dashboard answer only requests that carry it (`?token=` or a Bearer header). */
+  webToken?: string
 }
 
 export interface RunningHead {
@@ -193,9 +200,16 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     agent.start()
     attachLocalAgent(head, agent)
   }
-  const served = metrics === undefined ? undefined : await metrics.serve(init.metricsPort ?? 0, host)
-  const page = dashboard === undefined ? undefined : await dashboard.serve(init.dashboardPort ?? 0, host)
-  const web = (port: number, path: string) => `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`
+  const metricsHost = init.metricsHost ?? DEFAULT_WEB_HOST
+  const dashboardHost = init.dashboardHost ?? DEFAULT_WEB_HOST
+  const guard = (on: string) => new WebGuard({ host: on, token: init.webToken })
+  const served =
+    metrics === undefined ? undefined : await metrics.serve(init.metricsPort ?? 0, metricsHost, guard(metricsHost))
+  const page =
+    dashboard === undefined
+      ? undefined
+      : await dashboard.serve(init.dashboardPort ?? 0, dashboardHost, guard(dashboardHost))
+  const web = (on: string, port: number, path: string) => `http://${on.includes(':') ? `[${on}]` : on}:${port}${path}`
   const peerId = peer.peerId.toString()
   const addresses = reachableAddresses(
     peer.getMultiaddrs().map((ma) => ma.toString()),
@@ -207,8 +221,8 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     peerId,
     addresses,
     joinCommand: `meshpool join ${addresses[0]}`,
-    ...(served === undefined ? {} : { metricsUrl: web(served.port, '/metrics') }),
-    ...(page === undefined ? {} : { dashboardUrl: web(page.port, '/') }),
+    ...(served === undefined ? {} : { metricsUrl: web(metricsHost, served.port, '/metrics') }),
+    ...(page === undefined ? {} : { dashboardUrl: web(dashboardHost, page.port, '/') }),
     stats: () => head.stats(),
     stop: async () => {
       served?.server.close()

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { channelBytes } from './channel.js'
 import type { HeadSnapshot } from './head-types.js'
+import type { WebGuard } from './web-guard.js'
 
 /** A head's Prometheus metrics, read from its state when scraped. */
 export class HeadMetrics {
@@ -100,9 +101,10 @@ export class HeadMetrics {
   }
 
   /** Serves `/metrics` on host:port; resolves with the port (0 picks a free one). */
-  async serve(port: number, host: string): Promise<{ port: number; server: Server }> {
+  async serve(port: number, host: string, guard: WebGuard): Promise<{ port: number; server: Server }> {
     const server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
+      if (!guard.allows(req, res)) return
+      if ((req.url ?? '/').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('meshpool serves /metrics here\n')
         return
       }
