@@ -48,8 +48,8 @@ function findUnsendable(value: unknown, what: string): string | undefined {
  */
 function placeIn(what: string, at: string): string {
   if (at === '') return what
-  const named = /^(?:the )?([A-Za-z_$][\w$.]*)(.*)$/.exec(what)
-  return named === null ? `${what}${at}` : `${named[1]}${at}${named[2]}`
+  const named = /^(?:the )?([A-Za-z_$][\w$.]*)( \(.*\))?$/.exec(what)
+  return named === null ? `${what}${at}` : `${named[1]}${at}${named[2] ?? ''}`
 }
 
 interface Found {

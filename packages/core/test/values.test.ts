@@ -298,7 +298,7 @@ describe('values that cannot be sent', () => {
       /^params\.a\[0\] \(input 3\) is a function/,
     )
     expect(thrown(() => encodeValue({ f: fn }, 'the result of run()')).message).toMatch(
-      /^result\.f of run\(\) is a function/,
+      /^the result of run\(\)\.f is a function/,
     )
   })
 
