@@ -147,6 +147,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
 
   /** Working slots in the mesh (the embedded or head's own local slots count; broken ones don't). */
   async workersCount(): Promise<number> {
+    this.#checkOpen()
     return (await this.#client.stats()).workers
   }
 
@@ -156,6 +157,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * Resolves with whether that peer had ever joined this head.
    */
   async revoke(peerId: string): Promise<boolean> {
+    this.#checkOpen()
     checkPeerId(peerId, 'revoke')
     return this.#client.revoke(peerId)
   }
@@ -194,6 +196,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * leases, and whether this pool launched it.
    */
   async listWorkers(): Promise<WorkerInfo[]> {
+    this.#checkOpen()
     const nodes = await this.#client.nodes()
     return nodes.map((node) => ({ ...node, launched: this.#launched.has(node.nodeId) }))
   }
@@ -204,6 +207,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * Resolves with the ids of the nodes that were there to stop.
    */
   async stopWorkers(...nodeIds: string[]): Promise<string[]> {
+    this.#checkOpen()
     for (const id of nodeIds) checkPeerId(id, 'stopWorkers')
     const ids = nodeIds.length > 0 ? nodeIds : [...this.#launched]
     return ids.length === 0 ? [] : this.#client.stopNodes(ids)
@@ -211,6 +215,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
 
   /** Nodes joined to the head (a head with local slots counts as one). */
   async nodesCount(): Promise<number> {
+    this.#checkOpen()
     return (await this.#client.stats()).nodes
   }
 

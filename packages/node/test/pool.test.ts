@@ -292,6 +292,8 @@ describe('a call after close()', () => {
     await expect(pool.map([{ x: 1 }])).rejects.toMatchObject(closed)
     await expect(pool.submit({ x: 1 })).rejects.toMatchObject(closed)
     await expect(pool.updateWorkers({ i: 1 })).rejects.toMatchObject(closed)
+    await expect(pool.workersCount()).rejects.toMatchObject(closed)
+    await expect(pool.listWorkers()).rejects.toMatchObject(closed)
     const loop = async (): Promise<void> => {
       for await (const _ of pool.imapUnordered([{ x: 1 }])) {
       }
