@@ -112,6 +112,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * job's outcome instead (`{ ok: true, value }` or `{ ok: false, error }`).
    */
   map(inputs: Inputs<ParamsOf<W>>, options: SettleOptions): Promise<Array<Settled<ResultOf<W>>>>
+  /** Runs every input; resolves with the results in input order. Rejects with the first error and cancels the rest. */
   map(inputs: Inputs<ParamsOf<W>>, options?: MapOptions & { settle?: false }): Promise<Array<ResultOf<W>>>
   async map(inputs: Inputs<ParamsOf<W>>, options: MapOptions = {}): Promise<Array<ResultOf<W> | Settled<ResultOf<W>>>> {
     const settle = options?.settle === true
@@ -128,6 +129,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * failed job does not end the loop.
    */
   imapUnordered(inputs: Inputs<ParamsOf<W>>, options: SettleOptions): AsyncGenerator<Settled<ResultOf<W>>>
+  /** Yields results in completion order, reading the inputs lazily with a bounded window; the first failed job ends it. */
   imapUnordered(inputs: Inputs<ParamsOf<W>>, options?: MapOptions & { settle?: false }): AsyncGenerator<ResultOf<W>>
   async *imapUnordered(
     inputs: Inputs<ParamsOf<W>>,
