@@ -16,8 +16,17 @@ try {
   let best
   let done = 0
   let beatKnown = 0
-  for await (const r of pool.imapUnordered(grid)) {
+  const failed = []
+  // settle: a job that fails (its run() threw, its slot kept dying, it timed out) is one
+  // lost point of the grid, reported below; the search carries on with the others.
+  for await (const outcome of pool.imapUnordered(grid, { settle: true })) {
     done++
+    if (!outcome.ok) {
+      failed.push(outcome)
+      console.log(`[${done}/${grid.length}] failed: ${show(grid[outcome.index])}: ${outcome.error.message}`)
+      continue
+    }
+    const r = outcome.value
     if (r.beatKnown) beatKnown++
     if (best === undefined || r.mse < best.mse) {
       best = { params: r.params, mse: r.mse }
@@ -26,7 +35,10 @@ try {
     }
   }
   console.log(`${beatKnown} of ${grid.length} results beat the best their slot knew of`)
-  console.log(`best: ${show(best.params)}, validation mse ${best.mse.toFixed(5)}`)
+  console.log(`${failed.length} of ${grid.length} jobs failed`)
+  if (best === undefined)
+    process.exitCode = 1 // no job succeeded: nothing to report
+  else console.log(`best: ${show(best.params)}, validation mse ${best.mse.toFixed(5)}`)
   console.log(`${await pool.workersCount()} slot(s) on ${await pool.nodesCount()} node(s)`)
 } finally {
   await pool.close()

@@ -9,8 +9,15 @@
  * ```ts
  * import { createPool } from 'meshpool'
  *
- * await using pool = await createPool({ worker: new URL('./squares.js', import.meta.url) })
- * console.log(await pool.map([1, 2, 3]))
+ * const pool = await createPool({ worker: new URL('./squares.js', import.meta.url) })
+ * try {
+ *   console.log(await pool.map([1, 2, 3]))
+ * } finally {
+ *   await pool.close()
+ * }
  * ```
+ *
+ * (`await using pool = …` closes it too, in TypeScript that compiles it down:
+ * Node 22 itself does not parse `await using`.)
  */
 export * from '@meshpool/node'

@@ -476,7 +476,7 @@ export class JobLedger {
     const maxAttempts = this.settingsOf(job.poolId).maxAttempts
     if (job.attempt >= maxAttempts) {
       const error = new WorkerLostError(
-        `the job's worker was lost ${job.attempt} times (maxAttempts ${maxAttempts}): ${job.lostOn.join('; ')}`,
+        `the job's worker was lost ${times(job.attempt)} (maxAttempts ${maxAttempts}): ${job.lostOn.join('; ')}`,
       )
       return this.#finish(job, { id: job.clientJobId, ok: false, error: errorShape(error) })
     }
@@ -530,4 +530,9 @@ export class JobLedger {
     this.#forget(job)
     return { poolId: job.poolId, outcome, ms: this.#now() - job.submittedAt }
   }
+}
+
+/** `once`, `2 times`: how often something happened, in words. */
+function times(count: number): string {
+  return count === 1 ? 'once' : `${count} times`
 }

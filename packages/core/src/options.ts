@@ -43,3 +43,63 @@ export function describe(value: unknown): string {
   if (typeof value === 'object') return 'an object'
   return String(value)
 }
+
+/**
+ * Throws InvalidOptionError for the first key of `options` that is not one of
+ * `known`, naming it and, when one is close, the option that was meant:
+ * `createPool has no option "maxAttempt": did you mean \`maxAttempts\`?`.
+ * TypeScript catches these at compile time; JavaScript callers learn here.
+ */
+export function checkKnownKeys(options: object, known: readonly string[], call: string): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue
+    const meant = closestKey(key, known)
+    const hint = meant === undefined ? '' : `: did you mean \`${meant}\`?`
+    throw new InvalidOptionError(
+      `${call} has no option ${JSON.stringify(key)}${hint} (its options: ${known.join(', ')})`,
+    )
+  }
+}
+
+/**
+ * The known key a misspelt one most likely meant: the nearest by edit distance
+ * (ignoring case), or one the key is the start of (`timeout` → `timeoutMs`,
+ * `retry` → `retries`);
+ * undefined when none is close enough to be a slip.
+ */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+  const typed = key.toLowerCase()
+  let best: string | undefined
+  let bestDistance = Number.POSITIVE_INFINITY
+  for (const candidate of known) {
+    const name = candidate.toLowerCase()
+    // A key that starts the name beats a name one edit away: `gpu` meant `gpus`, not `cpu`.
+    const distance =
+      typed.length >= 3 && name.startsWith(typed)
+        ? 0.5
+        : typed.length >= 5 && name.startsWith(typed.slice(0, -1))
+          ? 1.5
+          : editDistance(typed, name)
+    if (distance < bestDistance) {
+      best = candidate
+      bestDistance = distance
+    }
+  }
+  const allowed = Math.max(1, Math.floor(Math.max(key.length, best?.length ?? 0) / 3))
+  return bestDistance <= allowed && bestDistance < key.length ? best : undefined
+}
+
+/** Levenshtein distance, with a swap of two neighbours counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i + j))
+  const at = (i: number, j: number): number => (rows[i] as number[])[j] as number
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let d = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, at(i - 2, j - 2) + 1)
+      ;(rows[i] as number[])[j] = d
+    }
+  }
+  return at(a.length, b.length)
+}

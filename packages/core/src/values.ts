@@ -36,9 +36,20 @@ export function decodeValue<T = unknown>(bytes: Uint8Array): T {
 }
 
 /** Describes the first part of a value that can't be sent, e.g. `params.a[2].f is a function`. */
-function findUnsendable(value: unknown, path: string): string | undefined {
+function findUnsendable(value: unknown, what: string): string | undefined {
   const found = scan(value, new Set(), new Set())
-  return found === undefined ? undefined : `${path}${found.at} ${found.is}`
+  return found === undefined ? undefined : `${placeIn(what, found.at)} ${found.is}`
+}
+
+/**
+ * Joins what the value is and the path below it so that it reads as one path:
+ * `the update` and `.f` give `update.f`, `params (input 3)` and `.f` give
+ * `params.f (input 3)`, not `the update.f` or `params (input 3).f`.
+ */
+function placeIn(what: string, at: string): string {
+  if (at === '') return what
+  const named = /^(?:the )?([A-Za-z_$][\w$.]*)( \(.*\))?$/.exec(what)
+  return named === null ? `${what}${at}` : `${named[1]}${at}${named[2] ?? ''}`
 }
 
 interface Found {

@@ -382,6 +382,10 @@ describe('lost workers', () => {
     book.lease('a', 1)
     const [failure] = book.releaseNode('a')
     expect(failure?.outcome.ok).toBe(false)
+    // Said in words: "lost once", not "lost 1 times".
+    expect(failure?.outcome.ok === false && failure.outcome.error.message).toMatch(
+      /^the job's worker was lost once \(maxAttempts 1\)/,
+    )
   })
 
   it('an exception is not a lost worker: it is routed at once', () => {

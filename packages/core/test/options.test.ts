@@ -1,6 +1,8 @@
 import {
+  checkKnownKeys,
   checkLimits,
   checkPositiveInteger,
+  closestKey,
   DEFAULT_WINDOW,
   describe as describeValue,
   InvalidOptionError,
@@ -70,5 +72,51 @@ describe('option checks', () => {
     expect(describeValue('x'.repeat(100))).toBe(`"${'x'.repeat(60)}…"`)
     expect(describeValue(undefined)).toBe('undefined')
     expect(describeValue(Symbol('s'))).toBe('Symbol(s)')
+  })
+})
+
+describe('unknown option keys', () => {
+  const POOL = ['worker', 'init', 'head', 'maxAttempts', 'retries', 'timeoutMs', 'leaseMs', 'slots', 'ship']
+  const thrown = (options: object, known = POOL): Error => {
+    try {
+      checkKnownKeys(options, known, 'createPool')
+    } catch (err) {
+      return err as Error
+    }
+    throw new Error('no error')
+  }
+
+  it('accepts known keys, in any number, and an empty object', () => {
+    expect(() => checkKnownKeys({}, POOL, 'createPool')).not.toThrow()
+    expect(() => checkKnownKeys({ worker: 1, maxAttempts: 2, ship: undefined }, POOL, 'createPool')).not.toThrow()
+  })
+
+  it.each([
+    ['maxAttempt', 'maxAttempts'],
+    ['maxattempts', 'maxAttempts'],
+    ['timeout', 'timeoutMs'],
+    ['timeoutms', 'timeoutMs'],
+    ['retry', 'retries'],
+    ['reties', 'retries'],
+    ['wroker', 'worker'],
+    ['slot', 'slots'],
+  ])('refuses %s and suggests %s', (typo, meant) => {
+    const err = thrown({ worker: 'w.js', [typo]: 5 })
+    expect(err).toBeInstanceOf(InvalidOptionError)
+    expect(err.name).toBe('InvalidOptionError')
+    expect(err.message).toBe(
+      `createPool has no option "${typo}": did you mean \`${meant}\`? (its options: ${POOL.join(', ')})`,
+    )
+  })
+
+  it('names a key that is nothing like an option without a wild guess', () => {
+    expect(thrown({ password2: 'x', colour: 'red' }).message).toBe(
+      `createPool has no option "password2" (its options: ${POOL.join(', ')})`,
+    )
+    expect(closestKey('x', ['n', 'cpu'])).toBeUndefined()
+    expect(closestKey('signl', ['signal', 'timeoutMs', 'window'])).toBe('signal')
+    expect(closestKey('onprogress', ['signal', 'onProgress', 'settle'])).toBe('onProgress')
+    expect(closestKey('settled', ['signal', 'onProgress', 'settle'])).toBe('settle')
+    expect(closestKey('gpu', ['n', 'cpu', 'gpus'])).toBe('gpus')
   })
 })

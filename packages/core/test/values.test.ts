@@ -291,6 +291,17 @@ describe('values that cannot be sent', () => {
     expect(thrown(() => encodeValue({ x: fn })).message).toMatch(/^value\.x is a function/)
   })
 
+  it('reads as one path when the value is named in words', () => {
+    expect(thrown(() => encodeValue({ f: fn }, 'the update')).message).toMatch(/^update\.f is a function/)
+    expect(thrown(() => encodeValue(fn, 'the update')).message).toMatch(/^the update is a function/)
+    expect(thrown(() => encodeValue({ a: [fn] }, 'params (input 3)')).message).toMatch(
+      /^params\.a\[0\] \(input 3\) is a function/,
+    )
+    expect(thrown(() => encodeValue({ f: fn }, 'the result of run()')).message).toMatch(
+      /^the result of run\(\)\.f is a function/,
+    )
+  })
+
   it('throws at the call, before anything is encoded', () => {
     // A Promise would otherwise be sent as {} and the worker would get nonsense.
     expect(() => encodeValue({ pending: new Promise(() => {}) })).toThrow(UnsendableValueError)

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import {
   CLIENT_PROTOCOL,
   type ClientMessage,
+  checkKnownKeys,
   checkLimits,
   checkPositiveInteger,
   DEFAULT_WINDOW,
@@ -22,56 +23,10 @@ import { attachLocalAgent, HeadService } from './head-service.js'
 import { launch } from './launch.js'
 import { createPeer, type MeshPeer } from './peer.js'
 import { type Launcher, Pool } from './pool.js'
+import { POOL_OPTION_KEYS, type PoolOptions, type PoolSettings } from './pool-options.js'
 import { poolSecret, swarmKey } from './psk.js'
 import { bundleWorker } from './ship.js'
-import type { InitOf, WorkerClass } from './worker-types.js'
-
-export interface PoolOptions<W extends WorkerClass = WorkerClass> {
-  /** The worker module: a file URL or a path (relative paths resolve against the working directory). */
-  worker: URL | string
-  /** Passed to the worker's constructor in every slot. */
-  init?: InitOf<W>
-  /** The head's multiaddr. Omitted: an embedded head with local slots in this process. */
-  head?: string
-  /** The pool password; required with a remote head, unless `poolKeyFile` is given. @default process.env.MESHPOOL_PASSWORD */
-  password?: string
-  /** A pool key file written by `meshpool keygen`, instead of a password. @default process.env.MESHPOOL_POOL_KEY_FILE */
-  poolKeyFile?: string
-  /** The pool's name, if the head was given one: it salts the key. @default process.env.MESHPOOL_POOL_NAME */
-  poolName?: string
-  /** Local slots of an embedded head. @default cores minus one, at least one */
-  slots?: number
-  /** Jobs a call keeps in flight before it waits for results. @default 4096 */
-  window?: number
-  /** Attempts before a job whose slot or node keeps dying fails with WorkerLostError. @default 3 */
-  maxAttempts?: number
-  /** Retries of a job whose run() threw, with backoff. @default 0 */
-  retries?: number
-  /** Run time limit of each job in ms (calls may set their own). @default none */
-  timeoutMs?: number
-  /** How long a node's lease on a job lasts without a heartbeat. @default 3000 */
-  leaseMs?: number
-  /**
-   * A slot process that has run this many jobs is replaced (its worker
-   * disposed, a fresh process and instance in its place) before it takes
-   * another: long GPU runs that leak memory stay healthy. @default unlimited
-   */
-  maxJobsPerSlot?: number
-  /**
-   * Bundle the worker module (esbuild; package imports stay imports) and ship
-   * it to the nodes, which cache it by hash. false: every node loads `worker`
-   * from the same path. Only a remote head uses it. @default true
-   */
-  ship?: boolean
-  /**
-   * Where the workers' output goes (stdout, stderr and console of every slot
-   * running this pool's jobs, each line prefixed with its node and slot):
-   * this process's stderr, nowhere, or a function of each line. @default 'inherit'
-   */
-  output?: 'inherit' | 'ignore' | ((line: string) => void)
-  /** How long to keep trying to reach a head that went away before open calls fail. @default 60000 */
-  reconnectTimeoutMs?: number
-}
+import type { WorkerClass } from './worker-types.js'
 
 /** The default number of CPU slots: cores minus one, at least one. */
 export function defaultSlots(): number {
@@ -95,6 +50,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
       "createPool needs an options object: createPool({ worker: new URL('./worker.js', import.meta.url) })",
     )
   }
+  checkKnownKeys(options, POOL_OPTION_KEYS, 'createPool')
   const worker = workerPath(options.worker)
   checkLimits(options)
   checkPositiveInteger(options.slots, 'options.slots')
@@ -107,7 +63,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   }
   const clientInit = {
     worker,
-    init: encodeValue(options.init, 'options.init'),
+    init: encodeValue((options as { init?: unknown }).init, 'options.init'),
     settings,
     onOutput: outputSink(options.output),
     ...(options.reconnectTimeoutMs === undefined ? {} : { reconnectTimeoutMs: options.reconnectTimeoutMs }),
@@ -176,7 +132,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
 }
 
 /** Where the workers' output lines go. */
-function outputSink(output: PoolOptions['output']): (lines: string[]) => void {
+function outputSink(output: PoolSettings['output']): (lines: string[]) => void {
   if (output === undefined || output === 'inherit') {
     return (lines) => process.stderr.write(lines.map((line) => `${line}\n`).join(''))
   }

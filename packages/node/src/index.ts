@@ -8,9 +8,16 @@
  * ```ts
  * import { createPool } from '@meshpool/node'
  *
- * await using pool = await createPool({ worker: new URL('./squares.js', import.meta.url) })
- * console.log(await pool.map([1, 2, 3]))
+ * const pool = await createPool({ worker: new URL('./squares.js', import.meta.url) })
+ * try {
+ *   console.log(await pool.map([1, 2, 3]))
+ * } finally {
+ *   await pool.close()
+ * }
  * ```
+ *
+ * (`await using pool = …` closes it too, in TypeScript that compiles it down:
+ * Node 22 itself does not parse `await using`.)
  */
 
 export type { GpuSummary, NodeInfo, SlotStateName } from '@meshpool/core'
@@ -37,8 +44,9 @@ export {
   revokeNode,
   stopNodes,
 } from './admin.js'
+export type { CallOptions, MapOptions, Settled, SettleOptions } from './call-options.js'
 export { COMMAND_WORKER } from './cmd-worker.js'
-export { createPool, defaultSlots, type PoolOptions } from './create-pool.js'
+export { createPool, defaultSlots } from './create-pool.js'
 export { type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from './gpus.js'
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'
 export type { HeadStats, NodeEvent } from './head-types.js'
@@ -55,7 +63,8 @@ export {
 } from './node-runner.js'
 /** The libp2p peer with meshpool's stack, for tools that speak its protocols. */
 export { createPeer, type MeshPeer, type PeerInit } from './peer.js'
-export { type CallOptions, type MapOptions, Pool, type WorkerInfo } from './pool.js'
+export { Pool, type WorkerInfo } from './pool.js'
+export type { InitOption, PoolOptions, PoolSettings } from './pool-options.js'
 export type { Progress } from './progress.js'
 export { checkPrivateFile, derivePoolKey, MIN_PASSWORD_LENGTH, type PoolAccess, writePoolKeyFile } from './psk.js'
 export type {

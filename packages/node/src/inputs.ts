@@ -1,5 +1,5 @@
 /** Anything a pool call accepts as its inputs. */
-export type Inputs<T> = Iterable<T> | AsyncIterable<T>
+export type Inputs<T> = readonly T[] | Iterable<T> | AsyncIterable<T>
 
 /** Iterates arrays, iterables and async iterables alike, lazily. */
 export function toAsyncIterator<T>(inputs: Inputs<T>): AsyncIterator<T> | Iterator<T> {

@@ -1,17 +1,25 @@
 import {
   AbortError,
-  checkPositiveInteger,
   decodeValue,
-  describe,
   encodeValue,
   InvalidOptionError,
   type NodeInfo,
+  PoolClosedError,
+  WorkerLoadError,
 } from '@meshpool/core'
 import { checkPeerId } from './admission.js'
+import {
+  type CallOptions,
+  checkCallOptions,
+  checkLaunchKeys,
+  type MapOptions,
+  type Settled,
+  type SettleOptions,
+} from './call-options.js'
 import type { PoolClient } from './client.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
 import type { LaunchedWorker, LaunchHandle, LaunchOptions } from './launch.js'
-import { type Progress, ProgressTracker } from './progress.js'
+import { ProgressTracker } from './progress.js'
 import type { ParamsOf, ResultOf, UpdateOf, WorkerClass } from './worker-types.js'
 
 /** Starts processes for launchWorkers (see launch). */
@@ -23,24 +31,17 @@ export interface WorkerInfo extends NodeInfo {
   launched: boolean
 }
 
-export interface CallOptions {
-  /** Aborts the call: it rejects with AbortError at once, and its jobs are cancelled. */
-  signal?: AbortSignal
-  /** Run time limit of each job of this call in ms. @default the pool's timeoutMs */
-  timeoutMs?: number
-  /** Jobs in flight for this call. @default the pool's window */
-  window?: number
-}
-
-/** Options of `map` and `imapUnordered`. */
-export interface MapOptions extends CallOptions {
-  /** Told where the call stands (done, failed, running, queued, each running job's ctx.progress), at most every 100 ms and when it ends. */
-  onProgress?: (progress: Progress) => void
-}
-
 /** Read through a function so TypeScript doesn't keep an earlier narrowing of `aborted`. */
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true
+}
+
+/**
+ * Errors that are not one job's failure but the whole call's: a settled call
+ * rejects with them too (the pool closed, no node can load the worker).
+ */
+function endsTheCall(error: Error): boolean {
+  return error instanceof PoolClosedError || error instanceof WorkerLoadError || error instanceof AbortError
 }
 
 function abortError(signal: AbortSignal): AbortError {
@@ -84,7 +85,8 @@ export class Pool<W extends WorkerClass = WorkerClass> {
 
   /** Runs one job; resolves with its result. */
   async submit(params: ParamsOf<W>, options: CallOptions = {}): Promise<ResultOf<W>> {
-    this.#checkCall(options)
+    this.#checkOpen()
+    checkCallOptions(options, 'submit')
     const { signal } = options
     if (signal?.aborted === true) throw abortError(signal)
     const { id, result } = this.#client.submit(encodeValue(params, 'params'), options.timeoutMs ?? this.#timeoutMs)
@@ -104,25 +106,50 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     }
   }
 
+  /**
+   * Runs every input; resolves with the results in input order. Rejects with the
+   * first error and cancels the rest; with `{ settle: true }`, resolves with each
+   * job's outcome instead (`{ ok: true, value }` or `{ ok: false, error }`).
+   */
+  map(inputs: Inputs<ParamsOf<W>>, options: SettleOptions): Promise<Array<Settled<ResultOf<W>>>>
   /** Runs every input; resolves with the results in input order. Rejects with the first error and cancels the rest. */
-  async map(inputs: Inputs<ParamsOf<W>>, options: MapOptions = {}): Promise<Array<ResultOf<W>>> {
-    const results: Array<ResultOf<W>> = []
-    for await (const [index, result] of this.#run(inputs, options)) results[index] = result
+  map(inputs: Inputs<ParamsOf<W>>, options?: MapOptions & { settle?: false }): Promise<Array<ResultOf<W>>>
+  async map(inputs: Inputs<ParamsOf<W>>, options: MapOptions = {}): Promise<Array<ResultOf<W> | Settled<ResultOf<W>>>> {
+    const settle = options?.settle === true
+    const results: Array<ResultOf<W> | Settled<ResultOf<W>>> = []
+    for await (const outcome of this.#run(inputs, options, 'map')) {
+      results[outcome.index] = settle ? outcome : (outcome as { value: ResultOf<W> }).value
+    }
     return results
   }
 
-  /** Yields results in completion order, reading the inputs lazily with a bounded window. */
-  async *imapUnordered(inputs: Inputs<ParamsOf<W>>, options: MapOptions = {}): AsyncGenerator<ResultOf<W>> {
-    for await (const [, result] of this.#run(inputs, options)) yield result
+  /**
+   * Yields results in completion order, reading the inputs lazily with a bounded
+   * window. With `{ settle: true }`, yields each job's outcome instead, and a
+   * failed job does not end the loop.
+   */
+  imapUnordered(inputs: Inputs<ParamsOf<W>>, options: SettleOptions): AsyncGenerator<Settled<ResultOf<W>>>
+  /** Yields results in completion order, reading the inputs lazily with a bounded window; the first failed job ends it. */
+  imapUnordered(inputs: Inputs<ParamsOf<W>>, options?: MapOptions & { settle?: false }): AsyncGenerator<ResultOf<W>>
+  async *imapUnordered(
+    inputs: Inputs<ParamsOf<W>>,
+    options: MapOptions = {},
+  ): AsyncGenerator<ResultOf<W> | Settled<ResultOf<W>>> {
+    const settle = options?.settle === true
+    for await (const outcome of this.#run(inputs, options, 'imapUnordered')) {
+      yield settle ? outcome : (outcome as { value: ResultOf<W> }).value
+    }
   }
 
   /** Broadcasts a cache update to every slot of this pool, applied between jobs. Resolves once the head has logged it. */
   async updateWorkers(update: UpdateOf<W>): Promise<number> {
+    this.#checkOpen()
     return this.#client.update(encodeValue(update, 'the update'))
   }
 
   /** Working slots in the mesh (the embedded or head's own local slots count; broken ones don't). */
   async workersCount(): Promise<number> {
+    this.#checkOpen()
     return (await this.#client.stats()).workers
   }
 
@@ -132,6 +159,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * Resolves with whether that peer had ever joined this head.
    */
   async revoke(peerId: string): Promise<boolean> {
+    this.#checkOpen()
     checkPeerId(peerId, 'revoke')
     return this.#client.revoke(peerId)
   }
@@ -144,6 +172,8 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * with a `head` (an embedded head has no address to join).
    */
   async launchWorkers(options: LaunchOptions): Promise<LaunchedWorker[]> {
+    this.#checkOpen()
+    checkLaunchKeys(options)
     if (this.#launcher === undefined) {
       throw new InvalidOptionError(
         'launchWorkers needs a pool with a head: start `meshpool head` and pass its address as { head }',
@@ -168,6 +198,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * leases, and whether this pool launched it.
    */
   async listWorkers(): Promise<WorkerInfo[]> {
+    this.#checkOpen()
     const nodes = await this.#client.nodes()
     return nodes.map((node) => ({ ...node, launched: this.#launched.has(node.nodeId) }))
   }
@@ -178,6 +209,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * Resolves with the ids of the nodes that were there to stop.
    */
   async stopWorkers(...nodeIds: string[]): Promise<string[]> {
+    this.#checkOpen()
     for (const id of nodeIds) checkPeerId(id, 'stopWorkers')
     const ids = nodeIds.length > 0 ? nodeIds : [...this.#launched]
     return ids.length === 0 ? [] : this.#client.stopNodes(ids)
@@ -185,6 +217,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
 
   /** Nodes joined to the head (a head with local slots counts as one). */
   async nodesCount(): Promise<number> {
+    this.#checkOpen()
     return (await this.#client.stats()).nodes
   }
 
@@ -215,24 +248,29 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     }, total)
   }
 
-  #checkCall(options: CallOptions): void {
-    checkPositiveInteger(options.window, 'options.window')
-    checkPositiveInteger(options.timeoutMs, 'options.timeoutMs')
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new InvalidOptionError(`options.signal must be an AbortSignal, got ${describe(options.signal)}`)
+  /** A call after close() is refused plainly (not as "closed before this call finished"). */
+  #checkOpen(): void {
+    if (this.#closing !== undefined) {
+      throw new PoolClosedError(
+        'the pool is closed: this call came after pool.close(); create a new pool to run more jobs',
+      )
     }
   }
 
   /**
-   * Runs the inputs through the pool, yielding [input index, result] as
-   * results arrive. A feeder reads the inputs (lazily, at most `window` jobs
-   * out) while results are yielded, so a slow input never holds results back.
+   * Runs the inputs through the pool, yielding each job's outcome with its input
+   * index as results arrive; a failed job ends the call unless `settle` is set.
+   * A feeder reads the inputs (lazily, at most `window` jobs out) while results
+   * are yielded, so a slow input never holds results back.
    */
-  async *#run(inputs: Inputs<ParamsOf<W>>, options: MapOptions): AsyncGenerator<[number, ResultOf<W>]> {
-    this.#checkCall(options)
-    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-      throw new InvalidOptionError(`options.onProgress must be a function, got ${describe(options.onProgress)}`)
-    }
+  async *#run(
+    inputs: Inputs<ParamsOf<W>>,
+    options: MapOptions,
+    call: 'map' | 'imapUnordered',
+  ): AsyncGenerator<Settled<ResultOf<W>>> {
+    this.#checkOpen()
+    checkCallOptions(options, call)
+    const settle = options.settle === true
     const { signal } = options
     if (signal?.aborted === true) throw abortError(signal)
     const window = options.window ?? this.#window
@@ -304,8 +342,11 @@ export class Pool<W extends WorkerClass = WorkerClass> {
         if (feedError !== undefined) throw feedError
         const item = ready.shift()
         if (item !== undefined) {
-          if (item.error !== undefined) throw item.error
-          yield [item.index, decodeValue<ResultOf<W>>(item.value as Uint8Array)]
+          const { index, error } = item
+          if (error !== undefined && (!settle || endsTheCall(error))) throw error
+          yield error === undefined
+            ? { ok: true, value: decodeValue<ResultOf<W>>(item.value as Uint8Array), index }
+            : { ok: false, error, index }
           roomFor?.()
           continue
         }

@@ -8,8 +8,19 @@ export interface Progress {
   running: number
   /** Jobs submitted and waiting for a slot. */
   queued: number
-  /** What running jobs reported through `ctx.progress`, by input index (0 until they report). */
+  /**
+   * What running jobs reported through `ctx.progress`, by input index (0 until
+   * they report). A Map that `JSON.stringify` writes as an object,
+   * `{ "<input index>": fraction }`, so a whole Progress can be logged or sent as JSON.
+   */
   jobs: ReadonlyMap<number, number>
+}
+
+/** The fraction of each running job, by input index; JSON has it as a plain object. */
+class JobFractions extends Map<number, number> {
+  toJSON(): Record<string, number> {
+    return Object.fromEntries(this)
+  }
 }
 
 /** Calls reach onProgress at most this often, and once more when they end. */
@@ -84,7 +95,7 @@ export class ProgressTracker {
       failed: this.#failed,
       running: this.#running.size,
       queued: inFlight - this.#running.size,
-      jobs: new Map(this.#running),
+      jobs: new JobFractions(this.#running),
     })
   }
 }

@@ -172,3 +172,132 @@ describe('maxJobsPerSlot', () => {
     )
   })
 })
+
+describe('unknown option keys', () => {
+  let pool: Pool
+  beforeAll(async () => {
+    pool = await createPool({ worker: WORKER, slots: 1 })
+  })
+  afterAll(() => pool.close())
+
+  // Casts stand for JavaScript callers: TypeScript would refuse these keys already.
+  const loose = <T>(options: object): T => options as T
+
+  it('createPool refuses a misspelt option and says which was meant', async () => {
+    await expect(createPool(loose({ worker: WORKER, maxAttempt: 5 }))).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      message: expect.stringMatching(/^createPool has no option "maxAttempt": did you mean `maxAttempts`\?/),
+    })
+    await expect(createPool(loose({ worker: WORKER, timeout: 5 }))).rejects.toThrow(
+      /createPool has no option "timeout": did you mean `timeoutMs`\?/,
+    )
+  })
+
+  it('map, imapUnordered and submit refuse one too, before any job runs', async () => {
+    await expect(pool.map([{ x: 1 }], loose({ timeout: 1 }))).rejects.toThrow(
+      /^map has no option "timeout": did you mean `timeoutMs`\?/,
+    )
+    await expect(pool.submit({ x: 1 }, loose({ signl: new AbortController().signal }))).rejects.toThrow(
+      /^submit has no option "signl": did you mean `signal`\?/,
+    )
+    const loop = async (): Promise<void> => {
+      for await (const _ of pool.imapUnordered([{ x: 1 }], loose({ onprogress: () => {} }))) {
+      }
+    }
+    await expect(loop()).rejects.toThrow(/^imapUnordered has no option "onprogress": did you mean `onProgress`\?/)
+    await expect(pool.map([{ x: 1 }], loose({ settled: true }))).rejects.toThrow(/did you mean `settle`\?/)
+    // submit has no onProgress: it is named as not an option of submit.
+    await expect(pool.submit({ x: 1 }, loose({ onProgress: () => {} }))).rejects.toThrow(
+      /submit has no option "onProgress"/,
+    )
+  })
+
+  it('launchWorkers refuses one too', async () => {
+    await expect(pool.launchWorkers(loose({ n: 1, gpu: '0' }))).rejects.toThrow(
+      /^launchWorkers has no option "gpu": did you mean `gpus`\?/,
+    )
+  })
+})
+
+describe('settled calls ({ settle: true })', () => {
+  let pool: Pool
+  beforeAll(async () => {
+    pool = await createPool({ worker: WORKER, slots: 2, maxAttempts: 1 })
+  })
+  afterAll(() => pool.close())
+
+  const inputs = [{ x: 1 }, { kind: 'throw', x: 2 }, { x: 3 }, { kind: 'exit' }, { x: 5 }]
+
+  it('map resolves with every outcome in input order when jobs fail', async () => {
+    const outcomes = await pool.map(inputs, { settle: true })
+    expect(outcomes).toHaveLength(5)
+    expect(outcomes[0]).toEqual({ ok: true, value: 2, index: 0 })
+    expect(outcomes[1]).toMatchObject({
+      ok: false,
+      index: 1,
+      error: { name: 'RemoteJobError', remoteName: 'TypeError' },
+    })
+    expect(outcomes[2]).toEqual({ ok: true, value: 6, index: 2 })
+    expect(outcomes[3]).toMatchObject({ ok: false, index: 3, error: { name: 'WorkerLostError' } })
+    expect(outcomes[4]).toEqual({ ok: true, value: 10, index: 4 })
+    // Without settle the same call rejects with the first failure.
+    await expect(pool.map(inputs)).rejects.toMatchObject({
+      name: expect.stringMatching(/RemoteJobError|WorkerLostError/),
+    })
+  })
+
+  it('imapUnordered yields every outcome, and the loop carries on past a failure', async () => {
+    const seen = []
+    for await (const outcome of pool.imapUnordered(inputs, { settle: true })) seen.push(outcome)
+    seen.sort((a, b) => a.index - b.index)
+    expect(seen.map((o) => o.ok)).toEqual([true, false, true, false, true])
+    expect(seen.map((o) => (o.ok ? o.value : o.error.name))).toEqual([2, 'RemoteJobError', 6, 'WorkerLostError', 10])
+  })
+
+  it('still rejects for the call itself: an abort, or the pool closing', async () => {
+    const controller = new AbortController()
+    const aborted = pool.map([{ x: 1, delayMs: 5000 }], { settle: true, signal: controller.signal })
+    controller.abort()
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' })
+
+    const closing = await createPool({ worker: WORKER, slots: 1 })
+    const open = closing
+      .map(
+        [
+          { x: 1, delayMs: 5000 },
+          { x: 2, delayMs: 5000 },
+        ],
+        { settle: true },
+      )
+      .catch((e) => e)
+    await closing.close()
+    expect(await open).toMatchObject({ name: 'PoolClosedError' })
+  })
+
+  it('refuses a settle that is not a boolean', async () => {
+    await expect(pool.map([{ x: 1 }], { settle: 'yes' as unknown as true })).rejects.toThrow(
+      /options\.settle must be true or false, got "yes"/,
+    )
+  })
+})
+
+describe('a call after close()', () => {
+  it('says the pool is closed, not that it closed during the call', async () => {
+    const pool = await createPool({ worker: WORKER, slots: 1 })
+    await pool.close()
+    const closed = {
+      name: 'PoolClosedError',
+      message: expect.stringMatching(/^the pool is closed: this call came after pool\.close\(\)/),
+    }
+    await expect(pool.map([{ x: 1 }])).rejects.toMatchObject(closed)
+    await expect(pool.submit({ x: 1 })).rejects.toMatchObject(closed)
+    await expect(pool.updateWorkers({ i: 1 })).rejects.toMatchObject(closed)
+    await expect(pool.workersCount()).rejects.toMatchObject(closed)
+    await expect(pool.listWorkers()).rejects.toMatchObject(closed)
+    const loop = async (): Promise<void> => {
+      for await (const _ of pool.imapUnordered([{ x: 1 }])) {
+      }
+    }
+    await expect(loop()).rejects.toMatchObject(closed)
+  })
+})

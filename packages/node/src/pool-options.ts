@@ -1,0 +1,80 @@
+import type { InitOf, WorkerClass } from './worker-types.js'
+
+/** Every option of `createPool` but `init`, whose type comes from the worker class. */
+export interface PoolSettings {
+  /** The worker module: a file URL or a path (relative paths resolve against the working directory). */
+  worker: URL | string
+  /** The head's multiaddr. Omitted: an embedded head with local slots in this process. */
+  head?: string
+  /** The pool password; required with a remote head, unless `poolKeyFile` is given. @default process.env.MESHPOOL_PASSWORD */
+  password?: string
+  /** A pool key file written by `meshpool keygen`, instead of a password. @default process.env.MESHPOOL_POOL_KEY_FILE */
+  poolKeyFile?: string
+  /** The pool's name, if the head was given one: it salts the key. @default process.env.MESHPOOL_POOL_NAME */
+  poolName?: string
+  /** Local slots of an embedded head. @default cores minus one, at least one */
+  slots?: number
+  /** Jobs a call keeps in flight before it waits for results. @default 4096 */
+  window?: number
+  /** Attempts before a job whose slot or node keeps dying fails with WorkerLostError. @default 3 */
+  maxAttempts?: number
+  /** Retries of a job whose run() threw, with backoff. @default 0 */
+  retries?: number
+  /** Run time limit of each job in ms (calls may set their own). @default none */
+  timeoutMs?: number
+  /** How long a node's lease on a job lasts without a heartbeat. @default 3000 */
+  leaseMs?: number
+  /**
+   * A slot process that has run this many jobs is replaced (its worker
+   * disposed, a fresh process and instance in its place) before it takes
+   * another: long GPU runs that leak memory stay healthy. @default unlimited
+   */
+  maxJobsPerSlot?: number
+  /**
+   * Bundle the worker module (esbuild; package imports stay imports) and ship
+   * it to the nodes, which cache it by hash. false: every node loads `worker`
+   * from the same path. Only a remote head uses it. @default true
+   */
+  ship?: boolean
+  /**
+   * Where the workers' output goes (stdout, stderr and console of every slot
+   * running this pool's jobs, each line prefixed with its node and slot):
+   * this process's stderr, nowhere, or a function of each line. @default 'inherit'
+   */
+  output?: 'inherit' | 'ignore' | ((line: string) => void)
+  /** How long to keep trying to reach a head that went away before open calls fail. @default 60000 */
+  reconnectTimeoutMs?: number
+}
+
+/**
+ * `init`, passed to the worker's constructor in every slot: required when the
+ * constructor's first parameter is (so `createPool<typeof Trainer>({ worker })`
+ * does not compile when Trainer needs its init), optional otherwise.
+ */
+export type InitOption<W extends WorkerClass> =
+  undefined extends InitOf<W>
+    ? { /** Passed to the worker's constructor in every slot. */ init?: InitOf<W> }
+    : { /** Passed to the worker's constructor in every slot (its constructor requires it). */ init: InitOf<W> }
+
+/** The options of `createPool`; see the README's table for what each does. */
+export type PoolOptions<W extends WorkerClass = WorkerClass> = PoolSettings & InitOption<W>
+
+/** Every key `createPool` takes: a key that is not here is refused at the call. */
+export const POOL_OPTION_KEYS = Object.keys({
+  worker: true,
+  init: true,
+  head: true,
+  password: true,
+  poolKeyFile: true,
+  poolName: true,
+  slots: true,
+  window: true,
+  maxAttempts: true,
+  retries: true,
+  timeoutMs: true,
+  leaseMs: true,
+  maxJobsPerSlot: true,
+  ship: true,
+  output: true,
+  reconnectTimeoutMs: true,
+} satisfies Record<keyof PoolSettings | 'init', true>)
