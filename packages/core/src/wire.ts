@@ -1,4 +1,5 @@
 import { Encoder } from 'cbor-x'
+import { scanCbor } from './cbor-scan.js'
 import type { ErrorShape } from './errors.js'
 import { FrameError } from './errors.js'
 import { type Check, shape, str } from './wire-checks.js'
@@ -26,6 +27,12 @@ export const BATCH_SOFT_BYTES = 1024 * 1024
 export const MAX_OPEN_JOBS_PER_CLIENT = 1_000_000
 /** Most items (jobs, results) in one frame. */
 export const MAX_BATCH_ITEMS = 65_536
+/**
+ * What any frame may hold, checked before it is decoded: nesting depth, and
+ * arrays and maps in all (each becomes an object). A full batch needs a few
+ * per item; a frame of millions of empty maps is refused unread.
+ */
+export const FRAME_BUDGET = { maxDepth: 16, maxContainers: 4 * MAX_BATCH_ITEMS + 4096 } as const
 
 /** A job as the head leases it to a node. */
 export interface LeasedJob {
@@ -257,6 +264,7 @@ export function decodeFrame<T extends { type: string }>(
   if (frame.byteLength > maxBytes) {
     throw new FrameError(`a frame of ${frame.byteLength} bytes is over the limit of ${maxBytes} bytes`)
   }
+  scanCbor(frame, FRAME_BUDGET)
   let message: unknown
   try {
     message = frames.decode(frame)
