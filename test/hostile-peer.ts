@@ -111,9 +111,9 @@ export function hostileWrite(protocol: string, random: () => number): { kind: st
   }
 }
 
-/** A peer that has the pool password and uses it to send garbage. */
-export async function hostilePeer(): Promise<MeshPeer> {
-  return createPeer({ psk: derivePoolKey(PASSWORD) })
+/** A peer that has the pool password of the head `headId` and uses it to send garbage. */
+export async function hostilePeer(headId: string): Promise<MeshPeer> {
+  return createPeer({ psk: derivePoolKey(PASSWORD, '', headId) })
 }
 
 /**

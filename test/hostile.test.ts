@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { BLOB_PROTOCOL, CLIENT_PROTOCOL, CODE_PROTOCOL, WORK_PROTOCOL } from '@meshpool/core'
-import { createPool, type Pool } from 'meshpool'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createPeer, createPool, derivePoolKey, type MeshPeer, type Pool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type JoinedNode, joinNode, PASSWORD, type Proc, startHead, stopAll, WORKER } from './harness.js'
 import { fuzzGossip, fuzzProtocol, hostilePeer, seeded } from './hostile-peer.js'
@@ -44,7 +45,7 @@ describe('a member that sends garbage', () => {
     await pool.map([{ x: 0 }, { x: 1 }])
     const before = [head, ...nodes].map(rssMB)
     const random = seeded(SEED)
-    const hostile = await hostilePeer()
+    const hostile = await hostilePeer(head.peerId)
     const report: Record<string, unknown> = {}
     const fuzz = (async () => {
       for (const protocol of [WORK_PROTOCOL, CLIENT_PROTOCOL, CODE_PROTOCOL, BLOB_PROTOCOL]) {
@@ -80,8 +81,8 @@ describe('a member that sends garbage', () => {
   })
 })
 
-/** What a peer with a wrong password sends: the private network's nonce, then bytes under the wrong key. */
-function wrongPasswordHandshake(port: number): Promise<void> {
+/** A connection that sends bytes no meshpool peer would: it is dropped before any crypto. */
+function garbageConnection(port: number): Promise<void> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1')
     socket.setTimeout(3000, () => socket.destroy())
@@ -92,12 +93,25 @@ function wrongPasswordHandshake(port: number): Promise<void> {
   })
 }
 
+/** A whole handshake with the wrong password: Noise, then a proof the head refuses. */
+async function wrongPasswordHandshake(peer: MeshPeer, head: string): Promise<void> {
+  await peer.dial(multiaddr(head), { signal: AbortSignal.timeout(5000) }).then(
+    () => {
+      throw new Error('the head took a wrong password')
+    },
+    () => {},
+  )
+}
+
 describe('a flood of wrong-password handshakes', () => {
   it('hundreds a second for 10 s: the honest map completes and the head stays small', async () => {
     const head = await startHead({ noWork: true })
     await joinNode(head.address, 2)
     await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
     const port = Number(/tcp\/(\d+)/.exec(head.address)?.[1])
+    // Peers of their own: libp2p merges concurrent dials of one peer to the same address.
+    const wrongKey = derivePoolKey('not the pool password', '', head.peerId)
+    const wrong = await Promise.all(Array.from({ length: 20 }, () => createPeer({ psk: wrongKey })))
     const idle = rssMB(head)
     let sent = 0
     let peak = idle
@@ -105,7 +119,10 @@ describe('a flood of wrong-password handshakes', () => {
     const flood = (async () => {
       while (Date.now() < floodUntil) {
         const tick = Date.now()
-        await Promise.all(Array.from({ length: 40 }, () => wrongPasswordHandshake(port)))
+        await Promise.all([
+          ...Array.from({ length: 20 }, () => garbageConnection(port)),
+          ...wrong.map((peer) => wrongPasswordHandshake(peer, head.address)),
+        ])
         sent += 40
         peak = Math.max(peak, rssMB(head))
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, 100 - (Date.now() - tick))))
@@ -113,6 +130,7 @@ describe('a flood of wrong-password handshakes', () => {
     })()
     const jobs = await honestMaps(pool, flood)
     await flood
+    await Promise.all(wrong.map((peer) => peer.stop()))
     const perSecond = sent / 10
     console.log(
       `flood: ${sent} wrong-password handshakes in 10 s (${perSecond.toFixed(0)}/s); ${jobs} honest jobs, all correct; head RSS ${idle.toFixed(0)} MB idle, ${peak.toFixed(0)} MB at most`,

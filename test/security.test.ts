@@ -127,7 +127,7 @@ describe('a member that pretends', () => {
     const honest = [await joinNode(head.address, 1), await joinNode(head.address, 1)]
     await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
     await pool.map([{ x: 0 }, { x: 1 }]) // both nodes have the pool: they hear its updates
-    const rogue = await hostilePeer()
+    const rogue = await hostilePeer(head.peerId)
     try {
       // Joins as a node, then claims results for jobs leased to the others.
       const work = await rogue.dialProtocol(multiaddr(head.address), WORK_PROTOCOL)
@@ -172,7 +172,7 @@ describe('bounds', () => {
     expect((submitted as Array<{ y: number }>).map((r) => r.y)).toEqual(params.map((p) => p.x * 2))
 
     // A client that ignores the limit it was told is refused, and the head carries on.
-    const rogue = await hostilePeer()
+    const rogue = await hostilePeer(head.peerId)
     try {
       const stream = await rogue.dialProtocol(multiaddr(address), CLIENT_PROTOCOL)
       const frames = [

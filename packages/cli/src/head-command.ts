@@ -43,7 +43,7 @@ export function headCommand(): Command {
         } & SlotFlags &
           AccessFlags,
       ) => {
-        const access = readAccess(opts)
+        const access = readAccess(opts, { optional: true })
         const plan = opts.work ? await resolveSlots(opts) : { slots: 0, gpus: [] }
         const head = await startHead({
           ...access,
@@ -73,9 +73,11 @@ export function headCommand(): Command {
             : 'runs no slots (--no-work): a pure coordinator\n',
         )
         out.write(
-          access.poolKeyFile === undefined
-            ? 'join it from another machine, with the same MESHPOOL_PASSWORD:\n\n'
-            : 'join it from another machine, with a copy of the pool key file (--pool-key):\n\n',
+          head.token !== undefined
+            ? "join it from another machine (the token is the pool's secret: pass it as you would a password; clients take it as MESHPOOL_TOKEN or { token }):\n\n"
+            : access.poolKeyFile === undefined
+              ? 'join it from another machine, with the same MESHPOOL_PASSWORD:\n\n'
+              : 'join it from another machine, with a copy of the pool key file (--pool-key):\n\n',
         )
         out.write(`  ${head.joinCommand}\n\n`)
         if (head.metricsUrl !== undefined) out.write(`metrics at ${head.metricsUrl}\n`)

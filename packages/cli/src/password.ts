@@ -4,6 +4,7 @@ import type { Command } from 'commander'
 import { UsageError } from './usage-error.js'
 
 export interface AccessFlags {
+  token?: string
   passwordFile?: string
   poolKey?: string
   poolName?: string
@@ -12,6 +13,10 @@ export interface AccessFlags {
 /** Adds the flags that say how this process proves it belongs to the pool. Never a password flag. */
 export function withAccessOptions(command: Command, when = ''): Command {
   return command
+    .option(
+      '--token <token>',
+      `${when}the join token the head printed (default: $MESHPOOL_TOKEN; the environment keeps it out of the process list)`,
+    )
     .option(
       '--password-file <file>',
       `${when}read the pool password from this file, mode 0600 (default: $MESHPOOL_PASSWORD)`,
@@ -27,19 +32,27 @@ export function withAccessOptions(command: Command, when = ''): Command {
 }
 
 /**
- * How this process proves it belongs to the pool: a pool key file (--pool-key or
- * MESHPOOL_POOL_KEY_FILE), else the password from --password-file or
- * MESHPOOL_PASSWORD. Never from the command line, where others can read it.
+ * How this process proves it belongs to the pool: the head's join token
+ * (--token or MESHPOOL_TOKEN), a pool key file (--pool-key or
+ * MESHPOOL_POOL_KEY_FILE), or the password from --password-file or
+ * MESHPOOL_PASSWORD; the first given. A password never comes from the
+ * command line, where others can read it. `optional`: none at all is fine
+ * (a head then makes its own token).
  */
-export function readAccess(flags: AccessFlags): PoolAccess {
+export function readAccess(flags: AccessFlags, { optional = false } = {}): PoolAccess {
   const poolName = flags.poolName ?? env('MESHPOOL_POOL_NAME')
   const named = poolName === undefined ? {} : { poolName }
-  if (flags.poolKey !== undefined && flags.passwordFile !== undefined) {
-    throw new UsageError('--pool-key and --password-file both name a secret: give one')
-  }
-  const poolKeyFile = flags.poolKey ?? (flags.passwordFile === undefined ? env('MESHPOOL_POOL_KEY_FILE') : undefined)
+  const given = [flags.token, flags.poolKey, flags.passwordFile].filter((v) => v !== undefined)
+  if (given.length > 1) throw new UsageError('--token, --pool-key and --password-file each name a secret: give one')
+  if (flags.token !== undefined) return { token: flags.token, ...named }
+  if (flags.poolKey !== undefined) return { poolKeyFile: flags.poolKey, ...named }
+  if (flags.passwordFile !== undefined) return { password: readPassword(flags.passwordFile), ...named }
+  const token = env('MESHPOOL_TOKEN')
+  if (token !== undefined) return { token, ...named }
+  const poolKeyFile = env('MESHPOOL_POOL_KEY_FILE')
   if (poolKeyFile !== undefined) return { poolKeyFile, ...named }
-  return { password: readPassword(flags.passwordFile), ...named }
+  if (optional && env('MESHPOOL_PASSWORD') === undefined) return named
+  return { password: readPassword(undefined), ...named }
 }
 
 function readPassword(passwordFile: string | undefined): string {
@@ -60,7 +73,7 @@ function readPassword(passwordFile: string | undefined): string {
   const fromEnv = env('MESHPOOL_PASSWORD')
   if (fromEnv === undefined) {
     throw new UsageError(
-      'no pool password: set MESHPOOL_PASSWORD, or pass --password-file <file> (the same password on the head and every node), or --pool-key <file> from `meshpool keygen`',
+      "no pool secret: set MESHPOOL_TOKEN to the token the head printed (MESHPOOL_TOKEN=… meshpool join …), or give the head's password (MESHPOOL_PASSWORD or --password-file <file>), or --pool-key <file> from `meshpool keygen`",
     )
   }
   return fromEnv

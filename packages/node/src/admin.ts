@@ -1,7 +1,7 @@
 import { CLIENT_PROTOCOL, type ClientMessage, type HeadToClientMessage, inbound, type NodeInfo } from '@meshpool/core'
 import { checkPeerId } from './admission.js'
 import { StreamChannel } from './channel.js'
-import { dialHead } from './dial.js'
+import { dialHead, headIdOf } from './dial.js'
 import { createPeer } from './peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
 
@@ -31,7 +31,7 @@ async function ask<T extends HeadToClientMessage['type']>(
   request: ClientMessage,
   answer: T,
 ): Promise<Reply<T>> {
-  const secret = poolSecret(options)
+  const secret = poolSecret(options, headIdOf(options.head))
   const peer = await createPeer({ psk: swarmKey(secret) })
   try {
     const stream = await dialHead(peer, options.head, CLIENT_PROTOCOL, secret)

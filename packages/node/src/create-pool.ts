@@ -18,13 +18,13 @@ import {
 import { NodeAgent } from './agent.js'
 import { channelPair, StreamChannel } from './channel.js'
 import { PoolClient } from './client.js'
-import { dialHead, parseHeadAddress } from './dial.js'
+import { dialHead, headIdOf, parseHeadAddress } from './dial.js'
 import { attachLocalAgent, HeadService } from './head-service.js'
 import { launch } from './launch.js'
 import { createPeer, type MeshPeer } from './peer.js'
 import { type Launcher, Pool } from './pool.js'
 import { POOL_OPTION_KEYS, type PoolOptions, type PoolSettings } from './pool-options.js'
-import { poolSecret, swarmKey } from './psk.js'
+import { hasSecret, poolSecret, swarmKey, withEnvironmentAccess } from './psk.js'
 import { bundleWorker } from './ship.js'
 import type { WorkerClass } from './worker-types.js'
 
@@ -90,15 +90,18 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   }
   const headAddress = options.head
   parseHeadAddress(headAddress)
-  const poolKeyFile =
-    options.poolKeyFile ?? (options.password === undefined ? envValue('MESHPOOL_POOL_KEY_FILE') : undefined)
-  const password = options.password ?? (poolKeyFile === undefined ? envValue('MESHPOOL_PASSWORD') : undefined)
-  if ((password === undefined || password === '') && poolKeyFile === undefined) {
+  const access = withEnvironmentAccess({
+    token: options.token,
+    password: options.password,
+    poolKeyFile: options.poolKeyFile,
+    poolName: options.poolName,
+  })
+  if (!hasSecret(access)) {
     throw new InvalidOptionError(
-      'options.password is required with a remote head: pass { password } or set MESHPOOL_PASSWORD to the pool password (or use a pool key file: { poolKeyFile } or MESHPOOL_POOL_KEY_FILE)',
+      "a remote head needs the pool's secret: pass { token } or set MESHPOOL_TOKEN to the token `meshpool head` printed (or { password } / MESHPOOL_PASSWORD, or { poolKeyFile } / MESHPOOL_POOL_KEY_FILE)",
     )
   }
-  const secret = poolSecret({ password, poolKeyFile, poolName: options.poolName ?? envValue('MESHPOOL_POOL_NAME') })
+  const secret = poolSecret(access, headIdOf(headAddress))
   if (options.ship !== undefined && typeof options.ship !== 'boolean') {
     throw new InvalidOptionError(`options.ship must be true or false, got ${describe(options.ship)}`)
   }
@@ -116,12 +119,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
       reconnect: connect,
     })
     await client.open(await connect())
-    const launcher: Launcher = (launchOptions) =>
-      launch(
-        headAddress,
-        { password, poolKeyFile, poolName: options.poolName ?? envValue('MESHPOOL_POOL_NAME') },
-        launchOptions,
-      )
+    const launcher: Launcher = (launchOptions) => launch(headAddress, access, launchOptions)
     return new Pool<W>(client, { ...callDefaults, launcher }, async () => {
       await peer.stop()
     })
@@ -166,9 +164,4 @@ function workerPath(worker: unknown): string {
     )
   }
   return path
-}
-
-function envValue(name: string): string | undefined {
-  const value = process.env[name]
-  return value === undefined || value === '' ? undefined : value
 }

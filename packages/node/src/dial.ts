@@ -35,6 +35,13 @@ export function parseHeadAddress(address: string): Multiaddr {
   return ma
 }
 
+/** The head's peer id, from its address's /p2p/ part (it salts the pool key). */
+export function headIdOf(address: string): string {
+  return parseHeadAddress(address)
+    .getComponents()
+    .find((c) => c.name === 'p2p')?.value as string
+}
+
 /**
  * Opens a protocol stream to the head, turning libp2p's failures into errors
  * that say what is wrong: nothing listening or not a meshpool head (a probe

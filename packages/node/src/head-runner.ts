@@ -1,7 +1,7 @@
 import { homedir, hostname, networkInterfaces } from 'node:os'
 import { dirname, join } from 'node:path'
 import { logger } from '@libp2p/logger'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import {
   CLIENT_PROTOCOL,
   CODE_PROTOCOL,
@@ -29,7 +29,7 @@ import { loadOrCreateIdentity } from './identity.js'
 import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
 import { HeadMetrics } from './metrics.js'
 import { createPeer } from './peer.js'
-import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
+import { hasSecret, loadOrCreatePoolToken, type PoolAccess, poolSecret, swarmKey } from './psk.js'
 import { DEFAULT_WEB_HOST, WebGuard } from './web-guard.js'
 import type { GpuInfo } from './worker-types.js'
 
@@ -41,6 +41,9 @@ const HANG_UP_DELAY_MS = 500
 export const DEFAULT_HEAD_PORT = 8899
 /** Where a head keeps its identity unless told otherwise. */
 export const DEFAULT_HEAD_KEY_FILE = join(homedir(), '.meshpool', 'head.key')
+
+/** The head's join token, beside its identity file, when it was started with no secret of its own. */
+export const POOL_TOKEN_FILE = 'pool.token'
 
 export interface HeadInit extends PoolAccess {
   /** @default 8899 */
@@ -81,7 +84,10 @@ export interface RunningHead {
   /** Addresses nodes can join, best first (never 0.0.0.0). */
   addresses: string[]
   /** The exact command that joins this head. */
+  /** The join command, with the token when the head has one. */
   joinCommand: string
+  /** The pool's join token, when the head was started with none of its own (or with this one). */
+  token?: string
   /** Where `/metrics` is served, with metricsPort. */
   metricsUrl?: string
   /** Where the dashboard is served, with dashboardPort. */
@@ -97,9 +103,13 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   checkPositiveInteger(init.slots, 'slots', { allowZero: true })
   checkPositiveInteger(init.maxOpenJobsPerClient, 'maxOpenJobsPerClient')
   const host = init.host ?? '0.0.0.0'
-  const psk = swarmKey(poolSecret(init))
   const keyFile = init.keyFile ?? DEFAULT_HEAD_KEY_FILE
   const privateKey = await loadOrCreateIdentity(keyFile)
+  // No secret given: the head's own random token (kept beside its identity), printed in its join line.
+  const access: PoolAccess = hasSecret(init)
+    ? init
+    : { token: await loadOrCreatePoolToken(join(dirname(keyFile), POOL_TOKEN_FILE)), poolName: init.poolName }
+  const psk = swarmKey(poolSecret(access, peerIdFromPrivateKey(privateKey).toString()))
   const admission = new Admission(dirname(keyFile), init.allowPeersFile)
   const peer = await createPeer({
     psk,
@@ -220,7 +230,8 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   return {
     peerId,
     addresses,
-    joinCommand: `meshpool join ${addresses[0]}`,
+    ...(access.token === undefined ? {} : { token: access.token }),
+    joinCommand: `${access.token === undefined ? '' : `MESHPOOL_TOKEN=${access.token} `}meshpool join ${addresses[0]}`,
     ...(served === undefined ? {} : { metricsUrl: web(metricsHost, served.port, '/metrics') }),
     ...(page === undefined ? {} : { dashboardUrl: web(dashboardHost, page.port, '/') }),
     stats: () => head.stats(),

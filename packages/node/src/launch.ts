@@ -59,6 +59,7 @@ export async function launch(head: string, access: PoolAccess, options: LaunchOp
     ...options.env,
     MESHPOOL_HEAD: head,
     MESHPOOL_HEAD_IP: ip,
+    ...(access.token === undefined ? {} : { MESHPOOL_TOKEN: access.token }),
     ...(access.password === undefined ? {} : { MESHPOOL_PASSWORD: access.password }),
     ...(access.poolKeyFile === undefined ? {} : { MESHPOOL_POOL_KEY_FILE: access.poolKeyFile }),
     ...(access.poolName === undefined ? {} : { MESHPOOL_POOL_NAME: access.poolName }),

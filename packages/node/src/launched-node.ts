@@ -22,7 +22,8 @@ const plan = await planSlots({
 for (const note of plan.notes) process.stderr.write(`${note}\n`)
 const node = await joinHead({
   head,
-  password: process.env.MESHPOOL_PASSWORD,
+  token: process.env.MESHPOOL_TOKEN || undefined,
+  password: process.env.MESHPOOL_PASSWORD || undefined,
   poolKeyFile: process.env.MESHPOOL_POOL_KEY_FILE || undefined,
   poolName: process.env.MESHPOOL_POOL_NAME || undefined,
   slots: plan.slots,

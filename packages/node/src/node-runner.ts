@@ -89,7 +89,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const headPeerId = headAddr.getComponents().find((c) => c.name === 'p2p')?.value
   const listen = init.listen ?? [DEFAULT_NODE_LISTEN]
   for (const address of listen) checkListenAddress(address)
-  const secret = poolSecret(init)
+  const secret = poolSecret(init, headPeerId as string)
   const privateKey =
     init.stateDir === undefined ? undefined : await loadOrCreateIdentity(join(init.stateDir, 'node.key'))
   const revoked = new Set<string>()

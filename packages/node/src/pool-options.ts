@@ -6,7 +6,9 @@ export interface PoolSettings {
   worker: URL | string
   /** The head's multiaddr. Omitted: an embedded head with local slots in this process. */
   head?: string
-  /** The pool password; required with a remote head, unless `poolKeyFile` is given. @default process.env.MESHPOOL_PASSWORD */
+  /** The join token `meshpool head` prints: the pool's secret, 256 random bits (the default way in). @default process.env.MESHPOOL_TOKEN */
+  token?: string
+  /** The pool password, instead of a token (a head started with one). @default process.env.MESHPOOL_PASSWORD */
   password?: string
   /** A pool key file written by `meshpool keygen`, instead of a password. @default process.env.MESHPOOL_POOL_KEY_FILE */
   poolKeyFile?: string
@@ -64,6 +66,7 @@ export const POOL_OPTION_KEYS = Object.keys({
   worker: true,
   init: true,
   head: true,
+  token: true,
   password: true,
   poolKeyFile: true,
   poolName: true,

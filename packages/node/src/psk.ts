@@ -4,23 +4,35 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { InvalidOptionError } from '@meshpool/core'
 
-/** scrypt cost: about 100 ms on one core, so that offline guessing of a password is costly. */
-const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }
-/** The protocol version salts every key: a pool of another major version can't connect. */
-const SALT_PREFIX = 'meshpool/psk/v1'
+/**
+ * scrypt cost: N = 2^17 (128 MiB, about 0.35 s on one core here), so each
+ * offline guess at a password costs that much. Random keys (a token, a key
+ * file) need no slow KDF.
+ */
+const SCRYPT = { N: 2 ** 17, r: 8, p: 1, maxmem: 256 * 1024 * 1024 }
+/**
+ * The protocol version and the head's peer id salt every key: no two meshes
+ * share a salt, so no dictionary of guesses serves more than one, and a pool
+ * of another major version can't connect.
+ */
+const SALT_PREFIX = 'meshpool/psk/v2'
 /** A password shorter than this gets a warning. */
 export const MIN_PASSWORD_LENGTH = 12
 /** The first word of a pool key file (`meshpool keygen`), then the key in hex. */
 const KEY_FILE_TAG = 'meshpool-pool-key-v1'
 /** How a pool key is written out for createPeer (the swarm-key text form, a leftover of pnet). */
 const SWARM_KEY_PREFIX = '/key/swarm/psk/1.0.0/\n/base16/\n'
+/** A join token: this prefix, then 256 random bits in base64url. */
+const TOKEN_PREFIX = 'mpk1_'
 
 /**
- * How a peer proves it belongs to a pool: the pool password, or a pool key file
- * written by `meshpool keygen` (256 random bits, so no slow KDF is needed).
- * `poolName` salts the key too: the same password with another name is another pool.
+ * How a peer proves it belongs to a pool: the join token a head prints (256
+ * random bits; the default), a pool key file written by `meshpool keygen`
+ * (the same, in a file), or a password (through a slow KDF). `poolName`
+ * salts the key too: the same secret with another name is another pool.
  */
 export interface PoolAccess {
+  token?: string | undefined
   password?: string | undefined
   poolKeyFile?: string | undefined
   poolName?: string | undefined
@@ -30,38 +42,108 @@ const cache = new Map<string, Uint8Array>()
 let warned = false
 
 /**
- * The raw 32-byte pool secret (memoised: the slow KDF runs once per process).
- * Throws InvalidOptionError naming what is missing or wrong.
+ * The raw 32-byte pool secret of the mesh whose head has the peer id `headId`
+ * (memoised: the slow KDF runs once per process and head). Throws
+ * InvalidOptionError naming what is missing or wrong.
  */
-export function poolSecret(access: PoolAccess): Uint8Array {
-  const { password, poolKeyFile, poolName = '' } = access
+export function poolSecret(access: PoolAccess, headId: string): Uint8Array {
+  const { token, password, poolKeyFile, poolName = '' } = access
   if (typeof poolName !== 'string') throw new InvalidOptionError('the pool name must be a string')
-  if (password !== undefined && password !== '' && poolKeyFile !== undefined) {
-    throw new InvalidOptionError('give the pool password or a pool key file, not both')
+  if (typeof headId !== 'string' || headId === '')
+    throw new InvalidOptionError("the head's peer id is needed to derive the pool key")
+  const given = [token, password, poolKeyFile].filter((v) => v !== undefined && v !== '').length
+  if (given > 1)
+    throw new InvalidOptionError('give one pool secret: a token, a password or a pool key file, not several')
+  const salt = `${SALT_PREFIX}/${headId}/${poolName}`
+  if (token !== undefined && token !== '') {
+    return createHash('sha256').update(`${salt}/token\u0000`).update(parsePoolToken(token)).digest()
   }
   if (poolKeyFile !== undefined) {
-    const key = readPoolKeyFile(poolKeyFile)
-    return createHash('sha256').update(`${SALT_PREFIX}/key/${poolName}\u0000`).update(key).digest()
+    return createHash('sha256').update(`${salt}/key\u0000`).update(readPoolKeyFile(poolKeyFile)).digest()
   }
   if (typeof password !== 'string' || password === '') {
     throw new InvalidOptionError(
-      'no pool password: set MESHPOOL_PASSWORD (or pass a password file), or use a pool key file from `meshpool keygen`',
+      'no pool secret: set MESHPOOL_TOKEN to the token `meshpool head` prints (or MESHPOOL_PASSWORD, a password file, or a pool key file from `meshpool keygen`)',
     )
   }
-  const id = `${poolName}\u0000${password}`
+  const id = `${salt}\u0000${password}`
   let secret = cache.get(id)
   if (secret === undefined) {
     if (password.length < MIN_PASSWORD_LENGTH && !warned) {
       warned = true
       process.emitWarning(
-        `the pool password has ${password.length} characters: anyone who can reach the head can guess a short one offline; use ${MIN_PASSWORD_LENGTH} or more, or a pool key file from \`meshpool keygen\``,
+        `the pool password has ${password.length} characters: anyone who can reach the head can guess a short one offline; use ${MIN_PASSWORD_LENGTH} or more, or the head's token (the default) or a pool key file from \`meshpool keygen\``,
         'MeshpoolWarning',
       )
     }
-    secret = scryptSync(password.normalize('NFC'), `${SALT_PREFIX}/${poolName}`, 32, SCRYPT)
+    secret = scryptSync(password.normalize('NFC'), salt, 32, SCRYPT)
     cache.set(id, secret)
   }
   return secret
+}
+
+/**
+ * The secret a caller gave, or else the one the environment holds:
+ * MESHPOOL_TOKEN, MESHPOOL_POOL_KEY_FILE or MESHPOOL_PASSWORD (the first set);
+ * MESHPOOL_POOL_NAME unless a name is given.
+ */
+export function withEnvironmentAccess(given: PoolAccess): PoolAccess {
+  const poolName = given.poolName ?? envValue('MESHPOOL_POOL_NAME')
+  const named = poolName === undefined ? {} : { poolName }
+  const { token, password, poolKeyFile } = given
+  if (token !== undefined) return { token, ...named }
+  if (poolKeyFile !== undefined) return { poolKeyFile, ...named }
+  if (password !== undefined) return { password, ...named }
+  const fromEnv =
+    envValue('MESHPOOL_TOKEN') !== undefined
+      ? { token: envValue('MESHPOOL_TOKEN') }
+      : envValue('MESHPOOL_POOL_KEY_FILE') !== undefined
+        ? { poolKeyFile: envValue('MESHPOOL_POOL_KEY_FILE') }
+        : { password: envValue('MESHPOOL_PASSWORD') }
+  return { ...fromEnv, ...named }
+}
+
+/** Whether any secret is there (a token, a key file or a non-empty password). */
+export function hasSecret(access: PoolAccess): boolean {
+  return [access.token, access.password, access.poolKeyFile].some((v) => v !== undefined && v !== '')
+}
+
+function envValue(name: string): string | undefined {
+  const value = process.env[name]
+  return value === undefined || value === '' ? undefined : value
+}
+
+/** A new join token: 256 random bits. */
+export function newPoolToken(): string {
+  return `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`
+}
+
+/** The 32 random bytes of a join token; throws InvalidOptionError naming the fix for anything else. */
+export function parsePoolToken(token: string): Uint8Array {
+  const body = token.trim().startsWith(TOKEN_PREFIX) ? token.trim().slice(TOKEN_PREFIX.length) : ''
+  const key = /^[A-Za-z0-9_-]{43}$/.test(body) ? Buffer.from(body, 'base64url') : undefined
+  if (key?.length !== 32) {
+    throw new InvalidOptionError(
+      `that is not a meshpool join token (${TOKEN_PREFIX}… and 43 more characters); copy the MESHPOOL_TOKEN=… that \`meshpool head\` prints`,
+    )
+  }
+  return key
+}
+
+/**
+ * The head's join token, kept in `file` (mode 0600) so it stays the same
+ * across restarts; a new one is written there the first time.
+ */
+export async function loadOrCreatePoolToken(file: string): Promise<string> {
+  try {
+    await writeFile(file, `${newPoolToken()}\n`, { mode: 0o600, flag: 'wx' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+  checkPrivateFile(file, 'token file')
+  const token = readFileSync(file, 'utf8').trim()
+  parsePoolToken(token)
+  return token
 }
 
 /** The swarm-key text form of a pool secret, as createPeer takes it. */
@@ -80,12 +162,12 @@ export function secretOfSwarmKey(psk: Uint8Array): Uint8Array {
 }
 
 /**
- * Derives the pre-shared key that protects every connection of a pool from
- * its password (scrypt, salted with the protocol version and the pool name),
- * in the swarm-key text form that createPeer takes.
+ * Derives the pool key of the mesh whose head is `headId` from its password
+ * (scrypt, salted with the protocol version, the head's peer id and the pool
+ * name), in the swarm-key text form that createPeer takes.
  */
-export function derivePoolKey(password: string, poolName = ''): Uint8Array {
-  return swarmKey(poolSecret({ password, poolName }))
+export function derivePoolKey(password: string, poolName = '', headId = 'any-head'): Uint8Array {
+  return swarmKey(poolSecret({ password, poolName }, headId))
 }
 
 /** Refuses a secret file (a pool key, a password, an identity) that others on the machine can read. */

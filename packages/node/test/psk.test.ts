@@ -70,7 +70,7 @@ describe('pool key files', () => {
         slots: 0,
         keyFile: join(dir, 'h3.key'),
       }),
-    ).rejects.toThrow(/not both/)
+    ).rejects.toThrow(/give one pool secret/)
   })
 
   it('warns once about a password shorter than 12 characters', () => {
