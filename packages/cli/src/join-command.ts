@@ -24,7 +24,10 @@ export function joinCommand(): Command {
     .description('join this machine to a head as a node that runs worker slots (one node per machine)')
     .argument('<head-multiaddr>', 'the address `meshpool head` prints, e.g. /ip4/10.0.0.5/tcp/8899/p2p/12D3KooW…')
   return withSlotOptions(withAccessOptions(command), 'worker')
-    .option('--name <name>', 'how this node is shown to the head (default: the host name)')
+    .option(
+      '--name <name>',
+      'how the head, status and log prefixes name this node (default: the host name and the start of its peer id)',
+    )
     .addOption(
       new Option('--state-dir <dir>', "the node's state folder, with the lock that keeps one node per folder").default(
         process.env.MESHPOOL_STATE_DIR || defaultStateDir(),
