@@ -87,7 +87,7 @@ async function run(options: PoolOptions, inputs: unknown[], lines: number[], opt
     const where = opts.output === undefined ? '' : ` in ${opts.output}`
     if (summary === undefined) process.stderr.write(`${outcomes.length} results${where}\n`)
     else {
-      process.stderr.write(`${outcomes.length} records${where}. meshpool: ${summary}\n`)
+      process.stderr.write(`${outcomes.length} records${where}\nmeshpool: ${summary}\n`)
       process.exitCode = 1
     }
   } finally {

@@ -72,6 +72,8 @@ export async function runSettled(
     while (next < inputs.length && failure === undefined) await runOne(next++)
   }
   stopped.catch(() => {})
-  await Promise.race([Promise.all(Array.from({ length: Math.min(RUN_WINDOW, inputs.length) }, lane)), stopped])
+  const lanes = Promise.all(Array.from({ length: Math.min(RUN_WINDOW, inputs.length) }, lane))
+  options.onProgress(progress) // the first window is in flight
+  await Promise.race([lanes, stopped])
   return outcomes
 }
