@@ -150,7 +150,12 @@ describe('meshpool run --cmd', () => {
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line).score)
     expect(scores).toEqual(Array.from({ length: 12 }, (_, x) => 3 * x))
-    const folders = readdirSync(join(nodeState, 'code')).filter((name) => name.startsWith('files-'))
+    // A second run of the same files is the same shipped code: the node keeps its cached copy.
+    const again = meshpool([...args, '--ship', 'score.py', 'lib/weights.json'], {}, { cwd: here })
+    expect(await again.exited, again.output()).toBe(0)
+    const cached = readdirSync(join(nodeState, 'code'))
+    expect(cached.filter((name) => name.endsWith('.mjs'))).toHaveLength(2) // the plain command worker, and this one
+    const folders = cached.filter((name) => name.startsWith('files-'))
     expect(folders).toHaveLength(1)
     expect(readFileSync(join(nodeState, 'code', folders[0] as string, 'lib', 'weights.json'), 'utf8')).toBe('{"w":3}')
 

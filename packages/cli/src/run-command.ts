@@ -7,7 +7,7 @@ import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 import { runSettled } from './run-jobs.js'
 import { failureSummary, writeOutcomes } from './run-output.js'
 import { RunBar } from './run-progress.js'
-import { type CommandModule, commandModule } from './ship-files.js'
+import { commandModule } from './ship-files.js'
 import { UsageError } from './usage-error.js'
 
 interface RunFlags extends AccessFlags {
@@ -56,19 +56,14 @@ export function runCommand(): Command {
       if (opts.cmd === undefined && opts.ship !== undefined)
         throw new UsageError('--ship is for --cmd: a worker module ships what it imports by itself')
       const { inputs, lines } = await readJsonLines(opts.input)
-      let shipped: CommandModule | undefined
-      try {
-        if (opts.ship !== undefined) shipped = await commandModule(opts.ship)
-        const options: PoolOptions =
-          opts.cmd !== undefined
-            ? { worker: shipped?.path ?? COMMAND_WORKER, init: { cmd: opts.cmd } }
-            : { worker: resolve(worker as string), init: parseJson(opts.init, '--init') }
-        if (opts.head !== undefined) Object.assign(options, { head: opts.head, ...readAccess(opts) })
-        else if (opts.slots !== undefined) options.slots = opts.slots
-        await run(options, inputs, lines, opts)
-      } finally {
-        await shipped?.remove()
-      }
+      const shipped = opts.ship === undefined ? undefined : await commandModule(opts.ship)
+      const options: PoolOptions =
+        opts.cmd !== undefined
+          ? { worker: shipped ?? COMMAND_WORKER, init: { cmd: opts.cmd } }
+          : { worker: resolve(worker as string), init: parseJson(opts.init, '--init') }
+      if (opts.head !== undefined) Object.assign(options, { head: opts.head, ...readAccess(opts) })
+      else if (opts.slots !== undefined) options.slots = opts.slots
+      await run(options, inputs, lines, opts)
     })
 }
 

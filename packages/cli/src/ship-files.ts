@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { createHash, randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,19 +17,14 @@ interface ShippedFile {
   base64: string
 }
 
-/** A worker module, written for this run, that holds the `--ship` files; `remove()` deletes it. */
-export interface CommandModule {
-  path: string
-  remove(): Promise<void>
-}
-
 /**
- * Writes the worker module of `meshpool run --cmd … --ship FILE…`: the command
+ * Writes the worker module of `meshpool run --cmd … --ship FILE…` and returns its
+ * path (in the temp folder, named by its hash): the command
  * worker with the files inside it, so they are bundled, shipped and cached by
  * hash like any worker code, and each job's command runs in a folder that holds
  * them at the same relative paths as here (`cwd`).
  */
-export async function commandModule(files: readonly string[], cwd = process.cwd()): Promise<CommandModule> {
+export async function commandModule(files: readonly string[], cwd = process.cwd()): Promise<string> {
   const shipped: ShippedFile[] = []
   let bytes = 0
   for (const name of files) {
@@ -53,12 +49,18 @@ export async function commandModule(files: readonly string[], cwd = process.cwd(
     shipped.push({ path: path.split(sep).join('/'), mode: info.mode & 0o777, base64: data.toString('base64') })
   }
   const hash = createHash('sha256').update(JSON.stringify(shipped)).digest('hex')
-  const dir = await mkdtemp(join(tmpdir(), 'meshpool-run-'))
-  const path = join(dir, 'shipped-command.mjs')
-  await writeFile(
-    path,
+  const text =
     `import { commandWorkerWith } from ${JSON.stringify(fileURLToPath(COMMAND_WORKER))}\n` +
-      `export default commandWorkerWith(${JSON.stringify({ hash, files: shipped })}, import.meta.url)\n`,
-  )
-  return { path, remove: () => rm(dir, { recursive: true, force: true }) }
+    `export default commandWorkerWith(${JSON.stringify({ hash, files: shipped })}, import.meta.url)\n`
+  // The same files give the same module at the same path, so the same bundle hash: nodes keep
+  // the copy they cached. It stays in the temp folder, where another run may be loading it.
+  const dir = join(tmpdir(), `meshpool-ship-${createHash('sha256').update(text).digest('hex').slice(0, 32)}`)
+  const path = join(dir, 'shipped-command.mjs')
+  if (!existsSync(path)) {
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    const temp = `${path}.${process.pid}.${randomUUID()}.tmp`
+    await writeFile(temp, text, { mode: 0o600 })
+    await rename(temp, path)
+  }
+  return path
 }
