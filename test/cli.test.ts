@@ -93,12 +93,28 @@ describe('meshpool join refuses clearly', () => {
     )
   })
 
-  it('prints help for every command', async () => {
-    for (const args of [['--help'], ['head', '--help'], ['join', '--help']]) {
+  it('prints help for every command, with one default per option', async () => {
+    const commands = ['head', 'join', 'run', 'status', 'stop', 'keygen', 'revoke', 'slurm', 'k8s']
+    for (const args of [['--help'], ...commands.map((command) => [command, '--help'])]) {
       const help = meshpool(args)
       expect(await help.exited).toBe(0)
       expect(help.output()).toMatch(/Usage: meshpool/)
+      // Each option's entry starts on a line of its own ("  --port <port>  …"); wrapped lines follow it.
+      for (const entry of help.output().split(/\n(?= {2}-)/)) {
+        expect((entry.match(/\(default/g) ?? []).length, `${args.join(' ')}: ${entry}`).toBeLessThanOrEqual(1)
+      }
     }
+  })
+
+  it('names a mistyped option before a missing required one', async () => {
+    const typo = meshpool(['run', './worker.js', '--inptu', 'params.jsonl'])
+    expect(await typo.exited).toBe(2)
+    expect(typo.output()).toMatch(/unknown option '--inptu'/)
+    expect(typo.output()).toMatch(/Did you mean --input\?/)
+    expect(typo.output()).not.toMatch(/required option/)
+    const missing = meshpool(['run', './worker.js'])
+    expect(await missing.exited).toBe(2)
+    expect(missing.output()).toMatch(/required option '--input <file>' not specified/)
   })
 })
 

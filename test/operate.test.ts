@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createPool, type NodeInfo } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { joinNode, meshpool, PASSWORD, startHead, stopAll, tempDir, WORKER, waitFor } from './harness.js'
+import { freePort, joinNode, meshpool, PASSWORD, startHead, stopAll, tempDir, WORKER, waitFor } from './harness.js'
 
 afterEach(stopAll)
 
@@ -62,6 +63,44 @@ describe('stopping a node', () => {
   })
 })
 
+describe('telling nodes apart', () => {
+  it('nodes without --name differ by their peer id; stop takes a unique name; a job error names its node', async () => {
+    const head = await startHead({ noWork: true })
+    const [a, b] = [await joinNode(head.address, 1), await joinNode(head.address, 1)]
+    const twins = [] as Array<ReturnType<typeof meshpool>>
+    for (let i = 0; i < 2; i++) {
+      const twin = meshpool(['join', head.address, '--slots', '1', '--name', 'twin'])
+      await twin.waitForLine(/^ready$/)
+      twins.push(twin)
+    }
+    const status = meshpool(['status', head.address, '--json'])
+    expect(await status.exited).toBe(0)
+    const nodes = (JSON.parse(status.output()) as { nodes: NodeInfo[] }).nodes
+    const nameOf = (id: string | undefined) => nodes.find((n) => n.nodeId === id)?.name
+    for (const node of [a, b]) expect(nameOf(node?.peerId)).toBe(`${hostname()}-${node?.peerId.slice(8, 14)}`)
+    expect(nameOf(a?.peerId)).not.toBe(nameOf(b?.peerId))
+    expect(head.output()).toMatch(new RegExp(`node ${nameOf(a?.peerId)} \\(${a?.peerId}\\) joined with 1 slot$`, 'm'))
+
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    const error = (await pool.submit({ x: 1, throw: 'boom' }).catch((err: Error) => err)) as Error
+    expect(error.name).toBe('RemoteJobError')
+    const where = nodes.find((n) => error.message.includes(n.nodeId))
+    expect(error.message).toBe(`TypeError: boom (on ${where?.name}, peer ${where?.nodeId})`)
+
+    const ambiguous = meshpool(['stop', head.address, 'twin'])
+    expect(await ambiguous.exited).toBe(2)
+    expect(ambiguous.output()).toMatch(/2 nodes are called twin: 12D3KooW\S+, 12D3KooW\S+\. Give the peer id/)
+    const nobody = meshpool(['stop', head.address, 'nobody'])
+    expect(await nobody.exited).toBe(1)
+    expect(nobody.output()).toMatch(/nobody is not a node of this mesh/)
+    const byName = meshpool(['stop', head.address, nameOf(a?.peerId) as string])
+    expect(await byName.exited).toBe(0)
+    expect(byName.output()).toContain(`stopping ${nameOf(a?.peerId)} (${a?.peerId})`)
+    expect(await a?.exited).toBe(0)
+    expect(twins.every((twin) => twin.child.exitCode === null)).toBe(true)
+  })
+})
+
 describe('launchWorkers', () => {
   it('brings n nodes that listWorkers shows as launched; stopWorkers(id) removes one during a map; close ends the rest', async () => {
     const head = await startHead({ noWork: true })
@@ -107,6 +146,26 @@ describe('launchWorkers', () => {
     await expect(pool.launchWorkers({ n: 0 })).rejects.toThrow(/n must be a positive integer/)
     await expect(pool.launchWorkers({ n: 1, script: '/nope.js' })).rejects.toThrow(/no file at \/nope\.js/)
     await expect(pool.launchWorkers({ n: 1, script: 'a.js', code: 'x' })).rejects.toThrow(/script or code, not both/)
+    await expect(pool.launchWorkers({ n: 1, listen: '0.0.0.0:9000' })).rejects.toThrow(/not a TCP multiaddr/)
+  })
+
+  it('starts nodes that listen where the head is: on 127.0.0.1 for a head there, or on the listen option', async () => {
+    const head = await startHead({ noWork: true })
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    const port = await freePort()
+    const [loopback, chosen] = await Promise.all([
+      pool.launchWorkers({ n: 1 }),
+      pool.launchWorkers({ n: 1, listen: `/ip4/127.0.0.1/tcp/${port}` }),
+    ])
+    const addrsOf = async (id: string | undefined) =>
+      (await pool.listWorkers()).find((n) => n.nodeId === id)?.addrs ?? []
+    const loopbackAddrs = await addrsOf(loopback[0]?.nodeId)
+    expect(loopbackAddrs.length).toBeGreaterThan(0)
+    expect(
+      loopbackAddrs.every((addr) => addr.startsWith('/ip4/127.0.0.1/tcp/')),
+      loopbackAddrs.join(' '),
+    ).toBe(true)
+    expect(await addrsOf(chosen[0]?.nodeId)).toEqual([`/ip4/127.0.0.1/tcp/${port}/p2p/${chosen[0]?.nodeId}`])
   })
 })
 

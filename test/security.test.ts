@@ -137,7 +137,7 @@ describe('a member that pretends', () => {
       }
       send({ type: 'hello', name: 'rogue', slots: 1 })
       const running = pool.map(Array.from({ length: 6 }, (_, x) => ({ x, delayMs: 400 })))
-      await head.waitForLine(/joined with 1 slots/)
+      await head.waitForLine(/joined with 1 slot$/)
       const forged = encodeValue({ x: 0, y: -1, node: 'rogue', updates: [] })
       for (let round = 0; round < 20; round++) {
         const results = []

@@ -4,6 +4,7 @@ import { k8sCommand, slurmCommand } from './cluster-command.js'
 import { headCommand } from './head-command.js'
 import { joinCommand } from './join-command.js'
 import { keygenCommand } from './keygen-command.js'
+import { unknownOptionsFirst } from './options.js'
 import { revokeCommand } from './revoke-command.js'
 import { runCommand } from './run-command.js'
 import { statusCommand, stopCommand } from './status-command.js'
@@ -24,7 +25,8 @@ const program = new Command('meshpool')
   .addCommand(slurmCommand())
   .addCommand(k8sCommand())
 
-for (const command of program.commands) command.exitOverride().showHelpAfterError('(run with --help for usage)')
+for (const command of program.commands)
+  unknownOptionsFirst(command.exitOverride().showHelpAfterError('(run with --help for usage)'))
 
 try {
   await program.parseAsync(process.argv)

@@ -1,15 +1,15 @@
 import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, startHead } from '@meshpool/node'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { integer } from './options.js'
 import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 import { untilSignal } from './signals.js'
-import { describeSlots, resolveSlots, type SlotFlags, withSlotOptions } from './slot-options.js'
+import { countOf, describeSlots, resolveSlots, type SlotFlags, withSlotOptions } from './slot-options.js'
 
 export function headCommand(): Command {
   const command = new Command('head')
     .description('start the head of a mesh: the job ledger and the address nodes and clients join')
     .option('--port <port>', 'TCP port to listen on', integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
-    .option('--host <host>', 'address to listen on (default: all interfaces)', '0.0.0.0')
+    .addOption(new Option('--host <host>', 'address to listen on').default('0.0.0.0', '0.0.0.0, all interfaces'))
     .option('--key-file <file>', 'the head identity; keeps the join address across restarts', DEFAULT_HEAD_KEY_FILE)
     .option('--allow-peers <file>', 'only these peer ids (one per line) may join as nodes')
     .option(
@@ -60,7 +60,7 @@ export function headCommand(): Command {
           onNodeEvent: (event) => {
             if (event.nodeId === 'local') return
             const who = `node ${event.name} (${event.nodeId})`
-            if (event.type === 'joined') process.stdout.write(`${who} joined with ${event.slots} slots\n`)
+            if (event.type === 'joined') process.stdout.write(`${who} joined with ${countOf(event.slots, 'slot')}\n`)
             else process.stdout.write(`${who} left${event.reason === undefined ? '' : `: ${event.reason}`}\n`)
           },
         })

@@ -6,7 +6,7 @@ import {
   joinHead,
   releaseNodeLockSync,
 } from '@meshpool/node'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { integer } from './options.js'
 import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 import { untilSignal } from './signals.js'
@@ -24,16 +24,21 @@ export function joinCommand(): Command {
     .description('join this machine to a head as a node that runs worker slots (one node per machine)')
     .argument('<head-multiaddr>', 'the address `meshpool head` prints, e.g. /ip4/10.0.0.5/tcp/8899/p2p/12D3KooW…')
   return withSlotOptions(withAccessOptions(command), 'worker')
-    .option('--name <name>', 'how this node is shown to the head (default: the host name)')
     .option(
-      '--state-dir <dir>',
-      "the node's state folder, with the lock that keeps one node per folder (default: $MESHPOOL_STATE_DIR, else ~/.meshpool/node)",
-      process.env.MESHPOOL_STATE_DIR || defaultStateDir(),
+      '--name <name>',
+      'how the head, status and log prefixes name this node (default: the host name and the start of its peer id)',
     )
-    .option(
-      '--listen <multiaddr>',
-      'where other nodes reach this one (the gossip mesh and big updates pass node to node)',
-      DEFAULT_NODE_LISTEN,
+    .addOption(
+      new Option('--state-dir <dir>', "the node's state folder, with the lock that keeps one node per folder").default(
+        process.env.MESHPOOL_STATE_DIR || defaultStateDir(),
+        '$MESHPOOL_STATE_DIR, else ~/.meshpool/node',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--listen <multiaddr>',
+        'where other nodes reach this one (the gossip mesh and big updates pass node to node)',
+      ).default(DEFAULT_NODE_LISTEN, `${DEFAULT_NODE_LISTEN}, every interface and a free port`),
     )
     .option(
       '--drain-timeout <ms>',

@@ -1,22 +1,24 @@
-import { once } from 'node:events'
-import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { finished } from 'node:stream/promises'
-import { COMMAND_WORKER, createPool, type PoolOptions, type Progress } from '@meshpool/node'
-import cliProgress from 'cli-progress'
+import { COMMAND_WORKER, createPool, type PoolOptions } from '@meshpool/node'
 import { Command } from 'commander'
 import { integer } from './options.js'
 import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
+import { runSettled } from './run-jobs.js'
+import { failureSummary, writeOutcomes } from './run-output.js'
+import { RunBar } from './run-progress.js'
+import { commandModule } from './ship-files.js'
 import { UsageError } from './usage-error.js'
 
 interface RunFlags extends AccessFlags {
   input: string
   cmd?: string
+  ship?: string[]
   output?: string
   head?: string
   slots?: number
   init?: string
+  failFast?: boolean
 }
 
 export function runCommand(): Command {
@@ -29,8 +31,16 @@ export function runCommand(): Command {
       '--cmd <command>',
       'instead of a module: run this shell command once per job, params as JSON on its stdin, its stdout (JSON) the result',
     )
+    .option(
+      '--ship <file...>',
+      'with --cmd: send these files (under this folder) to every node, cached by hash; the command runs in a folder that holds them',
+    )
     .requiredOption('--input <file>', 'the params of one job per line, as JSON')
-    .option('--output <file>', 'one JSON line per input, in input order (default: stdout)')
+    .option(
+      '--output <file>',
+      'one JSON line per input, in input order; a failed line gets {"error": …, "line": N} (default: stdout)',
+    )
+    .option('--fail-fast', 'stop at the first failed line, cancel the rest and write nothing (default: run every line)')
     .option('--head <multiaddr>', 'run on this mesh (default: local slots in this process)')
   return withAccessOptions(command, 'with --head: ')
     .option('--slots <n>', 'without --head: local slots (default: cores minus one)', integer('--slots', { min: 1 }))
@@ -43,52 +53,59 @@ export function runCommand(): Command {
       }
       if (opts.cmd !== undefined && opts.init !== undefined)
         throw new UsageError('--init is for a worker module, not --cmd')
-      const inputs = await readJsonLines(opts.input)
+      if (opts.cmd === undefined && opts.ship !== undefined)
+        throw new UsageError('--ship is for --cmd: a worker module ships what it imports by itself')
+      const { inputs, lines } = await readJsonLines(opts.input)
+      const shipped = opts.ship === undefined ? undefined : await commandModule(opts.ship)
       const options: PoolOptions =
         opts.cmd !== undefined
-          ? { worker: COMMAND_WORKER, init: { cmd: opts.cmd } }
+          ? { worker: shipped ?? COMMAND_WORKER, init: { cmd: opts.cmd } }
           : { worker: resolve(worker as string), init: parseJson(opts.init, '--init') }
       if (opts.head !== undefined) Object.assign(options, { head: opts.head, ...readAccess(opts) })
       else if (opts.slots !== undefined) options.slots = opts.slots
-      await using pool = await createPool(options)
-      const bar = new cliProgress.SingleBar(
-        {
-          format:
-            '{bar} {value}/{total} jobs | {running} running, {queued} queued | {duration_formatted}, ETA {eta_formatted}',
-          stream: process.stderr,
-          noTTYOutput: true, // in a log, a line every few seconds instead of a redrawn bar
-          notTTYSchedule: 2000,
-          hideCursor: true,
-          etaBuffer: 50,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-      bar.start(inputs.length, 0, { running: 0, queued: 0 })
-      const onProgress = (p: Progress): void => bar.update(p.done, { running: p.running, queued: p.queued })
-      try {
-        const results = await pool.map(inputs, { onProgress })
-        bar.update(inputs.length, { running: 0, queued: 0 })
-        bar.stop()
-        await writeJsonLines(results, opts.output)
-        process.stderr.write(`${results.length} results${opts.output === undefined ? '' : ` in ${opts.output}`}\n`)
-      } finally {
-        bar.stop()
-      }
+      await run(options, inputs, lines, opts)
     })
 }
 
-async function readJsonLines(file: string): Promise<unknown[]> {
+async function run(options: PoolOptions, inputs: unknown[], lines: number[], opts: RunFlags): Promise<void> {
+  await using pool = await createPool(options)
+  const bar = new RunBar(inputs.length)
+  try {
+    const outcomes = await runSettled(pool, inputs, {
+      lines,
+      failFast: opts.failFast === true,
+      onProgress: (p) => bar.update(p),
+    })
+    bar.stop()
+    await writeOutcomes(outcomes, lines, opts.output)
+    const summary = failureSummary(outcomes, lines)
+    const where = opts.output === undefined ? '' : ` in ${opts.output}`
+    if (summary === undefined) process.stderr.write(`${outcomes.length} results${where}\n`)
+    else {
+      process.stderr.write(`${outcomes.length} records${where}\nmeshpool: ${summary}\n`)
+      process.exitCode = 1
+    }
+  } finally {
+    bar.stop()
+  }
+}
+
+/** The params of each non-blank line, and each one's line number in the file (for its error record). */
+async function readJsonLines(file: string): Promise<{ inputs: unknown[]; lines: number[] }> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
     throw new UsageError(`can't read --input ${file}: ${(err as Error).message}`)
   }
-  const values: unknown[] = []
+  const inputs: unknown[] = []
+  const lines: number[] = []
   text.split('\n').forEach((line, i) => {
-    if (line.trim() !== '') values.push(parseJson(line, `line ${i + 1} of ${file}`))
+    if (line.trim() === '') return
+    inputs.push(parseJson(line, `line ${i + 1} of ${file}`))
+    lines.push(i + 1)
   })
-  return values
+  return { inputs, lines }
 }
 
 function parseJson(text: string | undefined, what: string): unknown {
@@ -98,24 +115,4 @@ function parseJson(text: string | undefined, what: string): unknown {
   } catch (err) {
     throw new UsageError(`${what} is not JSON: ${(err as Error).message}`)
   }
-}
-
-/** Writes one JSON line per result; Maps, Sets, BigInts and typed arrays become their JSON look-alikes. */
-async function writeJsonLines(results: unknown[], file: string | undefined): Promise<void> {
-  const out: NodeJS.WritableStream = file === undefined ? process.stdout : createWriteStream(file)
-  for (const result of results) {
-    if (!out.write(`${JSON.stringify(result, jsonReplacer)}\n`)) await once(out, 'drain')
-  }
-  if (out !== process.stdout) {
-    out.end()
-    await finished(out)
-  }
-}
-
-function jsonReplacer(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString()
-  if (value instanceof Map) return Object.fromEntries(value)
-  if (value instanceof Set) return [...value]
-  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as Uint8Array)
-  return value
 }

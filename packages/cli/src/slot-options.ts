@@ -56,8 +56,13 @@ function gpuSelection(value: string): GpuSelection {
   }
 }
 
-/** "4 slots", or "2 slots (GPU 0 NVIDIA H100, GPU 2 NVIDIA H100)". */
+/** "1 slot", "4 slots", or "2 slots (GPU 0 NVIDIA H100, GPU 2 NVIDIA H100)". */
 export function describeSlots(slots: number, gpus: readonly GpuInfo[]): string {
-  if (gpus.length === 0) return `${slots} slots`
-  return `${slots} slots (${gpus.map((gpu) => `GPU ${gpu.index} ${gpu.name}`).join(', ')})`
+  if (gpus.length === 0) return countOf(slots, 'slot')
+  return `${countOf(slots, 'slot')} (${gpus.map((gpu) => `GPU ${gpu.index} ${gpu.name}`).join(', ')})`
+}
+
+/** "1 slot", "2 slots". */
+export function countOf(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
 }

@@ -1,5 +1,6 @@
 import { meshStatus, type NodeInfo, stopNodes } from '@meshpool/node'
 import { Command } from 'commander'
+import { pickNodes } from './node-names.js'
 import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 
 export function statusCommand(): Command {
@@ -26,13 +27,21 @@ export function stopCommand(): Command {
   const command = new Command('stop')
     .description('ask nodes to finish their running jobs and leave the mesh')
     .argument('<head-multiaddr>', 'the head, as `meshpool head` prints it')
-    .argument('<node-id...>', 'peer ids of the nodes, as `meshpool status` shows them')
-  return withAccessOptions(command).action(async (head: string, nodeIds: string[], opts: AccessFlags) => {
-    const stopping = await stopNodes({ head, nodeIds, ...readAccess(opts) })
-    for (const id of nodeIds) {
-      process.stdout.write(stopping.includes(id) ? `stopping ${id}\n` : `${id} is not a node of this mesh\n`)
-    }
-    if (stopping.length < nodeIds.length) process.exitCode = 1
+    .argument('<node...>', 'the nodes: peer ids, or names that one node has, as `meshpool status` shows them')
+  return withAccessOptions(command).action(async (head: string, wanted: string[], opts: AccessFlags) => {
+    const access = { head, ...readAccess(opts) }
+    const ids = pickNodes((await meshStatus(access)).nodes, wanted)
+    const found = ids.filter((id): id is string => id !== undefined)
+    const stopping = found.length === 0 ? [] : await stopNodes({ ...access, nodeIds: found })
+    wanted.forEach((word, i) => {
+      const id = ids[i]
+      const who = id === undefined || id === word ? word : `${word} (${id})`
+      if (id !== undefined && stopping.includes(id)) process.stdout.write(`stopping ${who}\n`)
+      else {
+        process.stdout.write(`${who} is not a node of this mesh (no node has that peer id or name)\n`)
+        process.exitCode = 1
+      }
+    })
   })
 }
 

@@ -1,4 +1,9 @@
 import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { JobContext } from './worker-types.js'
 
 /** The most a command may print per job (stdout, then stderr kept for the error). */
@@ -14,6 +19,8 @@ const STDERR_TAIL_BYTES = 4096
  */
 export default class CommandWorker {
   readonly #cmd: string
+  /** Where the command runs: the folder of its shipped files, else the node's working directory. */
+  protected cwd: string | undefined
 
   constructor(init: { cmd: string }) {
     if (typeof init?.cmd !== 'string' || init.cmd.trim() === '') {
@@ -24,7 +31,11 @@ export default class CommandWorker {
 
   run(params: unknown, ctx: JobContext): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const child = spawn(this.#cmd, { shell: true, stdio: ['pipe', 'pipe', 'pipe'] })
+      const child = spawn(this.#cmd, {
+        shell: true,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        ...(this.cwd === undefined ? {} : { cwd: this.cwd }),
+      })
       const out: Buffer[] = []
       let outBytes = 0
       let err = Buffer.alloc(0)
@@ -70,3 +81,48 @@ export default class CommandWorker {
 
 /** Where the command worker's module is, for createPool({ worker: COMMAND_WORKER, init: { cmd } }). */
 export const COMMAND_WORKER = new URL('./cmd-worker.js', import.meta.url)
+
+/** A file `meshpool run --cmd … --ship FILE` sends along: its path under the command's folder, mode and bytes. */
+export interface ShippedFile {
+  path: string
+  mode: number
+  base64: string
+}
+
+/**
+ * The command worker of `--ship`: the files travel inside the (shipped) module,
+ * and each node writes them once, into `files-<hash>` beside the module (in a
+ * node's code cache, so beside the cached code), where the command then runs.
+ * `moduleUrl` is the `import.meta.url` of the module that holds the files.
+ */
+export function commandWorkerWith(
+  shipped: { hash: string; files: ShippedFile[] },
+  moduleUrl: string,
+): typeof CommandWorker {
+  const folder = join(dirname(fileURLToPath(moduleUrl)), `files-${shipped.hash}`)
+  return class ShippedCommandWorker extends CommandWorker {
+    async setup(): Promise<void> {
+      await writeFilesOnce(folder, shipped.files)
+      this.cwd = folder
+    }
+  }
+}
+
+/** Writes the files into `folder` unless it is there already: into a temp folder first, then renamed, so no slot sees half. */
+async function writeFilesOnce(folder: string, files: ShippedFile[]): Promise<void> {
+  if (existsSync(folder)) return
+  const temp = `${folder}.${process.pid}.${randomUUID()}.tmp`
+  try {
+    for (const file of files) {
+      const target = join(temp, file.path)
+      await mkdir(dirname(target), { recursive: true, mode: 0o700 })
+      await writeFile(target, Buffer.from(file.base64, 'base64'), { mode: (file.mode & 0o700) | 0o600 })
+    }
+    await rename(temp, folder)
+  } catch (err) {
+    // Another slot of this node may have written the same folder first.
+    if (!existsSync(folder)) throw err
+  } finally {
+    await rm(temp, { recursive: true, force: true })
+  }
+}

@@ -566,11 +566,19 @@ export class HeadService {
     for (const [poolId, results] of groupBy(
       routed,
       (r) => r.poolId,
-      (r) => r.outcome,
+      (r) => this.#named(r.outcome),
     )) {
       this.#pools.get(poolId)?.channel.send({ type: 'results', results })
     }
     this.#cancelOnNodes(routed.flatMap((r) => (r.cancelOn === undefined ? [] : [r.cancelOn])))
+  }
+
+  /** A failed job's `where` (a peer id) as its RemoteJobError shows it: the node's name, and its peer id. */
+  #named(outcome: ClientOutcome): ClientOutcome {
+    if (outcome.ok || outcome.where === undefined) return outcome
+    const node = this.#nodes.get(outcome.where)
+    if (node === undefined || node.name === node.id) return outcome
+    return { ...outcome, where: node.local ? node.name : `${node.name}, peer ${node.id}` }
   }
 }
 

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { checkPositiveInteger, InvalidOptionError } from '@meshpool/core'
 import { parseGpuSelection } from './gpus.js'
+import { checkListenAddress, DEFAULT_NODE_LISTEN } from './node-runner.js'
 import type { PoolAccess } from './psk.js'
 
 const LAUNCHED_NODE = fileURLToPath(new URL('./launched-node.js', import.meta.url))
@@ -28,6 +29,11 @@ export interface LaunchOptions {
   script?: string
   /** Run this JavaScript (an ES module) instead of a node; it gets MESHPOOL_HEAD and MESHPOOL_HEAD_IP. */
   code?: string
+  /**
+   * Where each node listens for the other nodes (as `meshpool join --listen`).
+   * @default a free port on 127.0.0.1 when the head is on a loopback address, else on every interface
+   */
+  listen?: string | string[]
 }
 
 /** A process that launchWorkers started. */
@@ -70,7 +76,8 @@ export async function launch(head: string, access: PoolAccess, options: LaunchOp
       options.script !== undefined ? [resolve(options.script)] : ['--input-type=module', '-e', options.code as string]
     return Array.from({ length: options.n }, (_, i) => program(args, env, i))
   }
-  const started = Array.from({ length: options.n }, () => node(options, env))
+  const listen = listenFor(head, options.listen)
+  const started = Array.from({ length: options.n }, () => node(options, listen, env))
   const settled = await Promise.allSettled(started)
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
   if (failed !== undefined) {
@@ -97,9 +104,28 @@ function checkLaunchOptions(options: LaunchOptions): void {
   }
 }
 
-function node(options: LaunchOptions, env: NodeJS.ProcessEnv): Promise<LaunchHandle> {
+/** Where launched nodes listen: as asked, else where the head is reachable (a head on loopback: loopback too). */
+function listenFor(head: string, listen: string | string[] | undefined): string[] {
+  if (listen !== undefined) {
+    const addresses = typeof listen === 'string' ? [listen] : listen
+    if (!Array.isArray(addresses))
+      throw new InvalidOptionError('launchWorkers: listen must be a multiaddr string or a list of them')
+    for (const address of addresses) checkListenAddress(address)
+    return addresses
+  }
+  if (/^\/ip4\/127\./.test(head)) return ['/ip4/127.0.0.1/tcp/0']
+  if (/^\/ip6\/::1\//.test(head)) return ['/ip6/::1/tcp/0']
+  return [DEFAULT_NODE_LISTEN]
+}
+
+function node(options: LaunchOptions, listen: string[], env: NodeJS.ProcessEnv): Promise<LaunchHandle> {
   const stateDir = mkdtempSync(join(tmpdir(), 'meshpool-launched-'))
-  const config = { slots: options.cpu ?? 1, stateDir, ...(options.gpus === undefined ? {} : { gpus: options.gpus }) }
+  const config = {
+    slots: options.cpu ?? 1,
+    stateDir,
+    listen,
+    ...(options.gpus === undefined ? {} : { gpus: options.gpus }),
+  }
   const child = spawn(process.execPath, [LAUNCHED_NODE, JSON.stringify(config)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

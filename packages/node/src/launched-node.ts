@@ -2,7 +2,7 @@
  * The program `pool.launchWorkers()` starts for each node: it joins the head in
  * MESHPOOL_HEAD with the secret in the environment, prints `node <peer id>` and
  * `ready`, and leaves (draining) on SIGTERM, as `meshpool join` does.
- * Its options come as one JSON argument: { slots, gpus, stateDir, name }.
+ * Its options come as one JSON argument: { slots, gpus, stateDir, name, listen }.
  */
 import { parseGpuSelection, planSlots } from './gpus.js'
 import { joinHead } from './node-runner.js'
@@ -12,6 +12,7 @@ const options = JSON.parse(process.argv[2] ?? '{}') as {
   gpus?: string
   stateDir: string
   name?: string
+  listen?: string[]
 }
 const head = process.env.MESHPOOL_HEAD ?? ''
 const plan = await planSlots({
@@ -30,6 +31,7 @@ const node = await joinHead({
   gpus: plan.gpus,
   stateDir: options.stateDir,
   ...(options.name === undefined ? {} : { name: options.name }),
+  ...(options.listen === undefined ? {} : { listen: options.listen }),
   onLine: (line) => process.stdout.write(`${line}\n`),
   onStatus: (status, detail) => {
     if (status === 'revoked' || status === 'stopped') {

@@ -45,6 +45,7 @@ export interface NodeInit extends PoolAccess {
   slots?: number
   /** One slot per GPU listed (see `planSlots`), instead of CPU slots. */
   gpus?: GpuInfo[]
+  /** How the head, status and log prefixes name this node. @default see {@link defaultNodeName} */
   name?: string
   /**
    * The node's state folder: its identity (`node.key`, so its peer id survives restarts and a
@@ -109,7 +110,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   )
   agent = new NodeAgent({
     slots: init.slots ?? defaultSlots(),
-    name: init.name ?? hostname(),
+    name: init.name ?? defaultNodeName(peer.peerId.toString()),
     ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
     modulePath: async (spec) => (spec.codeHash === undefined ? spec.worker : code.path(spec.codeHash)),
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
@@ -215,7 +216,18 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   }
 }
 
-function checkListenAddress(address: string): void {
+/**
+ * The name of a node started without one: its host name and the start of its
+ * peer id (past the `12D3KooW` every Ed25519 id begins with), e.g. `gpu1-DUxQab`,
+ * so nodes on one machine differ in status and log prefixes.
+ */
+export function defaultNodeName(peerId: string, host = hostname()): string {
+  const distinct = peerId.startsWith('12D3KooW') ? peerId.slice('12D3KooW'.length) : peerId
+  return `${host}-${distinct.slice(0, 6)}`
+}
+
+/** Throws InvalidOptionError unless `address` is a TCP multiaddr a node can listen on. */
+export function checkListenAddress(address: string): void {
   let ok = false
   try {
     ok = multiaddr(address)
