@@ -24,7 +24,7 @@ describe('meshpool run', () => {
       .split('\n')
       .map((line) => JSON.parse(line))
     expect(results.map((r) => r.y)).toEqual(Array.from({ length: 200 }, (_, x) => 2 * x))
-    expect(run.output()).toMatch(/\d+\/200 jobs \| \d+ running or queued/)
+    expect(run.output()).toMatch(/\d+\/200 jobs \| \d+ running, \d+ queued/)
     expect(run.output()).not.toMatch(/ETA NFs/)
     expect(run.output()).toMatch(/200 results in /)
   })

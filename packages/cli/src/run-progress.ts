@@ -18,7 +18,7 @@ export class RunBar {
       },
       cliProgress.Presets.shades_classic,
     )
-    this.#bar.start(total, 0, { state: stateText({ done: 0, failed: 0, open: 0 }) })
+    this.#bar.start(total, 0, { state: stateText({ done: 0, failed: 0, running: 0, queued: 0 }) })
   }
 
   update(progress: RunProgress): void {
@@ -30,8 +30,8 @@ export class RunBar {
   }
 }
 
-function stateText({ failed, open }: RunProgress): string {
-  return `${open} running or queued${failed > 0 ? `, ${failed} failed` : ''}`
+function stateText({ failed, running, queued }: RunProgress): string {
+  return `${running} running, ${queued} queued${failed > 0 ? `, ${failed} failed` : ''}`
 }
 
 /**

@@ -4,12 +4,24 @@ import { LineFailedError, runSettled } from '../src/run-jobs.js'
 import { failureSummary } from '../src/run-output.js'
 import { formatSeconds } from '../src/run-progress.js'
 
-/** A pool whose jobs double x, or throw when the params say so. */
+/** A pool whose jobs double x, or fail when the params say so: a settled imapUnordered, in completion order. */
 const fakePool = {
-  submit: async (params: { x: number; throw?: string }) => {
-    await new Promise((resolve) => setImmediate(resolve))
-    if (params.throw !== undefined) throw new TypeError(params.throw)
-    return 2 * params.x
+  async *imapUnordered(
+    params: Array<{ x: number; throw?: string }>,
+    options: { settle: boolean; onProgress: (p: object) => void },
+  ) {
+    let done = 0
+    let failed = 0
+    for (const index of params.map((_, i) => i).reverse()) {
+      await new Promise((resolve) => setImmediate(resolve))
+      const p = params[index] as { x: number; throw?: string }
+      if (p.throw !== undefined) failed++
+      else done++
+      options.onProgress({ done, failed, running: 0, queued: params.length - done - failed })
+      yield p.throw === undefined
+        ? { ok: true, value: 2 * p.x, index }
+        : { ok: false, error: new TypeError(p.throw), index }
+    }
   },
 } as unknown as Pool
 
@@ -33,7 +45,7 @@ describe('meshpool run: every line settles', () => {
   it('with failFast, rejects at the first failure naming its line in the input file', async () => {
     const run = runSettled(fakePool, inputs, { lines, failFast: true, onProgress: () => {} })
     await expect(run).rejects.toBeInstanceOf(LineFailedError)
-    await expect(run).rejects.toThrow(/^line 2 failed \(--fail-fast: the other jobs were cancelled\): boom$/)
+    await expect(run).rejects.toThrow(/^line 5 failed \(--fail-fast: the other jobs were cancelled\): bang$/)
   })
 
   it('lists the first 20 failed lines, then how many more', () => {
