@@ -104,7 +104,7 @@ describe('an embedded pool', () => {
         head: '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN',
         password: '',
       }),
-    ).rejects.toThrow(/options\.password is required/)
+    ).rejects.toThrow(/a remote head needs the pool's secret: pass \{ token \}/)
     await expect(createPool({ worker: WORKER, init: { f: () => 1 } })).rejects.toThrow(/options\.init\.f is a function/)
   })
 })
