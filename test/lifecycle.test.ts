@@ -87,6 +87,20 @@ describe('dispose(): a worker is told when its pool is done with it, and its out
     expect(lines.filter((l) => /^\[local\/[01]\] disposing E#[01]@\d+$/.test(l))).toHaveLength(2)
   })
 
+  it('the embedded pool closed in the middle of a map: the running jobs are aborted, and every worker is disposed of', async () => {
+    const log = join(tempDir(), 'life.log')
+    writeFileSync(log, '')
+    const pool = await createPool({ worker: LIFECYCLE_WORKER, slots: 2, init: { log }, output: 'ignore' })
+    const mapping = pool.map([1, 2].map((x) => ({ x, waitForAbort: true })))
+    mapping.catch(() => {})
+    await waitFor(() => lifeLog(log).filter((l) => l.startsWith('run ')).length === 2, 10_000, 'both jobs to start')
+    const closedAt = Date.now()
+    await pool.close()
+    expect(Date.now() - closedAt).toBeLessThan(3000)
+    await expect(mapping).rejects.toMatchObject({ name: 'PoolClosedError' })
+    expect(lifeLog(log).filter((l) => l.startsWith('dispose '))).toHaveLength(2)
+  })
+
   it("a remote pool that closes: the node's slot disposes of its worker and keeps running, the node says so", async () => {
     const head = await startHead({ noWork: true })
     const node = await joinNode(head.address, 1)
@@ -133,7 +147,8 @@ describe('dispose(): a worker is told when its pool is done with it, and its out
       () => JSON.stringify(seenBy),
     )
     expect(seenBy.B.filter((l) => /disposing A/.test(l))).toEqual([])
-    expect(lifeLog(log).map((l) => l.split('@')[0])).toEqual(['construct A#0', 'dispose A#0', 'construct B#0'])
+    const lives = lifeLog(log).filter((l) => !l.startsWith('run '))
+    expect(lives.map((l) => l.split('@')[0])).toEqual(['construct A#0', 'dispose A#0', 'construct B#0'])
   })
 
   it('a node that drains on SIGTERM disposes of its workers before it leaves; the open pool sees their output', async () => {

@@ -262,6 +262,10 @@ export class NodeAgent {
   async stop(): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
+    // What still runs (past the drain, or of a pool whose close did not reach here) can't be reported any more.
+    for (const slot of this.#slots) {
+      for (const running of slot.assigned) if (!running.abandoned) this.#abort(slot, running, 'cancel')
+    }
     await Promise.all(this.#slots.map((slot) => disposeForStop(slot, this.#waits, ABORT_GRACE_MS)))
     clearTimeout(this.#heartbeat)
     this.#reports.flushResults()
