@@ -139,7 +139,7 @@ const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   revoked: shape({ peerIds: list(str) }),
   refused: shape({ message: str }),
   stop: shape({}),
-  cancel: shape({ jobIds: ids }),
+  cancel: shape({ jobIds: ids, closedPools: optional(ids) }),
   seqs: shape({ seqs: list(shape({ poolId: uint, seq: uint })) }),
 }
 const clientMessages: Record<ClientMessage['type'], Check> = {

@@ -182,7 +182,12 @@ export type HeadToNodeMessage =
   | { type: 'refused'; message: string }
   /** Finish the running jobs, give the others back, and leave (`meshpool stop`). */
   | { type: 'stop' }
-  | { type: 'cancel'; jobIds: number[] }
+  /**
+   * `closedPools`: pools whose client closed or went away: their jobs here are
+   * among `jobIds`, and slots dispose of their workers. (A field, not a message
+   * type of its own, so that nodes of older versions take the frame too.)
+   */
+  | { type: 'cancel'; jobIds: number[]; closedPools?: number[] }
   /**
    * The answer to a heartbeat: the latest update number of each pool the node
    * has, so a node that missed gossip (and has no job to show it) catches up.

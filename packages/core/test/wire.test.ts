@@ -125,6 +125,7 @@ const samples = {
     { type: 'stop' },
     { type: 'peers', peers: [{ peerId: '12D3KooWx', addrs: ['/ip4/10.0.0.7/tcp/4001'] }] },
     { type: 'cancel', jobIds: [9] },
+    { type: 'cancel', jobIds: [], closedPools: [3] },
     { type: 'seqs', seqs: [] },
     { type: 'seqs', seqs: [{ poolId: 1, seq: 12 }] },
   ] satisfies HeadToNodeMessage[],
@@ -481,6 +482,11 @@ describe('malformed frames give FrameError', () => {
       },
     )
   }
+
+  it("a cancel's closedPools must be pool ids", () => {
+    const err = decodeError(encodeFrame({ type: 'cancel', jobIds: [], closedPools: ['3'] }), 'node')
+    expect((err as Error).message).toContain('cancel.closedPools[0] should be a non-negative integer')
+  })
 
   it('names the field that is wrong', () => {
     const err = decodeError(

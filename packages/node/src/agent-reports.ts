@@ -1,24 +1,54 @@
-import type { JobProgress, NodeMessage } from '@meshpool/core'
+import type { JobOutcome, JobProgress, NodeMessage } from '@meshpool/core'
 
 /** Output lines a pool's client is sent per turn of the event loop, at most (a flood is cut, not queued). */
 const MAX_OUTPUT_LINES = 10_000
 
+export interface AgentReportsInit {
+  send: (message: NodeMessage) => void
+  /** Whether the head has welcomed the node on a live connection: results wait until it has. */
+  welcomed: () => boolean
+  /** The node's own log. */
+  onLine?: (line: string) => void
+}
+
 /**
- * What a node tells beside results: its workers' output lines (to the node's
- * own log at once, and to the head for the pool's client) and its jobs'
- * progress, each batched into one message per turn of the event loop.
+ * What a node tells the head of its jobs: their results, their workers' output
+ * lines (to the node's own log at once, and to the head for the pool's client)
+ * and their progress, each batched into one message per turn of the event loop.
  */
 export class AgentReports {
   readonly #send: (message: NodeMessage) => void
+  readonly #welcomed: () => boolean
   readonly #onLine: (line: string) => void
+  #results: JobOutcome[] = []
+  #resultsScheduled = false
   #output = new Map<number, string[]>()
   #outputScheduled = false
   /** The latest progress per job. */
   #progress = new Map<number, JobProgress>()
 
-  constructor(send: (message: NodeMessage) => void, onLine: (line: string) => void = () => {}) {
-    this.#send = send
-    this.#onLine = onLine
+  constructor(init: AgentReportsInit) {
+    this.#send = init.send
+    this.#welcomed = init.welcomed
+    this.#onLine = init.onLine ?? (() => {})
+  }
+
+  /** A job's outcome: sent with the others of this turn, or kept until the head welcomes the node. */
+  result(outcome: JobOutcome): void {
+    this.#results.push(outcome)
+    if (this.#resultsScheduled) return
+    this.#resultsScheduled = true
+    setImmediate(() => this.flushResults())
+  }
+
+  /** Sends the results held so far, if the head can take them. */
+  flushResults(): void {
+    this.#resultsScheduled = false
+    if (this.#results.length === 0 || !this.#welcomed()) return
+    const results = this.#results
+    this.#results = []
+    this.flushOutput() // a job's output reaches its client before its result
+    this.#send({ type: 'results', results })
   }
 
   /** A line for the node's log; with a pool, for that pool's client too. */

@@ -2,7 +2,6 @@ import { logger } from '@libp2p/logger'
 import {
   errorShape,
   type HeadToNodeMessage,
-  type JobOutcome,
   type LeasedJob,
   type NodeMessage,
   NodeRefusedError,
@@ -15,14 +14,15 @@ import {
 import { AgentReports } from './agent-reports.js'
 import type { Channel } from './channel.js'
 import { gpuSlotEnv } from './gpus.js'
-import { PoolUpdates } from './pool-updates.js'
+import { afterSlotDeath, deathNotice, killNotice, restartAfter, whatItHeld } from './slot-deaths.js'
+import { DISPOSE_GRACE_MS, disposeForStop, disposeIfClosed, forgetClosedPools } from './slot-disposal.js'
 import { SlotProcess } from './slot-process.js'
 import type { FromSlot } from './slot-protocol.js'
 import {
-  afterSlotDeath,
   depthFor,
-  FIRST_GUESS_MS,
   hasRoom,
+  newPoolState,
+  newSlotState,
   type PoolState,
   quotaLeft,
   type RunningJob,
@@ -30,17 +30,13 @@ import {
   slotFor,
   slotStateName,
 } from './slot-scheduling.js'
+import { SlotWaits } from './slot-waits.js'
 import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:agent')
 
-const RESTART_BACKOFF_MS = [0, 100, 500, 2000, 5000]
-/** Crashes in a row, with no job finished between them, before a slot is reported broken. */
-export const MAX_SLOT_CRASHES = 5
 /** Failed fetches of a pool's shipped code in a row before the pool counts as unable to start here. */
 const MAX_FETCH_FAILURES = 3
-/** How long a slot being replaced (maxJobsPerSlot) may take in dispose() before it is killed. */
-const DISPOSE_GRACE_MS = 10_000
 /** How long a job may ignore its aborted ctx.signal before its slot is killed and replaced. */
 export const ABORT_GRACE_MS = 1000
 /** Heartbeats go out at this fraction of the shortest lease held. */
@@ -65,6 +61,12 @@ export interface NodeAgentInit {
   onRevoked?: (peerIds: string[]) => void
   /** The head asks this node to leave gracefully (`meshpool stop`). */
   onStopAsked?: () => void
+  /**
+   * Lines a worker printed once no head serves its pool (its `dispose()` after the
+   * pool closed, or as the node stops without a head): they go to the node's log,
+   * and here. The embedded pool passes them to its own output.
+   */
+  onLateLine?: (line: string) => void
 }
 
 /**
@@ -82,6 +84,7 @@ export class NodeAgent {
   readonly #onPeers: (peers: PeerInfo[]) => void
   readonly #onRevoked: (peerIds: string[]) => void
   readonly #onStopAsked: () => void
+  readonly #onLateLine: (line: string) => void
   readonly #reports: AgentReports
   readonly #slots: SlotState[] = []
   readonly #pools = new Map<number, PoolState>()
@@ -89,11 +92,9 @@ export class NodeAgent {
   #channel: Channel<HeadToNodeMessage, NodeMessage> | undefined
   #nodeId = ''
   #requested = 0
-  #results: JobOutcome[] = []
-  #flushScheduled = false
   #stopped = false
   #draining = false
-  #idleWaiters: Array<() => void> = []
+  readonly #waits = new SlotWaits()
   #heartbeat: NodeJS.Timeout | undefined
   #welcomeWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = []
   #refusal: Error | undefined
@@ -107,29 +108,32 @@ export class NodeAgent {
     this.#onPeers = init.onPeers ?? (() => {})
     this.#onRevoked = init.onRevoked ?? (() => {})
     this.#onStopAsked = init.onStopAsked ?? (() => {})
-    this.#reports = new AgentReports((message) => this.#channel?.send(message), init.onLine)
+    this.#onLateLine = init.onLateLine ?? (() => {})
+    this.#reports = new AgentReports({
+      send: (message) => this.#channel?.send(message),
+      welcomed: () => this.#channel !== undefined && this.#nodeId !== '',
+      ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
+    })
     for (let i = 0; i < this.slots; i++) {
       const gpu = gpus?.[i] ?? null
-      const state: SlotState = {
-        process: new SlotProcess(
+      const state: SlotState = newSlotState(
+        new SlotProcess(
           i,
           {
-            message: (message) => this.#onSlotMessage(state, message),
-            exit: (description) => this.#onSlotExit(state, description),
+            message: (message) => {
+              this.#onSlotMessage(state, message)
+              this.#waits.changed()
+            },
+            exit: (description) => {
+              this.#onSlotExit(state, description)
+              this.#waits.changed()
+            },
             output: (line) => this.#onSlotOutput(state, line),
           },
           gpu === null ? {} : gpuSlotEnv(gpu),
         ),
         gpu,
-        poolId: undefined,
-        sentSeq: 0,
-        phase: 'down',
-        assigned: [],
-        pendingJob: undefined,
-        timed: 0,
-        crashes: 0,
-        jobsRun: 0,
-      }
+      )
       this.#slots.push(state)
     }
   }
@@ -247,21 +251,25 @@ export class NodeAgent {
     }
     this.#queue = []
     if (unstarted.length > 0) this.#channel?.send({ type: 'release', jobIds: unstarted })
-    const idle = new Promise<void>((resolve) => {
-      if (this.#busySlots() === 0) resolve()
-      else this.#idleWaiters.push(resolve)
-    })
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
-    clearTimeout(timer)
-    this.#flush()
+    await this.#waits.until(() => this.#busySlots() === 0, timeoutMs)
+    this.#reports.flushResults()
   }
 
+  /**
+   * Stops the node: each slot's worker is disposed of first (its output still
+   * goes to its pool's client while the head is there), then the processes end.
+   */
   async stop(): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
+    // What still runs (past the drain, or of a pool whose close did not reach here) can't be reported any more.
+    for (const slot of this.#slots) {
+      for (const running of slot.assigned) if (!running.abandoned) this.#abort(slot, running, 'cancel')
+    }
+    await Promise.all(this.#slots.map((slot) => disposeForStop(slot, this.#waits, ABORT_GRACE_MS)))
     clearTimeout(this.#heartbeat)
-    this.#flush()
+    this.#reports.flushResults()
+    this.#reports.flushOutput()
     this.#channel?.close()
     for (const slot of this.#slots) for (const running of slot.assigned) clearTimeout(running.timer)
     await Promise.all(this.#slots.map((slot) => slot.process.stop()))
@@ -272,22 +280,14 @@ export class NodeAgent {
       case 'welcome':
         this.#nodeId = message.nodeId
         for (const waiter of this.#welcomeWaiters.splice(0)) waiter.resolve()
-        this.#flush()
+        this.#reports.flushResults()
         this.#pull()
         return
       case 'pool':
         if (!this.#pools.has(message.pool.poolId)) {
           const module = this.#modulePath(message.pool)
           module.catch(() => {}) // reported when a slot loads the pool
-          this.#pools.set(message.pool.poolId, {
-            spec: message.pool,
-            module,
-            updates: new PoolUpdates(),
-            loadError: undefined,
-            loadErrorToldOn: undefined,
-            fetchFailures: 0,
-            avgMs: FIRST_GUESS_MS,
-          })
+          this.#pools.set(message.pool.poolId, newPoolState(message.pool, module))
           this.#scheduleHeartbeat()
         }
         return
@@ -315,6 +315,7 @@ export class NodeAgent {
         return
       case 'cancel':
         this.#cancel(new Set(message.jobIds))
+        if (message.closedPools !== undefined) this.#closePools(message.closedPools)
         return
       case 'seqs':
         // Gossip may have missed some (a cut link, a dropped message): fetch them, no job needed.
@@ -347,6 +348,19 @@ export class NodeAgent {
     this.#pump()
   }
 
+  /** Pools whose client is gone: their workers go as soon as their slots are idle, and so does what the node kept of them. */
+  #closePools(poolIds: number[]): void {
+    for (const poolId of poolIds) {
+      const pool = this.#pools.get(poolId)
+      if (pool === undefined) continue
+      pool.closed = true
+      this.#queue = this.#queue.filter((job) => job.poolId !== poolId)
+    }
+    for (const slot of this.#slots) disposeIfClosed(slot, this.#pools)
+    forgetClosedPools(this.#pools, this.#slots)
+    this.#pump()
+  }
+
   /**
    * Aborts a job handed to a slot: its answer is dropped; if it is running and
    * doesn't stop within the grace period, the slot is killed and replaced.
@@ -357,7 +371,7 @@ export class NodeAgent {
     slot.process.send({ type: 'abort', jobId: running.job.jobId, reason })
     running.timer = setTimeout(() => {
       if (slot.assigned[0] !== running) return
-      log('slot %d ignored the abort of job %d: replacing it', slot.process.index, running.job.jobId)
+      this.#notice(killNotice(slot.process.index, running.job, reason, ABORT_GRACE_MS))
       slot.process.kill()
     }, ABORT_GRACE_MS)
   }
@@ -405,7 +419,7 @@ export class NodeAgent {
         const job = this.#queue[next] as LeasedJob
         const pool = this.#pools.get(job.poolId)
         if (pool === undefined) {
-          this.#report({
+          this.#reports.result({
             jobId: job.jobId,
             leaseId: job.leaseId,
             ok: false,
@@ -517,7 +531,7 @@ export class NodeAgent {
         running.timer = setTimeout(() => {
           if (running.abandoned || !slot.assigned.includes(running)) return
           const error = new TimeoutError(`run() did not finish within timeoutMs ${job.timeoutMs}`)
-          this.#report({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(error) })
+          this.#reports.result({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error: errorShape(error) })
           this.#abort(slot, running, 'timeout')
         }, job.timeoutMs)
       }
@@ -556,6 +570,7 @@ export class NodeAgent {
         slot.pendingJob = undefined
         if (job !== undefined) this.#run(slot, [job])
         else this.#sendUpdates(slot)
+        disposeIfClosed(slot, this.#pools)
         this.#pump()
         return
       }
@@ -578,11 +593,16 @@ export class NodeAgent {
       }
       case 'disposed': {
         if (slot.phase === 'recycling') {
-          void slot.process.stop().then(() => this.#startSlot(slot))
+          void slot.process.stop().then(() => {
+            this.#waits.changed()
+            this.#startSlot(slot)
+          })
           return
         }
         slot.poolId = undefined
         slot.phase = 'ready'
+        forgetClosedPools(this.#pools, this.#slots)
+        if (this.#stopped) return
         const job = slot.pendingJob
         const pool = job === undefined ? undefined : this.#pools.get(job.poolId)
         if (pool !== undefined) this.#load(slot, pool)
@@ -610,7 +630,7 @@ export class NodeAgent {
           if (pool !== undefined) pool.avgMs += (result.ms - pool.avgMs) * 0.2
           if (running.abandoned) continue
           const job = running.job
-          this.#report(
+          this.#reports.result(
             result.ok
               ? { jobId: job.jobId, leaseId: job.leaseId, ok: true, value: result.value }
               : { jobId: job.jobId, leaseId: job.leaseId, ok: false, error: result.error },
@@ -625,16 +645,27 @@ export class NodeAgent {
           setTimeout(() => {
             if (slot.phase === 'recycling') slot.process.kill()
           }, DISPOSE_GRACE_MS).unref()
-        }
-        this.#onSlotFree()
+        } else disposeIfClosed(slot, this.#pools)
+        this.#pump()
         return
       }
     }
   }
 
-  /** A line a worker printed: to the node's own log, and to the client whose pool the slot holds. */
+  /**
+   * A line a worker printed: to the node's own log, and to the client whose
+   * pool the slot holds (never to another's), or, once no head serves that
+   * pool, to onLateLine.
+   */
   #onSlotOutput(slot: SlotState, line: string): void {
-    this.#reports.line(`[${this.#name}/${slot.process.index}] ${line}`, slot.poolId)
+    const text = `[${this.#name}/${slot.process.index}] ${line}`
+    const pool = slot.poolId === undefined ? undefined : this.#pools.get(slot.poolId)
+    if (pool !== undefined && (pool.closed || this.#channel === undefined)) {
+      this.#reports.line(text)
+      this.#onLateLine(text)
+      return
+    }
+    this.#reports.line(text, slot.poolId)
   }
 
   /** A note about this node's pools for its own log. */
@@ -644,9 +675,11 @@ export class NodeAgent {
 
   #onSlotExit(slot: SlotState, description: string): void {
     for (const r of slot.assigned) clearTimeout(r.timer)
-    const { lost, release, blameless } = afterSlotDeath(slot)
+    const death = afterSlotDeath(slot)
+    const { lost, release, blameless } = death
+    const held = whatItHeld(slot, death)
     for (const job of lost) {
-      this.#report({
+      this.#reports.result({
         jobId: job.jobId,
         leaseId: job.leaseId,
         ok: false,
@@ -660,10 +693,12 @@ export class NodeAgent {
     slot.pendingJob = undefined
     slot.poolId = undefined
     slot.phase = 'down'
-    this.#onSlotFree()
+    this.#pump()
     if (this.#stopped) return
     if (!blameless) slot.crashes++
-    if (slot.crashes >= MAX_SLOT_CRASHES) {
+    const { broken, delayMs } = restartAfter(slot.crashes)
+    this.#notice(deathNotice(description, held, slot.crashes))
+    if (broken) {
       slot.phase = 'broken'
       log.error(
         'slot %d is broken: it crashed %d times in a row (%s); not restarting it',
@@ -674,19 +709,12 @@ export class NodeAgent {
       process.emitWarning(
         `meshpool: slot ${slot.process.index} crashed ${slot.crashes} times in a row (last: ${description}); it stays down`,
       )
+      this.#reports.flushResults() // the head hears of the jobs lost in this crash first
       this.#channel?.send({ type: 'slots', slots: this.#slots.filter((s) => s.phase !== 'broken').length })
       this.#pump()
       return
     }
-    const delay = RESTART_BACKOFF_MS[Math.min(slot.crashes, RESTART_BACKOFF_MS.length - 1)] as number
-    setTimeout(() => this.#startSlot(slot), delay).unref()
-    this.#pump()
-  }
-
-  #onSlotFree(): void {
-    if (this.#idleWaiters.length > 0 && this.#busySlots() === 0) {
-      for (const resolve of this.#idleWaiters.splice(0)) resolve()
-    }
+    setTimeout(() => this.#startSlot(slot), delayMs).unref()
     this.#pump()
   }
 
@@ -717,21 +745,5 @@ export class NodeAgent {
       this.#scheduleHeartbeat()
     }, every)
     this.#heartbeat.unref()
-  }
-
-  #report(outcome: JobOutcome): void {
-    this.#results.push(outcome)
-    if (this.#flushScheduled) return
-    this.#flushScheduled = true
-    setImmediate(() => this.#flush())
-  }
-
-  #flush(): void {
-    this.#flushScheduled = false
-    if (this.#results.length === 0 || this.#channel === undefined || this.#nodeId === '') return
-    const results = this.#results
-    this.#results = []
-    this.#reports.flushOutput() // a job's output reaches its client before its result
-    this.#channel?.send({ type: 'results', results })
   }
 }

@@ -18,6 +18,7 @@ import {
   WorkerLostError,
 } from '@meshpool/core'
 import type { Channel } from './channel.js'
+import { ProcessHold } from './process-hold.js'
 
 const log = logger('meshpool:client')
 
@@ -95,6 +96,10 @@ export class PoolClient {
   #closedReason: Error | undefined
   #everOpened = false
   #watching = false
+  /** Updates whose caller still waits for the head to log them. */
+  #updatesWaiting = 0
+  /** Keeps this process alive while any call waits on the pool (see {@link ProcessHold}). */
+  readonly #hold = new ProcessHold()
   /** Told when an open job is leased (0) and when it reports progress; see {@link watch}. */
   onProgress: ((id: number, fraction: number) => void) | undefined
 
@@ -117,6 +122,7 @@ export class PoolClient {
     )
     this.#unsent.push(id)
     this.#sendUnsent()
+    this.#holdWhileOpen()
     return { id, result }
   }
 
@@ -129,6 +135,7 @@ export class PoolClient {
       this.#forget(id, job)
       if (job.sent) open.push(id)
     }
+    this.#holdWhileOpen()
     this.#sendUnsent()
     if (open.length === 0) return
     const gone = new Set(open)
@@ -143,6 +150,8 @@ export class PoolClient {
     const entry: LoggedUpdate = { value, waiters: [] }
     const seq = new Promise<number>((resolve, reject) => entry.waiters.push({ resolve, reject }))
     this.#updates.push(entry)
+    this.#updatesWaiting++
+    this.#holdWhileOpen()
     this.#updateBytes += value.byteLength
     // Kept for replay to a restarted head, up to the head's own log budget: the oldest go first.
     let drop = 0
@@ -183,6 +192,7 @@ export class PoolClient {
     const reply = new Promise<HeadToClientMessage>((resolve, reject) =>
       this.#requests.set(message.reqId, { message, resolve, reject }),
     )
+    this.#holdWhileOpen()
     this.#channel?.send(message)
     return reply
   }
@@ -322,7 +332,9 @@ export class PoolClient {
       case 'updated': {
         const entry = this.#updateReqs.get(message.reqId)
         this.#updateReqs.delete(message.reqId)
+        if (entry !== undefined && entry.waiters.length > 0) this.#updatesWaiting--
         for (const waiter of entry?.waiters.splice(0) ?? []) waiter.resolve(message.seq)
+        this.#holdWhileOpen()
         return
       }
       case 'stats':
@@ -331,6 +343,7 @@ export class PoolClient {
       case 'stopping': {
         const request = this.#requests.get(message.reqId)
         this.#requests.delete(message.reqId)
+        this.#holdWhileOpen()
         request?.resolve(message)
         return
       }
@@ -372,6 +385,7 @@ export class PoolClient {
     const open = this.#jobs.get(outcome.id)
     if (open === undefined) return
     this.#forget(outcome.id, open)
+    this.#holdWhileOpen()
     if (this.#unsent.length > 0) this.#sendUnsent()
     if (outcome.ok) open.resolve(outcome.value)
     else
@@ -392,5 +406,16 @@ export class PoolClient {
     this.#unsent.clear()
     this.#sentOpen = 0
     this.#requests.clear()
+    this.#updatesWaiting = 0
+    this.#holdWhileOpen()
+  }
+
+  /**
+   * A call that waits on the pool keeps the process alive, whatever else does:
+   * with an embedded head, a slot's restart and a job's retry wait on timers
+   * that don't hold the process, and a crashed slot is no handle either.
+   */
+  #holdWhileOpen(): void {
+    this.#hold.set(this.#jobs.size + this.#requests.size + this.#updatesWaiting > 0)
   }
 }

@@ -71,8 +71,9 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   const callDefaults = { window: options.window ?? DEFAULT_WINDOW, timeoutMs: options.timeoutMs ?? 0 }
 
   if (options.head === undefined) {
-    const head = new HeadService()
-    const agent = new NodeAgent({ slots: options.slots ?? defaultSlots(), name: 'local' })
+    const head = new HeadService({ alone: true })
+    const onLateLine = (line: string): void => clientInit.onOutput([line]) // dispose() as the pool closes
+    const agent = new NodeAgent({ slots: options.slots ?? defaultSlots(), name: 'local', onLateLine })
     agent.start()
     attachLocalAgent(head, agent)
     const [clientSide, headSide] = channelPair<HeadToClientMessage, ClientMessage>()

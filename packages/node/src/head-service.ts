@@ -30,6 +30,7 @@ import type {
   NodeSession,
   PoolSession,
 } from './head-types.js'
+import { MAX_SLOT_CRASHES } from './slot-deaths.js'
 import { mayRun, shareSlots } from './slot-shares.js'
 
 const log = logger('meshpool:head')
@@ -42,6 +43,11 @@ const MAX_WANTED_PER_SLOT = 512
 const TICK_MS = 100
 /** A catch-up is not answered while this much is still queued to the node. */
 const MAX_CATCHUP_QUEUED_BYTES = 64 * 1024 * 1024
+/** Why an embedded head's jobs fail once it has no working slot left. */
+const NO_SLOT_LEFT: ErrorShape = {
+  name: 'WorkerLostError',
+  message: `no slot is left to run the job: every slot crashed ${MAX_SLOT_CRASHES} times in a row and stays down (the warning "slot … crashed" says how the last crash ended); fix what makes the slot exit, then create the pool again`,
+}
 /** How many other nodes the head names to a node that joins or asks (it keeps a few of them as mesh neighbours). */
 const PEERS_OFFERED = 8
 
@@ -66,6 +72,7 @@ export class HeadService {
   readonly #note: (line: string) => void
   readonly #onJobDone: (ms: number, outcome: ClientOutcome, poolId: number) => void
   readonly #leasedNotes = new Map<PoolSession, Array<{ id: number; fraction: number }>>()
+  readonly #alone: boolean
   #nextPoolId = 1
   #lastIgnoredNote = 0
   #closed = false
@@ -85,6 +92,7 @@ export class HeadService {
     this.#maxOpenJobs = init.maxOpenJobsPerClient ?? MAX_OPEN_JOBS_PER_CLIENT
     this.#note = init.onNote ?? ((line) => log(line))
     this.#onJobDone = init.onJobDone ?? (() => {})
+    this.#alone = init.alone ?? false
     this.#ticker = setInterval(() => this.#tick(), TICK_MS)
     this.#ticker.unref()
   }
@@ -237,8 +245,18 @@ export class HeadService {
     if (this.#pools.get(poolId) !== pool) return
     this.#pools.delete(poolId)
     if (pool.spec.codeHash !== undefined) this.#code.release(poolId, pool.spec.codeHash)
-    for (const node of this.#nodes.values()) node.unloadable.delete(poolId)
-    this.#cancelOnNodes(this.#ledger.removePool(poolId))
+    const cancelled = groupBy(
+      this.#ledger.removePool(poolId),
+      (l) => l.nodeId,
+      (l) => l.jobId,
+    )
+    // Every node that was given the pool hears it closed: its slots dispose of the pool's worker.
+    for (const node of this.#nodes.values()) {
+      node.unloadable.delete(poolId)
+      const jobIds = cancelled.get(node.id) ?? []
+      if (!node.poolsSent.delete(poolId) && jobIds.length === 0) continue
+      node.channel.send({ type: 'cancel', jobIds, closedPools: [poolId] })
+    }
     log('pool %d closed', poolId)
   }
 
@@ -256,6 +274,7 @@ export class HeadService {
         }
         this.#ledger.submitMany(pool.spec.poolId, message.jobs)
         this.#failIfUnrunnable(pool.spec.poolId)
+        this.#failIfNoSlotLeft()
         this.#dispatch()
         return
       }
@@ -334,6 +353,7 @@ export class HeadService {
           } else if (this.#ledger.holder(report.jobId)?.nodeId !== undefined) this.#notHolder(node, report.jobId)
         }
         this.#route(routed)
+        this.#failIfNoSlotLeft()
         this.#dispatch()
         return
       }
@@ -359,11 +379,13 @@ export class HeadService {
         node.slots = message.slots
         node.wanted = Math.min(node.wanted, node.slots * MAX_WANTED_PER_SLOT)
         log('node %s now has %d working slots', node.id, node.slots)
+        this.#failIfNoSlotLeft()
         return
       case 'release':
         this.#ledger.release(node.id, message.jobIds)
         // Jobs a node gave back because their pool can't start there may have nowhere left to go.
         for (const poolId of node.unloadable.keys()) this.#failIfUnrunnable(poolId)
+        this.#failIfNoSlotLeft()
         this.#dispatch()
         return
       case 'loadFailed': {
@@ -485,6 +507,13 @@ export class HeadService {
     if (error !== undefined) this.#route(this.#ledger.failQueued(poolId, error))
   }
 
+  /** An embedded head whose slots are all broken: no node will come to run what waits, so it fails now. */
+  #failIfNoSlotLeft(): void {
+    if (!this.#alone || this.#nodes.size === 0) return
+    for (const node of this.#nodes.values()) if (node.slots > 0) return
+    for (const poolId of this.#pools.keys()) this.#route(this.#ledger.failQueued(poolId, NO_SLOT_LEFT))
+  }
+
   #routeProgress(node: NodeSession, progress: Array<{ jobId: number; leaseId: number; fraction: number }>): void {
     const mine = progress.flatMap(({ jobId, leaseId, fraction }) => {
       const job = this.#ledger.holder(jobId)
@@ -547,6 +576,7 @@ export class HeadService {
     }
     const failed = this.#ledger.tick()
     this.#route(failed)
+    this.#failIfNoSlotLeft() // jobs back from a retry's backoff
     this.#dispatch()
   }
 

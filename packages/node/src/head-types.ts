@@ -35,6 +35,11 @@ export interface HeadServiceInit {
   onNote?: (line: string) => void
   /** Told of each job's outcome and its time from submit, in ms (for metrics and the dashboard). */
   onJobDone?: (ms: number, outcome: ClientOutcome, poolId: number) => void
+  /**
+   * An embedded head: no node joins but its own, so once every slot is broken
+   * the open jobs fail (WorkerLostError) instead of waiting for a node. @default false
+   */
+  alone?: boolean
 }
 
 /** The head's rules for nodes: see Admission. */

@@ -82,9 +82,12 @@ async function handle(message: ToSlot): Promise<void> {
     case 'dispose':
       try {
         await worker?.dispose?.()
+      } catch (err) {
+        process.stderr.write(`meshpool: dispose() threw: ${(err as Error)?.stack ?? err}\n`)
       } finally {
         worker = undefined
         missedUpdates = 0
+        output?.flush() // what dispose() printed belongs to the pool that owned the worker, not the next one
         reply({ type: 'disposed' })
       }
   }
@@ -110,19 +113,41 @@ async function load(message: Extract<ToSlot, { type: 'load' }>): Promise<void> {
       )
     }
     context = { nodeId: message.nodeId, slot: message.slot, gpu: message.gpu }
-    const instance = new (WorkerClass as new (init: unknown, ctx: WorkerContext) => WorkerInstance)(
-      decodeValue(message.init),
-      context,
-    )
+    const init = decodeValue(message.init)
+    let instance: WorkerInstance
+    try {
+      instance = new (WorkerClass as new (init: unknown, ctx: WorkerContext) => WorkerInstance)(init, context)
+    } catch (err) {
+      throw new WorkerLoadError(`the constructor of ${message.worker} threw: ${thrown(err, init)}`)
+    }
     if (typeof instance.run !== 'function') {
       throw new WorkerLoadError(`the worker class in ${message.worker} has no run(params, ctx) method`)
     }
-    await instance.setup?.()
+    try {
+      await instance.setup?.()
+    } catch (err) {
+      throw new WorkerLoadError(`setup() of ${message.worker} threw: ${thrown(err, init)}`)
+    }
     worker = instance
+    output?.flush() // what the constructor printed goes to this pool before it runs jobs
     reply({ type: 'loaded' })
   } catch (err) {
+    output?.flush()
     reply({ type: 'loadFailed', error: errorShape(err) })
   }
+}
+
+/**
+ * What a constructor or setup() threw, with where (the first frame of its stack),
+ * and a hint when the pool was given no init: its fields are then undefined.
+ */
+function thrown(err: unknown, init: unknown): string {
+  const what = err instanceof Error ? `${err.name}: ${err.message}` : `a non-Error value: ${String(err)}`
+  const frame = err instanceof Error ? err.stack?.split('\n').find((line) => /^\s+at /.test(line)) : undefined
+  const where = frame === undefined ? '' : ` (${frame.trim()})`
+  const hint =
+    init === undefined ? '; the pool has no init: pass the one the constructor needs, createPool({ worker, init })' : ''
+  return `${what}${where}${hint}`
 }
 
 /** Progress reports of one job reach the caller at most this often (and the last one always). */

@@ -1,5 +1,5 @@
 import type { LeasedJob, PoolSpec, SlotStateName } from '@meshpool/core'
-import type { PoolUpdates } from './pool-updates.js'
+import { PoolUpdates } from './pool-updates.js'
 import type { SlotProcess } from './slot-process.js'
 import type { GpuInfo } from './worker-types.js'
 
@@ -25,6 +25,8 @@ export interface PoolState {
   fetchFailures: number
   /** Moving average of run() time, to size batches. */
   avgMs: number
+  /** Its client is gone: slots dispose of its worker as soon as they are idle, and it is forgotten then. */
+  closed: boolean
 }
 
 export interface RunningJob {
@@ -52,6 +54,36 @@ export interface SlotState {
   crashes: number
   /** Jobs handed to the slot's current process (for maxJobsPerSlot). */
   jobsRun: number
+}
+
+/** What a node keeps of a pool it was given: nothing loaded, nothing timed yet. */
+export function newPoolState(spec: PoolSpec, module: Promise<string>): PoolState {
+  return {
+    spec,
+    module,
+    updates: new PoolUpdates(),
+    loadError: undefined,
+    loadErrorToldOn: undefined,
+    fetchFailures: 0,
+    avgMs: FIRST_GUESS_MS,
+    closed: false,
+  }
+}
+
+/** A slot before its process first starts. */
+export function newSlotState(process: SlotProcess, gpu: GpuInfo | null): SlotState {
+  return {
+    process,
+    gpu,
+    poolId: undefined,
+    sentSeq: 0,
+    phase: 'down',
+    assigned: [],
+    pendingJob: undefined,
+    timed: 0,
+    crashes: 0,
+    jobsRun: 0,
+  }
 }
 
 /** Jobs the slot's process may still be handed before its pool's maxJobsPerSlot replaces it. */
@@ -126,21 +158,4 @@ export function slotStateName(slot: SlotState): SlotStateName {
   if (slot.assigned.length > 0) return 'busy'
   if (slot.phase === 'ready') return 'idle'
   return slot.phase === 'down' ? 'down' : 'loading'
-}
-
-/**
- * What a slot's death means for the jobs it held. The job it had started counts
- * an attempt (`lost`), as does the one waiting for its worker to load; the others
- * either never started or finished with their results lost in the crash, so they
- * go back without blame (`release`). `blameless`: the slot was killed for
- * ignoring an abort, or replaced by maxJobsPerSlot, not a crash of its own making.
- */
-export function afterSlotDeath(slot: SlotState): { lost: LeasedJob[]; release: number[]; blameless: boolean } {
-  const startedId = slot.process.lastStarted
-  const running = slot.assigned.find((r) => r.job.jobId === startedId)
-  const lost = [running?.abandoned === false ? running.job : undefined, slot.pendingJob].filter(
-    (job): job is LeasedJob => job !== undefined,
-  )
-  const release = slot.assigned.filter((r) => r !== running && !r.abandoned).map((r) => r.job.jobId)
-  return { lost, release, blameless: slot.phase === 'recycling' || running?.abandoned === true }
 }
