@@ -1,5 +1,5 @@
-import { appendFileSync, chmodSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { appendFileSync, chmodSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { CLIENT_PROTOCOL, encodeFrame, encodeValue, WORK_PROTOCOL } from '@meshpool/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createPool } from 'meshpool'
@@ -191,6 +191,35 @@ describe('bounds', () => {
   })
 })
 
+describe('the join token', () => {
+  it('a head given no secret makes one, keeps it across a restart, and prints it in its join line; nodes and clients join with it, no slot sees it', async () => {
+    const noPassword = { MESHPOOL_PASSWORD: '' }
+    const keyFile = join(tempDir(), 'head.key')
+    const port = await freePort()
+    const head = await startHead({ slots: 1, keyFile, port, env: noPassword })
+    const token = /^\s*MESHPOOL_TOKEN=(mpk1_[A-Za-z0-9_-]{43}) meshpool join \/ip4\//m.exec(head.output())?.[1]
+    expect(token, head.output()).toBeDefined()
+    expect(statSync(join(dirname(keyFile), 'pool.token')).mode & 0o777).toBe(0o600)
+    const node = await joinNode(head.address, 1, { ...noPassword, MESHPOOL_TOKEN: token })
+    {
+      await using pool = await createPool({ worker: WORKER, head: head.address, token, output: 'ignore' })
+      const seen = (await pool.map([{ env: true }, { env: true }, { env: true }])) as Array<object>
+      for (const env of seen) expect(env).toEqual({ password: null, keyFile: null, token: null })
+      expect(await pool.nodesCount()).toBe(2)
+    }
+    expect(node.output()).not.toContain(token)
+    // A wrong token, and the password of another mesh, are refused at the handshake.
+    const wrong = meshpool(['status', head.address], { ...noPassword, MESHPOOL_TOKEN: `mpk1_${'A'.repeat(43)}` })
+    expect(await wrong.exited).toBe(1)
+    expect(wrong.output()).toMatch(/refused the handshake/)
+    // The same token after a restart: what was joined once joins again.
+    head.child.kill('SIGTERM')
+    await head.exited
+    const again = await startHead({ slots: 1, keyFile, port, env: noPassword })
+    expect(again.output()).toContain(`MESHPOOL_TOKEN=${token} meshpool join`)
+  })
+})
+
 describe('the password', () => {
   it('is in no slot’s environment and in no log line, even with DEBUG=meshpool:*', async () => {
     const debug = { DEBUG: 'meshpool:*' }
@@ -199,7 +228,7 @@ describe('the password', () => {
     const node = await joinNode(address, 1, { ...debug, MESHPOOL_POOL_KEY_FILE: '' })
     await using pool = await createPool({ worker: WORKER, head: address, password: PASSWORD, output: 'ignore' })
     const seen = (await pool.map([{ env: true }, { env: true }, { env: true }, { env: true }])) as Array<object>
-    for (const env of seen) expect(env).toEqual({ password: null, keyFile: null })
+    for (const env of seen) expect(env).toEqual({ password: null, keyFile: null, token: null })
     await pool.updateWorkers({ i: 1 })
     for (const proc of [head, node]) expect(proc.output()).not.toContain(PASSWORD)
   })

@@ -115,6 +115,7 @@ export class SlotProcess {
 /** A slot never sees the pool's secret, nor where the node keeps it. */
 function scrubbedEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env }
+  delete env.MESHPOOL_TOKEN
   delete env.MESHPOOL_PASSWORD
   delete env.MESHPOOL_POOL_KEY_FILE
   return env
