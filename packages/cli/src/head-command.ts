@@ -1,3 +1,4 @@
+import { printable } from '@meshpool/core'
 import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, startHead } from '@meshpool/node'
 import { Command, Option } from 'commander'
 import { integer } from './options.js'
@@ -56,12 +57,16 @@ export function headCommand(): Command {
           ...(opts.dashboardPort === undefined ? {} : { dashboardPort: opts.dashboardPort }),
           slots: plan.slots,
           gpus: plan.gpus,
-          onLine: (line) => process.stdout.write(`${line}\n`),
+          // Names, reasons and workers' lines come from other machines: no terminal controls reach ours.
+          onLine: (line) => process.stdout.write(`${printable(line)}\n`),
           onNodeEvent: (event) => {
             if (event.nodeId === 'local') return
             const who = `node ${event.name} (${event.nodeId})`
-            if (event.type === 'joined') process.stdout.write(`${who} joined with ${countOf(event.slots, 'slot')}\n`)
-            else process.stdout.write(`${who} left${event.reason === undefined ? '' : `: ${event.reason}`}\n`)
+            const line =
+              event.type === 'joined'
+                ? `${who} joined with ${countOf(event.slots, 'slot')}`
+                : `${who} left${event.reason === undefined ? '' : `: ${event.reason}`}`
+            process.stdout.write(`${printable(line)}\n`)
           },
         })
         const stats = head.stats()
