@@ -67,10 +67,9 @@ export async function acquireNodeLock(
  * change the folder could change what runs. (`/tmp/meshpool-<job id>`, made in
  * advance by someone else, is the case this stops.)
  */
-export async function checkStateDir(stateDir: string): Promise<void> {
+export async function checkStateDir(stateDir: string, uid = process.getuid?.()): Promise<void> {
   if (process.platform === 'win32') return
   const info = await stat(stateDir)
-  const uid = process.getuid?.()
   if (uid !== undefined && info.uid !== uid) {
     throw new InvalidOptionError(
       `the state folder ${stateDir} belongs to another user (uid ${info.uid}, not yours, ${uid}), who could change the code this node runs; give --state-dir (or MESHPOOL_STATE_DIR) a folder of your own, e.g. one made with mktemp -d`,
