@@ -115,7 +115,7 @@ function commandWords(flag: string, command: string): string {
 }
 
 /** `value` as one word in sh and bash: single-quoted, each ' written as '\''. */
-export function shellQuote(value: string): string {
+function shellQuote(value: string): string {
   return `'${value.replaceAll("'", "'\\''")}'`
 }
 
