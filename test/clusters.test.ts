@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
@@ -34,12 +34,108 @@ describe('meshpool slurm', () => {
     expect(script).toMatch(/^#SBATCH --job-name=meshpool-head$/m)
     expect(script).toMatch(/^#SBATCH --partition=gpu$/m)
     expect(script).toMatch(/^#SBATCH --time=02:00:00$/m)
-    expect(script).toMatch(/^meshpool head --no-work --port 8899/m)
+    expect(script).toMatch(/^'meshpool' head --no-work --port 8899/m)
     expect(script).toMatch(/sbatch --job-name=meshpool-nodes --array=1-6 --ntasks=1 --gpus-per-task=2/)
-    expect(script).toMatch(/--wrap "meshpool join \$address --gpus all --state-dir/)
+    expect(script).toMatch(/--wrap .*exec '\\''meshpool'\\'' join '"\$address"' --gpus all --state-dir/)
     const shared = await print(['slurm', '--meshpool', 'node /shared/meshpool/bin.js'])
-    expect(shared).toMatch(/^node \/shared\/meshpool\/bin\.js head --no-work/m)
-    expect(shared).toMatch(/--wrap "node \/shared\/meshpool\/bin\.js join \$address --gpus all/)
+    expect(shared).toMatch(/^'node' '\/shared\/meshpool\/bin\.js' head --no-work/m)
+  })
+})
+
+/** A value for every flag that takes text, made of what a shell would act on. */
+const HOSTILE = `'; touch MARKER #|$(touch MARKER)|\`touch MARKER\`|"q" \\" \\|a\nb`
+
+/**
+ * A fake command on PATH that appends its argv (as JSON) to `log`; as `meshpool head`
+ * it also prints a head's address and `ready`, as the real one does.
+ */
+function fakeCommand(dir: string, name: string, log: string): void {
+  const file = join(dir, name)
+  writeFileSync(
+    file,
+    `#!${process.execPath}
+const { appendFileSync } = require('node:fs')
+appendFileSync(${JSON.stringify(log)}, JSON.stringify(process.argv.slice(2)) + '\\n')
+if (process.argv.includes('head')) console.log('  meshpool join /ip4/10.1.2.3/tcp/8899/p2p/12D3KooWFake\\nready')
+`,
+  )
+  chmodSync(file, 0o755)
+}
+
+function logged(log: string): string[][] {
+  return existsSync(log)
+    ? readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line))
+    : []
+}
+
+describe('meshpool slurm with hostile values', () => {
+  it('quotes every value: run through a fake sbatch and meshpool, each arrives as the single argument it was', async () => {
+    const dir = tempDir()
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    const marker = join(dir, 'pwned')
+    // The first word is the command; every other word of --meshpool must arrive as it is.
+    const words = ['fake-meshpool', "';", 'touch', marker, '#', `$(touch\${IFS}${marker})`]
+    words.push(`\`touch\${IFS}${marker}\``, '"q"', '\\"', '\\', "it's", 'a\nb', '$HOME')
+    const script = await print(['slurm', '--workers', '2', '--meshpool', words.join(' ')])
+    const file = join(dir, 'meshpool.sbatch')
+    writeFileSync(file, script)
+    expect(spawnSync('bash', ['-n', file], { encoding: 'utf8' }).status).toBe(0)
+
+    const meshpoolLog = join(dir, 'meshpool.log')
+    const sbatchLog = join(dir, 'sbatch.log')
+    fakeCommand(bin, 'fake-meshpool', meshpoolLog)
+    fakeCommand(bin, 'sbatch', sbatchLog)
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOME: dir, TMPDIR: dir, SLURM_JOB_ID: '4242' }
+    const head = spawnSync('bash', [file], { encoding: 'utf8', env, timeout: 20_000 })
+    expect(head.status, head.stdout + head.stderr).toBe(0)
+    expect(logged(meshpoolLog)[0]).toEqual([
+      ...words.slice(1),
+      'head',
+      '--no-work',
+      '--port',
+      '8899',
+      '--key-file',
+      join(dir, '.meshpool/slurm-4242/head.key'),
+    ])
+    expect(readFileSync(join(dir, '.meshpool/slurm-4242/address'), 'utf8')).toBe(
+      '/ip4/10.1.2.3/tcp/8899/p2p/12D3KooWFake\n',
+    )
+
+    // sbatch got the node job as one --wrap argument; run it as sbatch would, with sh.
+    const sbatch = logged(sbatchLog)[0] ?? []
+    expect(sbatch).toContain('--array=1-2')
+    const wrap = sbatch[sbatch.indexOf('--wrap') + 1] as string
+    const node = spawnSync('sh', ['-c', wrap], { encoding: 'utf8', env, timeout: 20_000 })
+    expect(node.status, node.stdout + node.stderr).toBe(0)
+    const joined = logged(meshpoolLog)[1] ?? []
+    expect(joined.slice(0, -1)).toEqual([
+      ...words.slice(1),
+      'join',
+      '/ip4/10.1.2.3/tcp/8899/p2p/12D3KooWFake',
+      '--gpus',
+      'all',
+      '--state-dir',
+    ])
+    // Its state folder is fresh, made by mktemp: private, with a name no one could take in advance.
+    const stateDir = joined.at(-1) as string
+    expect(stateDir).toMatch(new RegExp(`^${dir}/meshpool-node\\.\\w{8}$`))
+    expect(statSync(stateDir).mode & 0o777).toBe(0o700)
+    expect(existsSync(join(dir, 'pwned'))).toBe(false)
+  })
+
+  it('refuses a --partition or --time that sbatch would not take, before writing any script', async () => {
+    for (const flag of ['--partition', '--time']) {
+      for (const value of HOSTILE.replaceAll('MARKER', '/tmp/x').split('|')) {
+        const proc = meshpool(['slurm', flag, value])
+        expect(await proc.exited, proc.output()).toBe(2)
+        expect(proc.output()).toContain(`meshpool: ${flag} ${JSON.stringify(value)} is not a Slurm ${flag.slice(2)}`)
+        expect(proc.output()).not.toContain('#!/bin/bash')
+      }
+    }
   })
 })
 
@@ -86,5 +182,30 @@ describe('meshpool k8s', () => {
     const join = node.command[node.command.indexOf('join') + 1]
     expect(join).toMatch(/^\/dns4\/meshpool-head\.ml\.svc\.cluster\.local\/tcp\/8899\/p2p\/12D3KooW\w+$/)
     expect(text).toContain(join)
+  })
+})
+
+describe('meshpool k8s with hostile values', () => {
+  it('keeps --image and --meshpool intact as values, never as YAML or shell, and refuses a bad --namespace', async () => {
+    const words = ['meshpool', "';", 'touch', '/tmp/x', '#', '$(id)', '`id`', '"q"', "it's", 'a\nkind:Pod', '\\']
+    const image = `evil:1\nkind: Pod\n# '; touch /tmp/x # $(id) \`id\` "q"`
+    const text = await print(['k8s', '--image', image, '--meshpool', words.join(' ')])
+    const docs = parseAllDocuments(text).map((doc) => {
+      expect(doc.errors).toEqual([])
+      return doc.toJS()
+    })
+    expect(docs.map((d) => d.kind)).toEqual(['Secret', 'Secret', 'Deployment', 'Service', 'StatefulSet'])
+    const head = docs[2].spec.template.spec.containers[0]
+    expect(head.image).toBe(image)
+    expect(head.command.slice(0, words.length + 1)).toEqual([...words, 'head'])
+    const node = docs[4].spec.template.spec.containers[0]
+    expect(node.image).toBe(image)
+    expect(node.command.slice(0, words.length + 1)).toEqual([...words, 'join'])
+    // An emptyDir is mode 0777, which a node refuses as its state folder: it uses a folder inside.
+    expect(node.command.at(-1)).toBe('/state/node')
+
+    const refused = meshpool(['k8s', '--namespace', 'ml\nkind: Pod'])
+    expect(await refused.exited).toBe(2)
+    expect(refused.output()).toContain('is not a Kubernetes namespace')
   })
 })

@@ -1,9 +1,13 @@
+import { printable } from '@meshpool/core'
 import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, startHead } from '@meshpool/node'
 import { Command, Option } from 'commander'
 import { integer } from './options.js'
-import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
+import { type AccessFlags, readAccess, readWebToken, withAccessOptions } from './password.js'
 import { untilSignal } from './signals.js'
 import { countOf, describeSlots, resolveSlots, type SlotFlags, withSlotOptions } from './slot-options.js'
+
+/** Where the metrics and dashboard listen unless told otherwise, as startHead's own default: this machine only. */
+const DEFAULT_WEB_HOST = '127.0.0.1'
 
 export function headCommand(): Command {
   const command = new Command('head')
@@ -22,6 +26,22 @@ export function headCommand(): Command {
       'serve a live web page of the mesh at http://<host>:<port>/ (0: a free port)',
       integer('--dashboard-port', { max: 65535 }),
     )
+    .addOption(
+      new Option('--metrics-host <host>', 'address the metrics listen on (0.0.0.0: every interface)').default(
+        DEFAULT_WEB_HOST,
+        `${DEFAULT_WEB_HOST}, this machine only`,
+      ),
+    )
+    .addOption(
+      new Option('--dashboard-host <host>', 'address the dashboard listens on (0.0.0.0: every interface)').default(
+        DEFAULT_WEB_HOST,
+        `${DEFAULT_WEB_HOST}, this machine only`,
+      ),
+    )
+    .option(
+      '--web-token-file <file>',
+      'the metrics and dashboard answer only requests with the token in this file, mode 0600, as ?token= or a Bearer header (default: $MESHPOOL_WEB_TOKEN)',
+    )
     .option(
       '--max-open-jobs <n>',
       'most jobs one client may have open; clients hold back the rest until results come (default 1000000)',
@@ -39,11 +59,15 @@ export function headCommand(): Command {
           maxOpenJobs?: number
           metricsPort?: number
           dashboardPort?: number
+          metricsHost: string
+          dashboardHost: string
+          webTokenFile?: string
           work: boolean
         } & SlotFlags &
           AccessFlags,
       ) => {
         const access = readAccess(opts, { optional: true })
+        const webToken = readWebToken(opts.webTokenFile)
         const plan = opts.work ? await resolveSlots(opts) : { slots: 0, gpus: [] }
         const head = await startHead({
           ...access,
@@ -54,14 +78,21 @@ export function headCommand(): Command {
           ...(opts.maxOpenJobs === undefined ? {} : { maxOpenJobsPerClient: opts.maxOpenJobs }),
           ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
           ...(opts.dashboardPort === undefined ? {} : { dashboardPort: opts.dashboardPort }),
+          metricsHost: opts.metricsHost,
+          dashboardHost: opts.dashboardHost,
+          ...(webToken === undefined ? {} : { webToken }),
           slots: plan.slots,
           gpus: plan.gpus,
-          onLine: (line) => process.stdout.write(`${line}\n`),
+          // Names, reasons and workers' lines come from other machines: no terminal controls reach ours.
+          onLine: (line) => process.stdout.write(`${printable(line)}\n`),
           onNodeEvent: (event) => {
             if (event.nodeId === 'local') return
             const who = `node ${event.name} (${event.nodeId})`
-            if (event.type === 'joined') process.stdout.write(`${who} joined with ${countOf(event.slots, 'slot')}\n`)
-            else process.stdout.write(`${who} left${event.reason === undefined ? '' : `: ${event.reason}`}\n`)
+            const line =
+              event.type === 'joined'
+                ? `${who} joined with ${countOf(event.slots, 'slot')}`
+                : `${who} left${event.reason === undefined ? '' : `: ${event.reason}`}`
+            process.stdout.write(`${printable(line)}\n`)
           },
         })
         const stats = head.stats()
@@ -80,8 +111,9 @@ export function headCommand(): Command {
               : 'join it from another machine, with a copy of the pool key file (--pool-key):\n\n',
         )
         out.write(`  ${head.joinCommand}\n\n`)
-        if (head.metricsUrl !== undefined) out.write(`metrics at ${head.metricsUrl}\n`)
-        if (head.dashboardUrl !== undefined) out.write(`dashboard at ${head.dashboardUrl}\n`)
+        const tokenNeeded = webToken === undefined ? '' : ' (with the web token: ?token=… or Authorization: Bearer …)'
+        if (head.metricsUrl !== undefined) out.write(`metrics at ${head.metricsUrl}${tokenNeeded}\n`)
+        if (head.dashboardUrl !== undefined) out.write(`dashboard at ${head.dashboardUrl}${tokenNeeded}\n`)
         out.write('all addresses:\n')
         for (const address of head.addresses) out.write(`  ${address}\n`)
         out.write('ready\n')

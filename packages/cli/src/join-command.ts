@@ -1,3 +1,4 @@
+import { printable } from '@meshpool/core'
 import {
   acquireNodeLock,
   DEFAULT_DRAIN_TIMEOUT_MS,
@@ -68,7 +69,8 @@ export function joinCommand(): Command {
           stateDir: opts.stateDir,
           listen: [opts.listen],
           drainTimeoutMs: opts.drainTimeout,
-          onLine: (line) => process.stdout.write(`${line}\n`),
+          // Its workers' lines (shipped code) and other peers' words: no terminal controls reach the terminal.
+          onLine: (line) => process.stdout.write(`${printable(line)}\n`),
           ...(opts.name === undefined ? {} : { name: opts.name }),
           onStatus: (status, detail) => {
             if (status === 'disconnected')

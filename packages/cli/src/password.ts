@@ -79,6 +79,27 @@ function readPassword(passwordFile: string | undefined): string {
   return fromEnv
 }
 
+/**
+ * The token the head's metrics and dashboard ask for, if any: from
+ * --web-token-file (mode 0600, one line), else MESHPOOL_WEB_TOKEN.
+ */
+export function readWebToken(file: string | undefined): string | undefined {
+  if (file === undefined) return env('MESHPOOL_WEB_TOKEN')
+  checkPrivateFile(file, 'web token file')
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new UsageError(
+      `can't read the web token file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    )
+  }
+  const token = text.replace(/\r?\n$/, '')
+  if (token === '')
+    throw new UsageError(`the web token file ${file} is empty: write a token in it, e.g. openssl rand -hex 32 >${file}`)
+  return token
+}
+
 function env(name: string): string | undefined {
   const value = process.env[name]
   return value === undefined || value === '' ? undefined : value

@@ -1,3 +1,4 @@
+import { printable } from '@meshpool/core'
 import { meshStatus, type NodeInfo, stopNodes } from '@meshpool/node'
 import { Command } from 'commander'
 import { pickNodes } from './node-names.js'
@@ -11,7 +12,7 @@ export function statusCommand(): Command {
   return withAccessOptions(command).action(async (head: string, opts: AccessFlags & { json?: boolean }) => {
     const status = await meshStatus({ head, ...readAccess(opts) })
     if (opts.json === true) {
-      process.stdout.write(`${JSON.stringify(status, null, 2)}\n`)
+      process.stdout.write(`${jsonForTerminal(status)}\n`)
       return
     }
     const slots = status.nodes.reduce((n, node) => n + node.slots.length, 0)
@@ -49,17 +50,20 @@ function table(nodes: NodeInfo[]): string {
   const now = Date.now()
   const rows = [
     ['NODE', 'NAME', 'SLOTS', 'DONE', 'FAILED', 'HEARTBEAT', 'ADDRESS'],
-    ...nodes.map((node) => [
-      node.nodeId,
-      node.name,
-      node.slots
-        .map((s) => (s.gpu === undefined ? s.state : `${s.state} (GPU ${s.gpu.index} ${s.gpu.name})`))
-        .join(', '),
-      String(node.done),
-      String(node.failed),
-      `${((now - node.lastHeartbeat) / 1000).toFixed(1)} s ago`,
-      node.addrs[0] ?? '-',
-    ]),
+    // Nodes name themselves (and their GPUs): what a node says is printed without terminal controls.
+    ...nodes.map((node) =>
+      [
+        node.nodeId,
+        node.name,
+        node.slots
+          .map((s) => (s.gpu === undefined ? s.state : `${s.state} (GPU ${s.gpu.index} ${s.gpu.name})`))
+          .join(', '),
+        String(node.done),
+        String(node.failed),
+        `${((now - node.lastHeartbeat) / 1000).toFixed(1)} s ago`,
+        node.addrs[0] ?? '-',
+      ].map(printable),
+    ),
   ]
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? []
   return rows
@@ -70,4 +74,15 @@ function table(nodes: NodeInfo[]): string {
         .trimEnd(),
     )
     .join('\n')
+}
+
+/**
+ * JSON.stringify escapes C0 controls but writes DEL and C1 as they are, which a
+ * terminal acts on: escaped here too, so the JSON says the same and prints safely.
+ */
+function jsonForTerminal(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\x7f-\x9f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 }

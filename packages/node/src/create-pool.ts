@@ -14,6 +14,7 @@ import {
   type HeadToClientMessage,
   InvalidOptionError,
   inbound,
+  printable,
 } from '@meshpool/core'
 import { NodeAgent } from './agent.js'
 import { channelPair, StreamChannel } from './channel.js'
@@ -131,14 +132,15 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
 }
 
 /** Where the workers' output lines go. */
+/** Lines come from other machines' workers: terminal control characters are stripped before anyone prints them. */
 function outputSink(output: PoolSettings['output']): (lines: string[]) => void {
   if (output === undefined || output === 'inherit') {
-    return (lines) => process.stderr.write(lines.map((line) => `${line}\n`).join(''))
+    return (lines) => process.stderr.write(lines.map((line) => `${printable(line)}\n`).join(''))
   }
   if (output === 'ignore') return () => {}
   if (typeof output === 'function') {
     return (lines) => {
-      for (const line of lines) output(line)
+      for (const line of lines) output(printable(line))
     }
   }
   throw new InvalidOptionError(

@@ -199,7 +199,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const slots = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus.length : (init.slots ?? defaultSlots())
   let agent: NodeAgent | undefined
   if (slots > 0) {
-    const code = new CodeCache(join(dirname(keyFile), 'code'), async (hash) => head.code(hash))
+    const code = new CodeCache(join(dirname(keyFile), 'code'), async (hash) => head.code(hash), init.onLine)
     agent = new NodeAgent({
       slots,
       name: `${hostname()} (head)`,

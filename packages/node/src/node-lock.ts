@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync, unlinkSync } from 'node:fs'
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
+import { InvalidOptionError } from '@meshpool/core'
 
 /** The folder under the home directory where meshpool keeps its state. */
 export const DEFAULT_STATE_DIR_NAME = '.meshpool'
@@ -31,6 +32,7 @@ export async function acquireNodeLock(
   holder: { head: string; pid?: number },
 ): Promise<{ acquired: true; release(): Promise<void> } | { acquired: false; holder: NodeLockHolder }> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 })
+  await checkStateDir(stateDir)
   const file = join(stateDir, LOCK_FILE)
   const ours: NodeLockHolder = {
     pid: holder.pid ?? process.pid,
@@ -57,6 +59,27 @@ export async function acquireNodeLock(
     if ((await readText(file)) === seen) await unlink(file).catch(() => {})
   }
   throw new Error(`could not take ${file}: it keeps changing; is another meshpool node starting?`)
+}
+
+/**
+ * Refuses a state folder that another user owns or that others may write: the
+ * node runs the code cached there and keeps its identity there, so whoever can
+ * change the folder could change what runs. (`/tmp/meshpool-<job id>`, made in
+ * advance by someone else, is the case this stops.)
+ */
+export async function checkStateDir(stateDir: string, uid = process.getuid?.()): Promise<void> {
+  if (process.platform === 'win32') return
+  const info = await stat(stateDir)
+  if (uid !== undefined && info.uid !== uid) {
+    throw new InvalidOptionError(
+      `the state folder ${stateDir} belongs to another user (uid ${info.uid}, not yours, ${uid}), who could change the code this node runs; give --state-dir (or MESHPOOL_STATE_DIR) a folder of your own, e.g. one made with mktemp -d`,
+    )
+  }
+  if ((info.mode & 0o022) !== 0) {
+    throw new InvalidOptionError(
+      `the state folder ${stateDir} can be written by other users (mode ${(info.mode & 0o777).toString(8)}), who could change the code this node runs; run: chmod 700 ${stateDir} (or give --state-dir a folder of your own)`,
+    )
+  }
 }
 
 /** Removes `stateDir/node.lock` if it holds `pid`, synchronously (for `process.on('exit')`); never throws. */

@@ -105,8 +105,10 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   // The agent and its neighbours refer to each other.
   let agent: NodeAgent
   const neighbours = new Neighbours(peer, headPeerId ?? '', () => agent.findPeers())
-  const code = new CodeCache(join(init.stateDir ?? defaultStateDir(), 'code'), (hash) =>
-    fetchCode(peer, headAddr, hash),
+  const code = new CodeCache(
+    join(init.stateDir ?? defaultStateDir(), 'code'),
+    (hash) => fetchCode(peer, headAddr, hash),
+    init.onLine,
   )
   agent = new NodeAgent({
     slots: init.slots ?? defaultSlots(),

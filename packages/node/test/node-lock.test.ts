@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { acquireNodeLock, defaultStateDir, releaseNodeLockSync } from '../src/node-lock.js'
+import { acquireNodeLock, checkStateDir, defaultStateDir, releaseNodeLockSync } from '../src/node-lock.js'
 
 let dir: string
 let stateDir: string
@@ -118,5 +118,28 @@ describe('releaseNodeLockSync', () => {
     releaseNodeLockSync(stateDir)
     await expect(stat(lockFile)).rejects.toMatchObject({ code: 'ENOENT' })
     releaseNodeLockSync(stateDir)
+  })
+})
+
+describe('checkStateDir', () => {
+  it("refuses a folder another user owns, naming the fix, and takes one of one's own", async () => {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 })
+    const owner = (await stat(stateDir)).uid
+    await expect(checkStateDir(stateDir, owner)).resolves.toBeUndefined()
+    await expect(checkStateDir(stateDir, owner + 1)).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      message: `the state folder ${stateDir} belongs to another user (uid ${owner}, not yours, ${owner + 1}), who could change the code this node runs; give --state-dir (or MESHPOOL_STATE_DIR) a folder of your own, e.g. one made with mktemp -d`,
+    })
+  })
+
+  it('refuses a folder its group or everyone may write', async () => {
+    for (const mode of [0o770, 0o707, 0o1777]) {
+      await mkdir(stateDir, { recursive: true })
+      await chmod(stateDir, mode)
+      await expect(acquireNodeLock(stateDir, { head: 'h' })).rejects.toMatchObject({
+        name: 'InvalidOptionError',
+        message: expect.stringContaining(`run: chmod 700 ${stateDir}`),
+      })
+    }
   })
 })
