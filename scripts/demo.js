@@ -2,7 +2,6 @@
 // `meshpool` process, and a pool in this process that runs a grid search over
 // them with a progress bar. Run it with `pnpm demo` (it builds first).
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,15 +15,25 @@ const READY_TIMEOUT_MS = 30_000
 const EXIT_TIMEOUT_MS = 10_000
 
 const dir = mkdtempSync(join(tmpdir(), 'meshpool-demo-'))
-// A fresh password for this run, given to the children in their environment only.
-const password = randomBytes(18).toString('base64url')
 const children = []
+// The head makes the pool's join token (no secret given); the nodes get it in their environment only.
+let token
+
+/** The environment without a pool secret of the caller's: the head must make its own token. */
+function withoutSecrets(env) {
+  const { MESHPOOL_TOKEN, MESHPOOL_PASSWORD, MESHPOOL_POOL_KEY_FILE, ...rest } = env
+  return rest
+}
 
 /** Starts `meshpool <args>` and resolves with its output lines once it prints `ready`. */
 function start(name, args) {
   const child = spawn(process.execPath, [CLI, ...args], {
     // Each node keeps its lock in a state folder of its own: several nodes on one machine are a demo's licence.
-    env: { ...process.env, MESHPOOL_PASSWORD: password, MESHPOOL_STATE_DIR: mkdtempSync(join(dir, `${name}-`)) },
+    env: {
+      ...withoutSecrets(process.env),
+      ...(token === undefined ? {} : { MESHPOOL_TOKEN: token }),
+      MESHPOOL_STATE_DIR: mkdtempSync(join(dir, `${name}-`)),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group: Ctrl-C reaches the demo alone, which then stops the children in order.
     detached: true,
@@ -104,6 +113,8 @@ try {
   const headLines = await start('head', [...headArgs, join(dir, 'head.key')])
   const head = headLines.join('\n').match(/\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+/)?.[0]
   if (head === undefined) throw new Error('the head printed no 127.0.0.1 join address')
+  token = headLines.join('\n').match(/MESHPOOL_TOKEN=(\S+) meshpool join/)?.[1]
+  if (token === undefined) throw new Error('the head printed no join token')
 
   const names = new Map() // node peer id → name
   for (const name of ['node-a', 'node-b']) {
@@ -118,7 +129,7 @@ try {
     for (const gamma of [0.03, 0.1, 0.3, 1, 2, 3, 10, 30])
       for (const lambda of [1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.3, 1, 10]) grid.push({ features, gamma, lambda })
 
-  pool = await createPool({ worker: WORKER, init: { seed: 42, samples: 2000 }, head, password })
+  pool = await createPool({ worker: WORKER, init: { seed: 42, samples: 2000 }, head, token })
   console.log(
     `\npool open: ${await pool.workersCount()} slots on ${await pool.nodesCount()} nodes; ${grid.length} jobs\n`,
   )

@@ -9,7 +9,7 @@ const grid = [16, 32, 64].flatMap((features) =>
 const pool = await createPool({
   worker: new URL('./worker.js', import.meta.url),
   init: { seed: 42, samples: 2000 }, // each slot builds the dataset once, from this seed
-  ...(process.env.MESHPOOL_HEAD ? { head: process.env.MESHPOOL_HEAD, password: process.env.MESHPOOL_PASSWORD } : {}),
+  ...(process.env.MESHPOOL_HEAD ? { head: process.env.MESHPOOL_HEAD } : {}),
 })
 try {
   const show = ({ features, gamma, lambda }) => `features=${features} gamma=${gamma} lambda=${lambda}`

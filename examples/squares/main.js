@@ -1,7 +1,7 @@
 import { createPool } from 'meshpool'
 
 // No head given: meshpool starts one in this process, with local slots.
-// Pass { head, password } to run the same code on a mesh.
+// Pass { head } (with MESHPOOL_TOKEN set) to run the same code on a mesh.
 const pool = await createPool({
   worker: new URL('./worker.js', import.meta.url),
   ...(process.env.MESHPOOL_HEAD ? { head: process.env.MESHPOOL_HEAD } : {}),
