@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { BLOB_PROTOCOL, CLIENT_PROTOCOL, CODE_PROTOCOL, WORK_PROTOCOL } from '@meshpool/core'
+import { BLOB_PROTOCOL, CLIENT_PROTOCOL, CODE_PROTOCOL, encodeFrame, WORK_PROTOCOL } from '@meshpool/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createPeer, createPool, derivePoolKey, type MeshPeer, type Pool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type JoinedNode, joinNode, PASSWORD, type Proc, startHead, stopAll, WORKER } from './harness.js'
-import { fuzzGossip, fuzzProtocol, hostilePeer, seeded } from './hostile-peer.js'
+import { type JoinedNode, joinNode, meshpool, PASSWORD, type Proc, startHead, stopAll, WORKER } from './harness.js'
+import { fuzzGossip, fuzzProtocol, hostilePeer, seeded, varint } from './hostile-peer.js'
 
 afterEach(stopAll)
 
@@ -139,5 +139,54 @@ describe('a flood of wrong-password handshakes', () => {
     expect(jobs).toBeGreaterThan(0)
     expect(peak).toBeLessThan(idle + 150)
     expect(head.child.exitCode).toBeNull()
+  })
+})
+
+describe("a member's crafted frames", () => {
+  it('95 MiB of empty maps, a hello claiming 4,000,000,000 slots, a status frame of 1 MiB: refused, the head stays up and small, status and honest maps still work', async () => {
+    const head = await startHead({ noWork: true, args: ['--dashboard-port', '0'] })
+    await joinNode(head.address, 2)
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    expect(await pool.map([{ x: 1 }])).toEqual([expect.objectContaining({ y: 2 })])
+    const idle = rssMB(head)
+    const rogue = await hostilePeer(head.peerId)
+    try {
+      const frame = (body: Uint8Array): Uint8Array => Buffer.concat([varint(body.byteLength), body])
+      const emptyMaps = new Uint8Array(95 * 1024 * 1024).fill(0xa0)
+      emptyMaps.set([0x9a, ...[0, 0, 0, 0]], 0)
+      new DataView(emptyMaps.buffer).setUint32(1, emptyMaps.length - 5)
+      const client = await rogue.dialProtocol(multiaddr(head.address), CLIENT_PROTOCOL)
+      client.send(frame(emptyMaps))
+      const work = await rogue.dialProtocol(multiaddr(head.address), WORK_PROTOCOL)
+      work.send(frame(encodeFrame({ type: 'hello', name: 'greedy', slots: 4_000_000_000 })))
+      const another = await rogue.dialProtocol(multiaddr(head.address), WORK_PROTOCOL)
+      another.send(
+        frame(
+          encodeFrame({
+            type: 'hello',
+            name: 'many-gpus',
+            slots: 2,
+            gpus: new Array(5000).fill({ index: 0, name: 'x', memoryMB: 1 }),
+          }),
+        ),
+      )
+      const stats = await rogue.dialProtocol(multiaddr(head.address), CLIENT_PROTOCOL)
+      stats.send(frame(encodeFrame({ type: 'stats', reqId: 1, padding: new Uint8Array(1024 * 1024) })))
+      // The head answers status, with no node of the rogue's, and runs honest jobs.
+      const status = meshpool(['status', head.address, '--json'])
+      expect(await status.exited, status.output()).toBe(0)
+      const nodes = (JSON.parse(status.output()) as { nodes: Array<{ name: string; slots: unknown[] }> }).nodes
+      expect(nodes.map((n) => n.name)).not.toContain('greedy')
+      expect(nodes.every((n) => n.slots.length <= 1024)).toBe(true)
+      const params = Array.from({ length: 200 }, (_, x) => ({ x }))
+      expect(((await pool.map(params)) as Array<{ y: number }>).map((r) => r.y)).toEqual(params.map((p) => 2 * p.x))
+      const peak = rssMB(head)
+      console.log(`crafted frames: head RSS ${idle.toFixed(0)} MB idle, ${peak.toFixed(0)} MB after`)
+      // Refused from their first bytes: not even the 95 MiB frame is buffered.
+      expect(peak).toBeLessThan(2 * idle)
+      expect(head.child.exitCode).toBeNull()
+    } finally {
+      await rogue.stop()
+    }
   })
 })

@@ -1,15 +1,15 @@
 import { FrameError } from './errors.js'
-import {
-  type BlobReply,
-  type BlobRequest,
-  type ClientMessage,
-  type CodeReply,
-  type CodeRequest,
-  type HeadToClientMessage,
-  type HeadToNodeMessage,
-  MAX_BATCH_ITEMS,
-  type NodeMessage,
+import type {
+  BlobReply,
+  BlobRequest,
+  ClientMessage,
+  CodeReply,
+  CodeRequest,
+  HeadToClientMessage,
+  HeadToNodeMessage,
+  NodeMessage,
 } from './wire.js'
+import { MAX_BATCH_ITEMS, MAX_SLOTS_PER_NODE } from './wire-limits.js'
 
 /**
  * The shape of every message each side of each protocol may receive, checked
@@ -44,31 +44,48 @@ const optional =
   (v, at) => {
     if (v !== undefined) check(v, at)
   }
-export const shape =
-  (fields: Record<string, Check>): Check =>
-  (v, at) => {
+/** An object with these fields and no others (an unknown field is refused: a frame says only what its type has). */
+export const shape = (fields: Record<string, Check>): Check => {
+  const known = new Set(Object.keys(fields))
+  return (v, at) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) fail(at, 'an object')
     const o = v as Record<string, unknown>
+    for (const key of Object.keys(o)) if (!known.has(key)) fail(`${at}.${key}`, 'absent (no such field)')
     for (const [key, check] of Object.entries(fields)) check(o[key], `${at}.${key}`)
   }
+}
+/** A message: its `type` (checked by decodeFrame) and these fields. */
+const message = (fields: Record<string, Check>): Check => shape({ type: str, ...fields })
 const list =
-  (item: Check): Check =>
+  (item: Check, max: number = MAX_BATCH_ITEMS): Check =>
   (v, at) => {
-    if (!Array.isArray(v) || v.length > MAX_BATCH_ITEMS) fail(at, `a list of at most ${MAX_BATCH_ITEMS} items`)
+    if (!Array.isArray(v) || v.length > max) fail(at, `a list of at most ${max} items`)
     const items = v as unknown[]
     for (let i = 0; i < items.length; i++) item(items[i], `${at}[${i}]`)
   }
+/** A node's slot count: at least what a machine can have, and no more (it bounds what the node may hold). */
+const slotCount: Check = (v, at) => {
+  uint(v, at)
+  if ((v as number) > MAX_SLOTS_PER_NODE) fail(at, `at most ${MAX_SLOTS_PER_NODE} slots`)
+}
 const errorShapeCheck = shape({
   name: str,
   message: (v, at) => typeof v === 'string' || fail(at, 'a string'),
   stack: optional((v, at) => typeof v === 'string' || fail(at, 'a string')),
 })
 const outcome = (idField: 'jobId' | 'id', extra: Record<string, Check>): Check => {
-  const ok = shape({ [idField]: uint, ...extra, value: bytes })
-  const notOk = shape({ [idField]: uint, ...extra, error: errorShapeCheck, lost: optional(bool), where: optional(str) })
+  const ok = shape({ [idField]: uint, ...extra, ok: bool, value: bytes })
+  const notOk = shape({
+    [idField]: uint,
+    ...extra,
+    ok: bool,
+    error: errorShapeCheck,
+    lost: optional(bool),
+    where: optional(str),
+  })
   return (v, at) => {
-    shape({ ok: bool })(v, at)
-    ;((v as { ok: boolean }).ok ? ok : notOk)(v, at)
+    if (typeof v !== 'object' || v === null) fail(at, 'an object')
+    ;((v as { ok?: unknown }).ok === true ? ok : notOk)(v, at)
   }
 }
 const leasedJob = shape({
@@ -105,21 +122,26 @@ const nodeInfo = shape({
 })
 
 const nodeMessages: Record<NodeMessage['type'], Check> = {
-  hello: shape({ name: str, slots: uint, addrs: optional(addrList), gpus: optional(list(gpuSummary)) }),
-  findPeers: shape({}),
-  pull: shape({ n: uint }),
-  results: shape({ results: list(outcome('jobId', { leaseId: uint })) }),
-  catchup: shape({ poolId: uint, from: uint }),
-  heartbeat: shape({ slotStates: optional(list(slotState)) }),
-  release: shape({ jobIds: ids }),
-  slots: shape({ slots: uint }),
-  loadFailed: shape({ poolId: uint, error: errorShapeCheck }),
-  output: shape({ poolId: uint, lines: list(str) }),
-  progress: shape({ progress: list(shape({ jobId: uint, leaseId: uint, fraction: fraction })) }),
+  hello: message({
+    name: str,
+    slots: slotCount,
+    addrs: optional(addrList),
+    gpus: optional(list(gpuSummary, MAX_SLOTS_PER_NODE)),
+  }),
+  findPeers: message({}),
+  pull: message({ n: uint }),
+  results: message({ results: list(outcome('jobId', { leaseId: uint })) }),
+  catchup: message({ poolId: uint, from: uint }),
+  heartbeat: message({ slotStates: optional(list(slotState, MAX_SLOTS_PER_NODE)) }),
+  release: message({ jobIds: ids }),
+  slots: message({ slots: slotCount }),
+  loadFailed: message({ poolId: uint, error: errorShapeCheck }),
+  output: message({ poolId: uint, lines: list(str) }),
+  progress: message({ progress: list(shape({ jobId: uint, leaseId: uint, fraction: fraction })) }),
 }
 const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
-  welcome: shape({ nodeId: str }),
-  pool: shape({
+  welcome: message({ nodeId: str }),
+  pool: message({
     pool: shape({
       poolId: uint,
       worker: str,
@@ -129,21 +151,21 @@ const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
       maxJobsPerSlot: optional(uint),
     }),
   }),
-  lease: shape({ jobs: list(leasedJob) }),
-  updates: shape({
+  lease: message({ jobs: list(leasedJob) }),
+  updates: message({
     entries: list(updateEntry),
     dropped: optional(shape({ poolId: uint, through: uint })),
     announced: optional(list(shape({ poolId: uint, seq: uint, hash: optional(hash) }))),
   }),
-  peers: shape({ peers: list(peerInfo) }),
-  revoked: shape({ peerIds: list(str) }),
-  refused: shape({ message: str }),
-  stop: shape({}),
-  cancel: shape({ jobIds: ids, closedPools: optional(ids) }),
-  seqs: shape({ seqs: list(shape({ poolId: uint, seq: uint })) }),
+  peers: message({ peers: list(peerInfo) }),
+  revoked: message({ peerIds: list(str) }),
+  refused: message({ message: str }),
+  stop: message({}),
+  cancel: message({ jobIds: ids, closedPools: optional(ids) }),
+  seqs: message({ seqs: list(shape({ poolId: uint, seq: uint })) }),
 }
 const clientMessages: Record<ClientMessage['type'], Check> = {
-  open: shape({
+  open: message({
     worker: str,
     init: bytes,
     settings: shape({
@@ -154,37 +176,106 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
     }),
     code: optional(bytes),
   }),
-  submit: shape({ jobs: list(shape({ id: uint, params: bytes, timeoutMs: optional(uint) })) }),
-  cancel: shape({ ids }),
-  update: shape({ reqId: uint, value: bytes }),
-  stats: shape({ reqId: uint }),
-  watch: shape({ on: bool }),
-  revoke: shape({ reqId: uint, peerId: str }),
-  nodes: shape({ reqId: uint }),
-  stopNodes: shape({ reqId: uint, nodeIds: list(str) }),
+  submit: message({ jobs: list(shape({ id: uint, params: bytes, timeoutMs: optional(uint) })) }),
+  cancel: message({ ids }),
+  update: message({ reqId: uint, value: bytes }),
+  stats: message({ reqId: uint }),
+  watch: message({ on: bool }),
+  revoke: message({ reqId: uint, peerId: str }),
+  nodes: message({ reqId: uint }),
+  stopNodes: message({ reqId: uint, nodeIds: list(str) }),
 }
 const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
-  opened: shape({ poolId: uint, maxOpenJobs: optional(uint) }),
-  results: shape({ results: list(outcome('id', {})) }),
-  updated: shape({ reqId: uint, seq: uint }),
-  stats: shape({ reqId: uint, workers: uint, nodes: uint }),
-  refused: shape({ message: str }),
-  output: shape({ lines: list(str) }),
-  progress: shape({ progress: list(shape({ id: uint, fraction: fraction })) }),
-  revoked: shape({ reqId: uint, peerId: str, known: bool }),
-  nodes: shape({ reqId: uint, nodes: list(nodeInfo), queued: uint, leased: uint }),
-  stopping: shape({ reqId: uint, nodeIds: list(str) }),
+  opened: message({ poolId: uint, maxOpenJobs: optional(uint) }),
+  results: message({ results: list(outcome('id', {})) }),
+  updated: message({ reqId: uint, seq: uint }),
+  stats: message({ reqId: uint, workers: uint, nodes: uint }),
+  refused: message({ message: str }),
+  output: message({ lines: list(str) }),
+  progress: message({ progress: list(shape({ id: uint, fraction: fraction })) }),
+  revoked: message({ reqId: uint, peerId: str, known: bool }),
+  nodes: message({ reqId: uint, nodes: list(nodeInfo), queued: uint, leased: uint }),
+  stopping: message({ reqId: uint, nodeIds: list(str) }),
 }
-const codeRequests: Record<CodeRequest['type'], Check> = { fetch: shape({ hash }) }
-const codeReplies: Record<CodeReply['type'], Check> = { code: shape({ hash, code: optional(bytes) }) }
+const codeRequests: Record<CodeRequest['type'], Check> = { fetch: message({ hash }) }
+const codeReplies: Record<CodeReply['type'], Check> = { code: message({ hash, code: optional(bytes) }) }
 const blobRequests: Record<BlobRequest['type'], Check> = {
-  fetch: shape({ hash, direct: optional(bool) }),
-  have: shape({ hash }),
+  fetch: message({ hash, direct: optional(bool) }),
+  have: message({ hash }),
 }
 const blobReplies: Record<BlobReply['type'], Check> = {
-  blob: shape({ hash, data: optional(bytes) }),
-  elsewhere: shape({ hash, peers: list(peerInfo) }),
+  blob: message({ hash, data: optional(bytes) }),
+  elsewhere: message({ hash, peers: list(peerInfo) }),
 }
+
+const KiB = 1024
+const MiB = 1024 * KiB
+/** Control messages: a few numbers and names. */
+const SMALL = 64 * KiB
+/** Lists of ids, peers, lines or progress: bounded by MAX_BATCH_ITEMS items. */
+const MEDIUM = 16 * MiB
+/**
+ * The largest frame of each message type each side takes, checked before it
+ * is decoded (a status request is a few bytes, not 256 MiB). Types not listed
+ * here carry values (params, results, updates, code, blobs): MAX_FRAME_BYTES.
+ */
+export const frameLimits = new WeakMap<object, Record<string, number>>([
+  [
+    nodeMessages,
+    {
+      hello: 256 * KiB,
+      findPeers: SMALL,
+      pull: SMALL,
+      catchup: SMALL,
+      heartbeat: SMALL,
+      slots: SMALL,
+      release: MEDIUM,
+      loadFailed: MEDIUM,
+      output: MEDIUM,
+      progress: MEDIUM,
+    },
+  ],
+  [
+    headToNodeMessages,
+    {
+      welcome: SMALL,
+      peers: MEDIUM,
+      revoked: MEDIUM,
+      refused: SMALL,
+      stop: SMALL,
+      cancel: MEDIUM,
+      seqs: MEDIUM,
+    },
+  ],
+  [
+    clientMessages,
+    {
+      cancel: MEDIUM,
+      stats: SMALL,
+      watch: SMALL,
+      revoke: SMALL,
+      nodes: SMALL,
+      stopNodes: MEDIUM,
+    },
+  ],
+  [
+    headToClientMessages,
+    {
+      opened: SMALL,
+      updated: SMALL,
+      stats: SMALL,
+      refused: SMALL,
+      output: MEDIUM,
+      progress: MEDIUM,
+      revoked: SMALL,
+      nodes: MEDIUM,
+      stopping: MEDIUM,
+    },
+  ],
+  [codeRequests, { fetch: SMALL }],
+  [blobRequests, { fetch: SMALL, have: SMALL }],
+  [blobReplies, { elsewhere: MEDIUM }],
+])
 
 /** The messages each side of each protocol may receive. */
 export const inbound = {

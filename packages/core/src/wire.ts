@@ -2,7 +2,8 @@ import { Encoder } from 'cbor-x'
 import { scanCbor } from './cbor-scan.js'
 import type { ErrorShape } from './errors.js'
 import { FrameError } from './errors.js'
-import { type Check, shape, str } from './wire-checks.js'
+import { type Check, frameLimits } from './wire-checks.js'
+import { MAX_BATCH_ITEMS } from './wire-limits.js'
 
 /** Protocol ids. The version is part of the id: a peer of another major version is refused. */
 export const WORK_PROTOCOL = '/meshpool/work/1.0.0'
@@ -25,8 +26,7 @@ export const BATCH_SOFT_BYTES = 1024 * 1024
  * refuses a client that sends more.
  */
 export const MAX_OPEN_JOBS_PER_CLIENT = 1_000_000
-/** Most items (jobs, results) in one frame. */
-export const MAX_BATCH_ITEMS = 65_536
+export { MAX_BATCH_ITEMS, MAX_SLOTS_PER_NODE } from './wire-limits.js'
 /**
  * What any frame may hold, checked before it is decoded: nesting depth, and
  * arrays and maps in all (each becomes an object). A full batch needs a few
@@ -248,13 +248,55 @@ const frames = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Arr
 
 /** Encodes a message to a frame body. Throws {@link FrameError} past `maxBytes`. */
 export function encodeFrame(message: object, maxBytes = MAX_FRAME_BYTES): Uint8Array {
-  const bytes = frames.encode(message) as Uint8Array
+  // The type first, so that a receiver can check a frame from its first bytes (checkFrameStart).
+  const typed =
+    typeof message === 'object' && message !== null && 'type' in message && Object.keys(message)[0] !== 'type'
+      ? Object.assign({ type: message.type }, message)
+      : message
+  const bytes = frames.encode(typed) as Uint8Array
   if (bytes.byteLength > maxBytes) {
     throw new FrameError(
       `a frame of ${bytes.byteLength} bytes is over the limit of ${maxBytes} bytes; send smaller values`,
     )
   }
   return bytes
+}
+
+/** How many first bytes of a frame {@link checkFrameStart} needs (fewer when the frame is shorter). */
+export const FRAME_START_BYTES = 64
+
+/**
+ * Checks a frame from its first bytes and its announced length, before the
+ * rest arrives: it must be a map whose first field is its `type` (as
+ * {@link encodeFrame} writes every frame), of a type this side accepts, and
+ * no longer than that type's limit. So a peer can't make this side buffer
+ * 256 MiB of something no message is. Throws {@link FrameError}.
+ */
+export function checkFrameStart(start: Uint8Array, length: number, accepted: Record<string, Check>): void {
+  const type = typeAtStart(start)
+  if (type === undefined) throw new FrameError('a frame must be a map whose first field is its type')
+  if (!Object.hasOwn(accepted, type)) throw new FrameError(`unknown message type ${JSON.stringify(type)}`)
+  const limit = frameLimits.get(accepted)?.[type] ?? MAX_FRAME_BYTES
+  if (length > limit) throw new FrameError(`a ${type} frame of ${length} bytes is over its limit of ${limit} bytes`)
+}
+
+/** The text of `{ type: "…", …}` at the start of a CBOR frame, if it starts so. */
+function typeAtStart(bytes: Uint8Array): string | undefined {
+  let at = 0
+  const head = bytes[at++]
+  if (head === undefined || head >> 5 !== 5 || head === 0xa0) return undefined
+  const info = head & 0x1f
+  if (info >= 24 && info <= 27) at += 1 << (info - 24)
+  else if (info > 27 && info !== 31) return undefined
+  const key = [0x64, 0x74, 0x79, 0x70, 0x65] // text(4) "type"
+  for (const byte of key) if (bytes[at++] !== byte) return undefined
+  const text = bytes[at++]
+  if (text === undefined || text >> 5 !== 3) return undefined
+  let length = text & 0x1f
+  if (length === 24) length = bytes[at++] ?? 255
+  else if (length > 24) return undefined
+  if (at + length > bytes.length) return undefined
+  return new TextDecoder().decode(bytes.subarray(at, at + length))
 }
 
 /**
@@ -269,15 +311,21 @@ export function decodeFrame<T extends { type: string }>(
   if (frame.byteLength > maxBytes) {
     throw new FrameError(`a frame of ${frame.byteLength} bytes is over the limit of ${maxBytes} bytes`)
   }
-  scanCbor(frame, FRAME_BUDGET)
+  const { type: scanned } = scanCbor(frame, FRAME_BUDGET)
+  const limit = scanned === undefined ? undefined : frameLimits.get(accepted)?.[scanned]
+  if (limit !== undefined && frame.byteLength > limit) {
+    throw new FrameError(`a ${scanned} frame of ${frame.byteLength} bytes is over its limit of ${limit} bytes`)
+  }
   let message: unknown
   try {
     message = frames.decode(frame)
   } catch (err) {
     throw new FrameError(`a frame is not valid CBOR: ${(err as Error).message}`)
   }
-  shape({ type: str })(message, 'frame')
-  const type = (message as { type: string }).type
+  const type = (message as { type?: unknown } | null)?.type
+  if (typeof message !== 'object' || message === null || typeof type !== 'string' || type.length > 64) {
+    throw new FrameError('malformed frame: a frame is an object with a `type`')
+  }
   const check = Object.hasOwn(accepted, type) ? accepted[type] : undefined
   if (check === undefined) throw new FrameError(`unknown message type ${JSON.stringify(type)}`)
   check(message, type)

@@ -1,8 +1,15 @@
 import type { Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { LengthPrefixedDecoder } from '@libp2p/utils'
-import { decodeFrame, encodeFrame, FrameError, MAX_FRAME_BYTES } from '@meshpool/core'
+import {
+  checkFrameStart,
+  decodeFrame,
+  encodeFrame,
+  FRAME_START_BYTES,
+  FrameError,
+  MAX_FRAME_BYTES,
+} from '@meshpool/core'
 import * as varint from 'uint8-varint'
+import { FrameReader } from './frame-reader.js'
 
 const log = logger('meshpool:channel')
 
@@ -199,16 +206,17 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
   }
 
   async #read(): Promise<void> {
-    const decoder = new LengthPrefixedDecoder({
-      maxDataLength: this.#maxIn,
-      maxBufferSize: this.#maxIn + 16,
+    const reader = new FrameReader({
+      maxBytes: this.#maxIn,
+      startBytes: FRAME_START_BYTES,
+      checkStart: (start, length) => checkFrameStart(start, length, this.#accepted),
     })
     let reason: Error | undefined
     try {
       for await (const chunk of this.#stream) {
         channelBytes.in += chunk.byteLength
-        for (const frame of decoder.decode(chunk)) {
-          const message = decodeFrame<In>(frame.subarray(), this.#accepted, this.#maxIn)
+        for (const frame of reader.push(chunk)) {
+          const message = decodeFrame<In>(frame, this.#accepted, this.#maxIn)
           if (this.#closed) return
           safely(() => this.#handlers?.message(message))
         }

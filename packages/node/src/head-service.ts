@@ -339,7 +339,11 @@ export class HeadService {
         return
       case 'pull':
         if (this.#nodes.get(node.id) !== node) return
-        node.wanted = Math.min(node.wanted + message.n, node.slots * MAX_WANTED_PER_SLOT)
+        // What a node holds is tied to the slots it has: asking again and again gets it no more.
+        node.wanted = Math.max(
+          0,
+          Math.min(node.wanted + message.n, node.slots * MAX_WANTED_PER_SLOT - this.#ledger.heldBy(node.id)),
+        )
         this.#dispatch()
         return
       case 'results': {

@@ -1,0 +1,121 @@
+import { FrameError } from '@meshpool/core'
+
+/** A chunk as a libp2p stream yields it. */
+type Chunk = Uint8Array | { subarray(): Uint8Array; byteLength: number }
+
+/** Bytes of a varint length prefix at most (2^56 is far past any frame bound). */
+const MAX_VARINT_BYTES = 8
+
+export interface FrameReaderInit {
+  /** The largest frame taken at all. */
+  maxBytes: number
+  /** How many first bytes `checkStart` wants to see (fewer for a shorter frame). */
+  startBytes: number
+  /** Checks a frame from its first bytes and its announced length before the rest is buffered; throws to refuse. */
+  checkStart: (start: Uint8Array, length: number) => void
+}
+
+/**
+ * Splits a byte stream into varint length-prefixed frames. Each frame's start
+ * is checked as soon as it arrives, so a frame this side would refuse (of an
+ * unknown type, or longer than its type may be) is refused before its body
+ * is buffered, not after.
+ */
+export class FrameReader {
+  readonly #init: FrameReaderInit
+  #parts: Uint8Array[] = []
+  #buffered = 0
+  /** The length of the frame being read, once its prefix is in. */
+  #length: number | undefined
+  #started = false
+
+  constructor(init: FrameReaderInit) {
+    this.#init = init
+  }
+
+  /** Takes a chunk; returns the frames it completed. Throws FrameError for a frame to refuse. */
+  push(chunk: Chunk): Uint8Array[] {
+    const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
+    if (bytes.byteLength > 0) {
+      this.#parts.push(bytes)
+      this.#buffered += bytes.byteLength
+    }
+    const frames: Uint8Array[] = []
+    while (true) {
+      if (this.#length === undefined) {
+        const prefix = this.#readPrefix()
+        if (prefix === undefined) return frames
+        this.#length = prefix
+        this.#started = false
+      }
+      const length = this.#length
+      if (!this.#started) {
+        const want = Math.min(length, this.#init.startBytes)
+        if (this.#buffered < want) return frames
+        this.#init.checkStart(this.#peek(want), length)
+        this.#started = true
+      }
+      if (this.#buffered < length) return frames
+      frames.push(this.#take(length))
+      this.#length = undefined
+    }
+  }
+
+  /** Reads a length prefix off the front, if it is all there. */
+  #readPrefix(): number | undefined {
+    const head = this.#peek(Math.min(this.#buffered, MAX_VARINT_BYTES))
+    let value = 0
+    for (let i = 0; i < head.length; i++) {
+      const byte = head[i] as number
+      value += (byte & 0x7f) * 2 ** (7 * i)
+      if (byte < 0x80) {
+        if (value > this.#init.maxBytes) {
+          throw new FrameError(`a frame of ${value} bytes is over the limit of ${this.#init.maxBytes} bytes`)
+        }
+        this.#take(i + 1)
+        return value
+      }
+    }
+    if (head.length >= MAX_VARINT_BYTES) throw new FrameError('a frame length prefix is malformed')
+    return undefined
+  }
+
+  /** The first n buffered bytes, without taking them. */
+  #peek(n: number): Uint8Array {
+    const first = this.#parts[0]
+    if (first !== undefined && first.byteLength >= n) return first.subarray(0, n)
+    return this.#copy(n, false)
+  }
+
+  /** Takes the first n buffered bytes off the front. */
+  #take(n: number): Uint8Array {
+    const first = this.#parts[0]
+    if (first !== undefined && first.byteLength >= n) {
+      const taken = first.subarray(0, n)
+      if (first.byteLength === n) this.#parts.shift()
+      else this.#parts[0] = first.subarray(n)
+      this.#buffered -= n
+      return taken
+    }
+    return this.#copy(n, true)
+  }
+
+  #copy(n: number, take: boolean): Uint8Array {
+    const out = new Uint8Array(n)
+    let at = 0
+    let used = 0
+    for (const part of this.#parts) {
+      if (at === n) break
+      const piece = part.subarray(0, n - at)
+      out.set(piece, at)
+      at += piece.byteLength
+      if (piece.byteLength === part.byteLength) used++
+      else if (take) this.#parts[used] = part.subarray(piece.byteLength)
+    }
+    if (take) {
+      this.#parts.splice(0, used)
+      this.#buffered -= n
+    }
+    return out
+  }
+}
