@@ -233,3 +233,27 @@ describe('the password', () => {
     for (const proc of [head, node]) expect(proc.output()).not.toContain(PASSWORD)
   })
 })
+
+describe('the addresses a node gives for itself', () => {
+  it('reach the mesh only when they are on the IP its connection came from', async () => {
+    const head = await startHead({ noWork: true })
+    const rogue = await hostilePeer(head.peerId)
+    try {
+      const work = await rogue.dialProtocol(multiaddr(head.address), WORK_PROTOCOL)
+      const body = encodeFrame({
+        type: 'hello',
+        name: 'pointer',
+        slots: 1,
+        addrs: ['/ip4/10.9.8.7/tcp/22', '/ip4/127.0.0.1/tcp/4001', '/dns4/victim.example/tcp/80'],
+      })
+      work.send(Buffer.concat([varint(body.byteLength), body]))
+      await head.waitForLine(/pointer .*joined with 1 slot$/)
+      const status = meshpool(['status', head.address, '--json'])
+      expect(await status.exited, status.output()).toBe(0)
+      const nodes = (JSON.parse(status.output()) as { nodes: Array<{ name: string; addrs: string[] }> }).nodes
+      expect(nodes.find((n) => n.name === 'pointer')?.addrs).toEqual(['/ip4/127.0.0.1/tcp/4001'])
+    } finally {
+      await rogue.stop()
+    }
+  })
+})

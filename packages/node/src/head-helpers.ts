@@ -35,3 +35,12 @@ export function nodeInfo(node: NodeSession): NodeInfo {
   const { id: nodeId, name, addrs, done, failed, joinedAt, lastHeartbeat } = node
   return { nodeId, name, addrs, slots, done, failed, joinedAt, lastHeartbeat }
 }
+
+/**
+ * The addresses a node gave for itself that are on the IP address its
+ * connection came from: other nodes dial only those, so a member can't point
+ * the mesh at a machine of its choosing.
+ */
+export function addrsOnIp(addrs: readonly string[], ip: string): string[] {
+  return addrs.filter((addr) => /^\/ip[46]\/([^/]+)\//.exec(addr)?.[1] === ip)
+}

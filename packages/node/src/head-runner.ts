@@ -169,7 +169,8 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   await peer.handle(
     WORK_PROTOCOL,
     (stream, connection) => {
-      head.attachNode(connection.remotePeer.toString(), new StreamChannel(stream, inbound.head.work))
+      const remoteIp = connection.remoteAddr.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
+      head.attachNode(connection.remotePeer.toString(), new StreamChannel(stream, inbound.head.work), { remoteIp })
     },
     { maxInboundStreams: STREAMS_PER_CONNECTION.work },
   )

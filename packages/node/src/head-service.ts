@@ -20,7 +20,7 @@ import { isPeerId } from './admission.js'
 import type { NodeAgent } from './agent.js'
 import { type Channel, channelPair } from './channel.js'
 import { CodeStore } from './code-store.js'
-import { groupBy, nodeInfo, pickPeers } from './head-helpers.js'
+import { addrsOnIp, groupBy, nodeInfo, pickPeers } from './head-helpers.js'
 import type {
   HeadServiceInit,
   HeadSnapshot,
@@ -98,7 +98,11 @@ export class HeadService {
   }
 
   /** Serves a node on a channel. `nodeId` is its peer id (or a local name). */
-  attachNode(nodeId: string, channel: Channel<NodeMessage, HeadToNodeMessage>, { local = false } = {}): void {
+  attachNode(
+    nodeId: string,
+    channel: Channel<NodeMessage, HeadToNodeMessage>,
+    { local = false, remoteIp }: { local?: boolean; remoteIp?: string | undefined } = {},
+  ): void {
     if (this.#closed) {
       channel.close()
       return
@@ -116,6 +120,7 @@ export class HeadService {
       unloadable: new Map(),
       shares: undefined,
       addrs: [],
+      remoteIp,
       gpus: [],
       slotStates: [],
       done: 0,
@@ -318,7 +323,7 @@ export class HeadService {
         if (!node.local) this.#admission?.admitted(node.id, message.name)
         node.name = message.name
         node.slots = message.slots
-        node.addrs = message.addrs ?? []
+        node.addrs = node.remoteIp === undefined ? (message.addrs ?? []) : addrsOnIp(message.addrs ?? [], node.remoteIp)
         node.gpus = message.gpus ?? []
         // An older connection of the same node that is not gone yet: its leases go back now.
         const old = this.#nodes.get(node.id)

@@ -77,6 +77,8 @@ export interface NodeSession {
   shares: Map<number, number> | undefined
   /** Where other nodes can reach it (empty: nowhere; it only dials out). */
   addrs: string[]
+  /** The IP address its connection came from (none for local slots). */
+  remoteIp: string | undefined
   /** Its slots' GPUs (none: CPU slots), and what each slot did at its last heartbeat. */
   gpus: GpuSummary[]
   slotStates: SlotStateName[]
