@@ -74,6 +74,37 @@ describe('--slot-user', () => {
     expectNoSecret(seen, PASSWORD)
   })
 
+  it('runs `meshpool run --cmd … --ship FILE` on such a node: the shipped files reach the command, which runs as that user', async () => {
+    const head = await startHead({ noWork: true })
+    const node = meshpool(['join', head.address, '--slots', '2', '--slot-user', 'nobody'], {}, { cwd: tempDir() })
+    await node.waitForLine(/^ready$/)
+    const here = tempDir()
+    writeFileSync(join(here, 'w.txt'), '3\n')
+    writeFileSync(join(here, 'score.sh'), 'read p\nprintf \'{"uid":%s,"w":%s}\\n\' "$(id -u)" "$(cat w.txt)"\n')
+    const input = join(here, 'params.jsonl')
+    writeFileSync(input, '{"x":1}\n{"x":2}\n{"x":3}\n')
+    const args = [
+      'run',
+      '--cmd',
+      'sh score.sh',
+      '--input',
+      input,
+      '--head',
+      head.address,
+      '--ship',
+      'score.sh',
+      'w.txt',
+    ]
+    const run = meshpool(args, {}, { cwd: here })
+    expect(await run.exited, run.output()).toBe(0)
+    const results = run
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line))
+    expect(results).toEqual([1, 2, 3].map(() => ({ uid: NOBODY, w: 3 })))
+  })
+
   it('is refused, naming the fix, for a user this machine does not have', async () => {
     const node = meshpool([
       'join',
@@ -105,5 +136,17 @@ describe('the secret in the environment', () => {
     }
     expectNoSecret(seen, PASSWORD)
     expectNoSecret(seen, 'web-token-kept-private')
+  })
+
+  it('is in no environment of the nodes launchWorkers starts: they take it on a pipe', async () => {
+    const head = await startHead({ noWork: true })
+    await using pool = await createPool({ worker: PROBE, head: head.address, password: PASSWORD, output: 'ignore' })
+    const [launched] = await pool.launchWorkers({ n: 1 })
+    const seen = await probe(pool, [])
+    for (const got of seen) {
+      expect(got.ancestors[0]?.pid).toBe(launched?.pid)
+      expect(got.ancestors[0]?.environ).toContain('MESHPOOL_HEAD=')
+    }
+    expectNoSecret(seen, PASSWORD)
   })
 })
