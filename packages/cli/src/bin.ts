@@ -2,5 +2,10 @@
 // The secret leaves the environment before the CLI loads (see secret-shed.ts): a re-exec then costs one Node start-up.
 import { shedSecrets } from './secret-shed.js'
 
-shedSecrets()
+try {
+  shedSecrets()
+} catch (err) {
+  process.stderr.write(`meshpool: ${(err as Error).message}\n`)
+  process.exit(1)
+}
 await import('./main.js')

@@ -11,7 +11,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 
 /** The environment variables that hold a secret (or say where one is). */
 const SECRET_VARS = ['MESHPOOL_TOKEN', 'MESHPOOL_PASSWORD', 'MESHPOOL_POOL_KEY_FILE', 'MESHPOOL_WEB_TOKEN']
@@ -21,6 +21,8 @@ const SECRET_FLAGS = ['--token']
 const HANDOFF_VAR = 'MESHPOOL_SECRET_HANDOFF'
 /** The commands that run slots, and so must shed their secret. */
 const SLOT_COMMANDS = new Set(['head', 'join'])
+/** The private folder (in the temp folder) that holds the hand-over file. */
+const HANDOFF_PREFIX = 'meshpool-handoff-'
 
 interface Handoff {
   env: Record<string, string>
@@ -38,8 +40,7 @@ export function shedSecrets(): void {
   const file = process.env[HANDOFF_VAR]
   if (file !== undefined) {
     delete process.env[HANDOFF_VAR]
-    const handoff = JSON.parse(readFileSync(file, 'utf8')) as Handoff
-    rmSync(join(file, '..'), { recursive: true, force: true })
+    const handoff = takeHandoff(file)
     handed = handoff.env
     process.argv = handoff.argv
     return
@@ -49,7 +50,7 @@ export function shedSecrets(): void {
   const env = Object.fromEntries(SECRET_VARS.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])))
   const argv = withoutSecretFlags(process.argv)
   if (execve === undefined || (Object.keys(env).length === 0 && argv.length === process.argv.length)) return
-  const dir = mkdtempSync(join(tmpdir(), 'meshpool-handoff-'))
+  const dir = mkdtempSync(join(tmpdir(), HANDOFF_PREFIX))
   const path = join(dir, 'secret.json')
   writeFileSync(path, JSON.stringify({ env, argv: process.argv } satisfies Handoff), { mode: 0o600 })
   const rest: NodeJS.ProcessEnv = { ...process.env, [HANDOFF_VAR]: path }
@@ -59,6 +60,23 @@ export function shedSecrets(): void {
   } catch {
     rmSync(dir, { recursive: true, force: true }) // could not re-exec: go on as we are
   }
+}
+
+/** Reads the hand-over file and deletes its folder (only a folder named as shedSecrets names them). */
+function takeHandoff(file: string): Handoff {
+  let handoff: Handoff
+  try {
+    handoff = JSON.parse(readFileSync(file, 'utf8')) as Handoff
+  } catch (err) {
+    throw new Error(
+      `${HANDOFF_VAR} names ${file}, which holds no secret handed over by meshpool (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): unset ${HANDOFF_VAR}`,
+    )
+  }
+  const dir = dirname(file)
+  if (basename(dir).startsWith(HANDOFF_PREFIX)) rmSync(dir, { recursive: true, force: true })
+  if (typeof handoff?.env !== 'object' || !Array.isArray(handoff.argv))
+    throw new Error(`${file} is not a secret handed over by meshpool: unset ${HANDOFF_VAR}`)
+  return handoff
 }
 
 /** An environment variable, from what the previous image handed over first; unset and empty alike are undefined. */
