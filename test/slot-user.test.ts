@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -72,6 +72,24 @@ describe('--slot-user', () => {
       expect(got.ancestors[0]?.environ).toBeNull()
     }
     expectNoSecret(seen, PASSWORD)
+  })
+
+  it('a node given the pool key file in MESHPOOL_POOL_KEY_FILE: its slots get neither the variable nor the key', async () => {
+    const key = join(tempDir(), 'pool.key')
+    expect(await meshpool(['keygen', key]).exited).toBe(0)
+    const head = await startHead({ noWork: true, args: ['--pool-key', key] })
+    const node = meshpool(['join', head.address, '--slots', '1', '--slot-user', 'nobody'], {
+      MESHPOOL_POOL_KEY_FILE: key,
+    })
+    await node.waitForLine(/^ready$/)
+    await using pool = await createPool({ worker: PROBE, head: head.address, poolKeyFile: key, output: 'ignore' })
+    const seen = await probe(pool, [key])
+    for (const got of seen) {
+      expect(got.uid).toBe(NOBODY)
+      expect(Object.values(got.files)).toEqual([null])
+      expect(got.ancestors[0]?.environ).toBeNull()
+    }
+    expectNoSecret(seen, readFileSync(key, 'utf8').trim())
   })
 
   it('runs `meshpool run --cmd … --ship FILE` on such a node: the shipped files reach the command, which runs as that user', async () => {
