@@ -83,6 +83,7 @@ export function headCommand(): Command {
           ...(webToken === undefined ? {} : { webToken }),
           slots: plan.slots,
           gpus: plan.gpus,
+          ...(opts.slotUser === undefined ? {} : { slotUser: opts.slotUser }),
           // Names, reasons and workers' lines come from other machines: no terminal controls reach ours.
           onLine: (line) => process.stdout.write(`${printable(line)}\n`),
           onNodeEvent: (event) => {

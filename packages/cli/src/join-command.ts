@@ -69,6 +69,7 @@ export function joinCommand(): Command {
           stateDir: opts.stateDir,
           listen: [opts.listen],
           drainTimeoutMs: opts.drainTimeout,
+          ...(opts.slotUser === undefined ? {} : { slotUser: opts.slotUser }),
           // Its workers' lines (shipped code) and other peers' words: no terminal controls reach the terminal.
           onLine: (line) => process.stdout.write(`${printable(line)}\n`),
           ...(opts.name === undefined ? {} : { name: opts.name }),

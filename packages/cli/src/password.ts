@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { checkPrivateFile, type PoolAccess } from '@meshpool/node'
 import type { Command } from 'commander'
+import { secretEnv } from './secret-shed.js'
 import { UsageError } from './usage-error.js'
 
 export interface AccessFlags {
@@ -100,7 +101,5 @@ export function readWebToken(file: string | undefined): string | undefined {
   return token
 }
 
-function env(name: string): string | undefined {
-  const value = process.env[name]
-  return value === undefined || value === '' ? undefined : value
-}
+/** Read through secretEnv: `meshpool head` and `join` hand their secrets over a re-exec, out of the environment. */
+const env = secretEnv

@@ -13,9 +13,10 @@ export interface SlotFlags {
   slots?: number
   gpus?: GpuSelection
   minGpuMemory?: number
+  slotUser?: string
 }
 
-/** Adds `--slots`, `--gpus` and `--min-gpu-memory` to a command that runs slots. */
+/** Adds `--slots`, `--gpus`, `--min-gpu-memory` and `--slot-user` to a command that runs slots. */
 export function withSlotOptions(command: Command, what: string): Command {
   return command
     .addOption(
@@ -33,6 +34,10 @@ export function withSlotOptions(command: Command, what: string): Command {
       '--min-gpu-memory <MB>',
       'skip GPUs with less free memory than this (default: use every GPU)',
       integer('--min-gpu-memory'),
+    )
+    .option(
+      '--slot-user <user>',
+      `run the ${what} slots as this user (the node runs as root), so shipped code can read neither the node's key files nor its /proc entries`,
     )
 }
 

@@ -30,6 +30,7 @@ import {
   slotFor,
   slotStateName,
 } from './slot-scheduling.js'
+import type { SlotUser } from './slot-user.js'
 import { SlotWaits } from './slot-waits.js'
 import type { GpuInfo } from './worker-types.js'
 
@@ -67,6 +68,8 @@ export interface NodeAgentInit {
    * and here. The embedded pool passes them to its own output.
    */
   onLateLine?: (line: string) => void
+  /** Slot processes run as this user (`--slot-user`). @default the node's own user */
+  slotUser?: SlotUser
 }
 
 /**
@@ -131,6 +134,7 @@ export class NodeAgent {
             output: (line) => this.#onSlotOutput(state, line),
           },
           gpu === null ? {} : gpuSlotEnv(gpu),
+          init.slotUser,
         ),
         gpu,
       )

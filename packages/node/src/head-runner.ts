@@ -30,6 +30,7 @@ import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
 import { HeadMetrics } from './metrics.js'
 import { createPeer } from './peer.js'
 import { hasSecret, loadOrCreatePoolToken, type PoolAccess, poolSecret, swarmKey } from './psk.js'
+import { lookupSlotUser, type SlotSetup, setUpSlots } from './slot-user.js'
 import { DEFAULT_WEB_HOST, WebGuard } from './web-guard.js'
 import type { GpuInfo } from './worker-types.js'
 
@@ -56,6 +57,11 @@ export interface HeadInit extends PoolAccess {
   slots?: number
   /** One local slot per GPU listed (see `planSlots`), instead of CPU slots. */
   gpus?: GpuInfo[]
+  /**
+   * Local slots run as this user (needs root), so shipped code can read neither the
+   * head's key files nor its /proc entries. @default the head's own user
+   */
+  slotUser?: string
   maxAttempts?: number
   /** Told when a node joins or leaves. */
   onNodeEvent?: (event: NodeEvent) => void
@@ -104,6 +110,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   checkPositiveInteger(init.maxOpenJobsPerClient, 'maxOpenJobsPerClient')
   const host = init.host ?? '0.0.0.0'
   const keyFile = init.keyFile ?? DEFAULT_HEAD_KEY_FILE
+  const slotUser = init.slotUser === undefined ? undefined : lookupSlotUser(init.slotUser)
   const privateKey = await loadOrCreateIdentity(keyFile)
   // No secret given: the head's own random token (kept beside its identity), printed in its join line.
   const access: PoolAccess = hasSecret(init)
@@ -199,13 +206,16 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   )
   const slots = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus.length : (init.slots ?? defaultSlots())
   let agent: NodeAgent | undefined
+  let slotSetup: SlotSetup | undefined
   if (slots > 0) {
     const code = new CodeCache(join(dirname(keyFile), 'code'), async (hash) => head.code(hash), init.onLine)
+    slotSetup = await setUpSlots(slotUser, (hash) => code.path(hash))
     agent = new NodeAgent({
       slots,
       name: `${hostname()} (head)`,
       ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
-      modulePath: async (spec) => (spec.codeHash === undefined ? spec.worker : code.path(spec.codeHash)),
+      modulePath: slotSetup.modulePath,
+      ...(slotUser === undefined ? {} : { slotUser }),
       ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     })
     agent.start()
@@ -243,6 +253,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
       admission.flush()
       head.close()
       await agent?.stop()
+      await slotSetup?.close()
       await peer.stop()
     },
   }

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import type { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { checkPositiveInteger, InvalidOptionError } from '@meshpool/core'
 import { parseGpuSelection } from './gpus.js'
@@ -53,31 +54,34 @@ export interface LaunchHandle extends LaunchedWorker {
 
 /**
  * Starts `n` node processes on this machine, joined to `head` with the pool's
- * secret (in their environment, never on a command line), or `n` copies of a
- * program with the head's address in MESHPOOL_HEAD and its IP in
- * MESHPOOL_HEAD_IP, as a cluster's workers get the master's address.
+ * secret (on a pipe: never in their environment, which their slots could read,
+ * nor on a command line), or `n` copies of a program with the head's address
+ * in MESHPOOL_HEAD and its IP in MESHPOOL_HEAD_IP, as a cluster's workers get
+ * the master's address (a program gets the secret in its environment too).
  */
 export async function launch(head: string, access: PoolAccess, options: LaunchOptions): Promise<LaunchHandle[]> {
   checkLaunchOptions(options)
   const ip = /\/ip[46]\/([^/]+)/.exec(head)?.[1] ?? ''
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...withoutSecrets(process.env),
     ...options.env,
     MESHPOOL_HEAD: head,
     MESHPOOL_HEAD_IP: ip,
-    ...(access.token === undefined ? {} : { MESHPOOL_TOKEN: access.token }),
-    ...(access.password === undefined ? {} : { MESHPOOL_PASSWORD: access.password }),
-    ...(access.poolKeyFile === undefined ? {} : { MESHPOOL_POOL_KEY_FILE: access.poolKeyFile }),
     ...(access.poolName === undefined ? {} : { MESHPOOL_POOL_NAME: access.poolName }),
     ...(options.memory === undefined ? {} : { MESHPOOL_SLOT_MEMORY_MB: String(options.memory) }),
   }
   if (options.script !== undefined || options.code !== undefined) {
     const args =
       options.script !== undefined ? [resolve(options.script)] : ['--input-type=module', '-e', options.code as string]
-    return Array.from({ length: options.n }, (_, i) => program(args, env, i))
+    const secrets = {
+      ...(access.token === undefined ? {} : { MESHPOOL_TOKEN: access.token }),
+      ...(access.password === undefined ? {} : { MESHPOOL_PASSWORD: access.password }),
+      ...(access.poolKeyFile === undefined ? {} : { MESHPOOL_POOL_KEY_FILE: access.poolKeyFile }),
+    }
+    return Array.from({ length: options.n }, (_, i) => program(args, { ...env, ...secrets }, i))
   }
   const listen = listenFor(head, options.listen)
-  const started = Array.from({ length: options.n }, () => node(options, listen, env))
+  const started = Array.from({ length: options.n }, () => node(options, listen, env, access))
   const settled = await Promise.allSettled(started)
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
   if (failed !== undefined) {
@@ -118,7 +122,21 @@ function listenFor(head: string, listen: string | string[] | undefined): string[
   return [DEFAULT_NODE_LISTEN]
 }
 
-function node(options: LaunchOptions, listen: string[], env: NodeJS.ProcessEnv): Promise<LaunchHandle> {
+/** The environment variables that hold a secret: a launched node takes its own from a pipe. */
+const SECRET_VARS = ['MESHPOOL_TOKEN', 'MESHPOOL_PASSWORD', 'MESHPOOL_POOL_KEY_FILE', 'MESHPOOL_WEB_TOKEN']
+
+function withoutSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = { ...env }
+  for (const name of SECRET_VARS) delete kept[name]
+  return kept
+}
+
+function node(
+  options: LaunchOptions,
+  listen: string[],
+  env: NodeJS.ProcessEnv,
+  access: PoolAccess,
+): Promise<LaunchHandle> {
   const stateDir = mkdtempSync(join(tmpdir(), 'meshpool-launched-'))
   const config = {
     slots: options.cpu ?? 1,
@@ -128,8 +146,12 @@ function node(options: LaunchOptions, listen: string[], env: NodeJS.ProcessEnv):
   }
   const child = spawn(process.execPath, [LAUNCHED_NODE, JSON.stringify(config)], {
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   })
+  // The secret, on fd 3 (see ACCESS_FD in launched-node.ts); the node reads it to the end, then closes it.
+  const secretPipe = child.stdio[3] as Writable | null
+  secretPipe?.on('error', () => {}) // a node that died at start reports itself through its exit
+  secretPipe?.end(JSON.stringify(access))
   const handle = handleOf('node', child, () => rmSync(stateDir, { recursive: true, force: true }))
   return new Promise((resolveReady, reject) => {
     let text = ''

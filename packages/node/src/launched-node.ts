@@ -1,11 +1,19 @@
 /**
  * The program `pool.launchWorkers()` starts for each node: it joins the head in
- * MESHPOOL_HEAD with the secret in the environment, prints `node <peer id>` and
- * `ready`, and leaves (draining) on SIGTERM, as `meshpool join` does.
+ * MESHPOOL_HEAD with the secret read from fd 3 (a pipe: the environment would
+ * show it to its slots through /proc), prints `node <peer id>` and `ready`, and
+ * leaves (draining) on SIGTERM, as `meshpool join` does.
  * Its options come as one JSON argument: { slots, gpus, stateDir, name, listen }.
  */
+import { closeSync, readFileSync } from 'node:fs'
 import { parseGpuSelection, planSlots } from './gpus.js'
 import { joinHead } from './node-runner.js'
+import type { PoolAccess } from './psk.js'
+
+/** The pipe the launcher writes the pool's secret to, as JSON, then closes. */
+const ACCESS_FD = 3
+const access = JSON.parse(readFileSync(ACCESS_FD, 'utf8')) as Pick<PoolAccess, 'token' | 'password' | 'poolKeyFile'>
+closeSync(ACCESS_FD)
 
 const options = JSON.parse(process.argv[2] ?? '{}') as {
   slots?: number
@@ -23,9 +31,9 @@ const plan = await planSlots({
 for (const note of plan.notes) process.stderr.write(`${note}\n`)
 const node = await joinHead({
   head,
-  token: process.env.MESHPOOL_TOKEN || undefined,
-  password: process.env.MESHPOOL_PASSWORD || undefined,
-  poolKeyFile: process.env.MESHPOOL_POOL_KEY_FILE || undefined,
+  token: access.token,
+  password: access.password,
+  poolKeyFile: access.poolKeyFile,
   poolName: process.env.MESHPOOL_POOL_NAME || undefined,
   slots: plan.slots,
   gpus: plan.gpus,

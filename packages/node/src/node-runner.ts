@@ -27,6 +27,7 @@ import { Neighbours } from './neighbours.js'
 import { defaultStateDir } from './node-lock.js'
 import { createPeer, type MeshPeer } from './peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
+import { lookupSlotUser, setUpSlots } from './slot-user.js'
 import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:node')
@@ -53,6 +54,11 @@ export interface NodeInit extends PoolAccess {
    * peer id each run and caches code in ~/.meshpool/node/code.
    */
   stateDir?: string
+  /**
+   * Slots run as this user (needs root), so shipped code can read neither the node's
+   * files (its identity, key files) nor its /proc entries. @default the node's own user
+   */
+  slotUser?: string
   /** The node's log: what its workers print (prefixed with node and slot) and notes about pools. */
   onLine?: (line: string) => void
   /**
@@ -91,6 +97,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const listen = init.listen ?? [DEFAULT_NODE_LISTEN]
   for (const address of listen) checkListenAddress(address)
   const secret = poolSecret(init, headPeerId as string)
+  const slotUser = init.slotUser === undefined ? undefined : lookupSlotUser(init.slotUser)
   const privateKey =
     init.stateDir === undefined ? undefined : await loadOrCreateIdentity(join(init.stateDir, 'node.key'))
   const revoked = new Set<string>()
@@ -110,11 +117,13 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     (hash) => fetchCode(peer, headAddr, hash),
     init.onLine,
   )
+  const slotSetup = await setUpSlots(slotUser, (hash) => code.path(hash))
   agent = new NodeAgent({
     slots: init.slots ?? defaultSlots(),
     name: init.name ?? defaultNodeName(peer.peerId.toString()),
     ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
-    modulePath: async (spec) => (spec.codeHash === undefined ? spec.worker : code.path(spec.codeHash)),
+    modulePath: slotSetup.modulePath,
+    ...(slotUser === undefined ? {} : { slotUser }),
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     addrs: () => neighbours.addrs(),
     onPeers: (peers) => neighbours.offer(peers),
@@ -140,6 +149,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     stopped = true
     neighbours.stop()
     await agent.stop()
+    await slotSetup.close()
     await peer.stop()
   }
   try {

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import { type FromSlot, STARTED_FD, type ToSlot } from './slot-protocol.js'
+import type { SlotUser } from './slot-user.js'
 
 const log = logger('meshpool:slot')
 const SLOT_MAIN = fileURLToPath(new URL('./slot-main.js', import.meta.url))
@@ -29,12 +30,17 @@ export class SlotProcess {
   #lastStarted: number | undefined
   #startedTail: Buffer = Buffer.alloc(0)
   readonly #env: Record<string, string>
+  readonly #user: SlotUser | undefined
 
-  /** `env` is added to every start of the process (a GPU slot's `CUDA_VISIBLE_DEVICES`). */
-  constructor(index: number, events: SlotEvents, env: Record<string, string> = {}) {
+  /**
+   * `env` is added to every start of the process (a GPU slot's `CUDA_VISIBLE_DEVICES`);
+   * `user`: the process runs as that user (`--slot-user`), not as the node's.
+   */
+  constructor(index: number, events: SlotEvents, env: Record<string, string> = {}, user?: SlotUser) {
     this.index = index
     this.#events = events
     this.#env = env
+    this.#user = user
   }
 
   get running(): boolean {
@@ -55,6 +61,7 @@ export class SlotProcess {
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
       env: { ...scrubbedEnv(), ...this.#env, MESHPOOL_SLOT: String(this.index) },
+      ...(this.#user === undefined ? {} : { uid: this.#user.uid, gid: this.#user.gid }),
     })
     this.#child = child
     this.#lastStarted = undefined
@@ -118,5 +125,6 @@ function scrubbedEnv(): NodeJS.ProcessEnv {
   delete env.MESHPOOL_TOKEN
   delete env.MESHPOOL_PASSWORD
   delete env.MESHPOOL_POOL_KEY_FILE
+  delete env.MESHPOOL_WEB_TOKEN
   return env
 }
