@@ -159,9 +159,9 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
   update: shape({ reqId: uint, value: bytes }),
   stats: shape({ reqId: uint }),
   watch: shape({ on: bool }),
-  revoke: shape({ reqId: uint, peerId: str }),
+  revoke: shape({ reqId: uint, peerId: str, adminKey: optional(str) }),
   nodes: shape({ reqId: uint }),
-  stopNodes: shape({ reqId: uint, nodeIds: list(str) }),
+  stopNodes: shape({ reqId: uint, nodeIds: list(str), adminKey: optional(str) }),
 }
 const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   opened: shape({ poolId: uint, maxOpenJobs: optional(uint) }),
@@ -171,9 +171,9 @@ const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   refused: shape({ message: str }),
   output: shape({ lines: list(str) }),
   progress: shape({ progress: list(shape({ id: uint, fraction: fraction })) }),
-  revoked: shape({ reqId: uint, peerId: str, known: bool }),
+  revoked: shape({ reqId: uint, peerId: str, known: bool, refused: optional(str) }),
   nodes: shape({ reqId: uint, nodes: list(nodeInfo), queued: uint, leased: uint }),
-  stopping: shape({ reqId: uint, nodeIds: list(str) }),
+  stopping: shape({ reqId: uint, nodeIds: list(str), refused: optional(str) }),
 }
 const codeRequests: Record<CodeRequest['type'], Check> = { fetch: shape({ hash }) }
 const codeReplies: Record<CodeReply['type'], Check> = { code: shape({ hash, code: optional(bytes) }) }
