@@ -76,6 +76,7 @@ export class HeadService {
   readonly #alone: boolean
   #nextPoolId = 1
   #lastIgnoredNote = 0
+  #lastRefusalNote = Number.NEGATIVE_INFINITY
   #closed = false
   readonly #ticker: NodeJS.Timeout
 
@@ -139,7 +140,7 @@ export class HeadService {
     }
     const refusal = peerId === undefined ? undefined : this.#admission?.clientRefusal(peerId)
     if (refusal !== undefined) {
-      this.#note(`refused ${refusal}`)
+      this.#noteRefusal(`refused ${refusal}`)
       channel.start({ message: () => {}, close: () => {} })
       channel.send({ type: 'refused', message: refusal })
       channel.close()
@@ -170,7 +171,7 @@ export class HeadService {
       case 'revoke': {
         const refused = this.#adminRefusal(message.adminKey) ?? this.#admission?.revokeRefusal(message.peerId)
         if (refused !== undefined) {
-          this.#note(`refused to revoke ${message.peerId}: ${refused}`)
+          this.#noteRefusal(`refused to revoke ${message.peerId}: ${refused}`)
           channel.send({ type: 'revoked', reqId: message.reqId, peerId: message.peerId, known: false, refused })
           return true
         }
@@ -187,7 +188,7 @@ export class HeadService {
       case 'stopNodes': {
         const refused = this.#adminRefusal(message.adminKey)
         if (refused !== undefined) {
-          this.#note(`refused to stop ${message.nodeIds.length} node(s): ${refused}`)
+          this.#noteRefusal(`refused to stop ${message.nodeIds.length} node(s): ${refused}`)
           channel.send({ type: 'stopping', reqId: message.reqId, nodeIds: [], refused })
           return true
         }
@@ -203,6 +204,14 @@ export class HeadService {
       default:
         return false
     }
+  }
+
+  /** A refused client or admin request, said once a second at most (a member could send many). */
+  #noteRefusal(line: string): void {
+    const now = this.#now()
+    if (now - this.#lastRefusalNote < 1000) return
+    this.#lastRefusalNote = now
+    this.#note(line)
   }
 
   /** Every node of the mesh, as `meshpool status` shows it. */
