@@ -50,6 +50,7 @@ describe('the admin key', () => {
   it('the head writes it (mode 0600); revoke and stop without it, or with another head’s, are refused; with it they work', async () => {
     const { head, adminKeyFile } = await headWithKey()
     expect(statSync(adminKeyFile).mode & 0o777).toBe(0o600)
+    expect(head.output()).toContain(`revoke and stop nodes with its admin key: --admin-key ${adminKeyFile}`)
     const other = await headWithKey()
     const [a, b] = [await joinNode(head.address, 1), await joinNode(head.address, 1)]
 

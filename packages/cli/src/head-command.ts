@@ -114,6 +114,8 @@ export function headCommand(): Command {
         const tokenNeeded = webToken === undefined ? '' : ' (with the web token: ?token=… or Authorization: Bearer …)'
         if (head.metricsUrl !== undefined) out.write(`metrics at ${head.metricsUrl}${tokenNeeded}\n`)
         if (head.dashboardUrl !== undefined) out.write(`dashboard at ${head.dashboardUrl}${tokenNeeded}\n`)
+        if (head.adminKeyFile !== undefined)
+          out.write(`revoke and stop nodes with its admin key: --admin-key ${head.adminKeyFile}\n`)
         out.write('all addresses:\n')
         for (const address of head.addresses) out.write(`  ${address}\n`)
         out.write('ready\n')

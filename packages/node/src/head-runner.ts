@@ -89,6 +89,8 @@ export interface RunningHead {
   joinCommand: string
   /** The pool's join token, when the head was started with none of its own (or with this one). */
   token?: string
+  /** The head's admin key file (what `meshpool revoke` / `stop --admin-key` need), unless it could not be written. */
+  adminKeyFile?: string
   /** Where `/metrics` is served, with metricsPort. */
   metricsUrl?: string
   /** Where the dashboard is served, with dashboardPort. */
@@ -114,7 +116,8 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const psk = swarmKey(poolSecret(access, headId))
   const note = init.onLine ?? ((line: string) => log(line))
   const admission = new Admission(dirname(keyFile), { headId, allowPeersFile: init.allowPeersFile, onNote: note })
-  const adminKey = await loadOrCreateAdminKey(join(dirname(keyFile), ADMIN_KEY_FILE), note)
+  const adminKeyFile = join(dirname(keyFile), ADMIN_KEY_FILE)
+  const adminKey = await loadOrCreateAdminKey(adminKeyFile, note)
   const peer = await createPeer({
     psk,
     privateKey,
@@ -242,6 +245,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     peerId,
     addresses,
     ...(access.token === undefined ? {} : { token: access.token }),
+    ...(adminKey === undefined ? {} : { adminKeyFile }),
     joinCommand: `${access.token === undefined ? '' : `MESHPOOL_TOKEN=${access.token} `}meshpool join ${addresses[0]}`,
     ...(served === undefined ? {} : { metricsUrl: web(metricsHost, served.port, '/metrics') }),
     ...(page === undefined ? {} : { dashboardUrl: web(dashboardHost, page.port, '/') }),
