@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createPool, type NodeInfo } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -43,9 +43,17 @@ describe('meshpool status', () => {
 
 describe('stopping a node', () => {
   it('stopWorkers(id) lets it finish its running jobs and leave while a map runs; the map completes', async () => {
-    const head = await startHead({ noWork: true })
+    const keyFile = join(tempDir(), 'head.key')
+    const head = await startHead({ noWork: true, keyFile })
+    const adminKeyFile = join(dirname(keyFile), 'admin.key')
     const [a, b] = [await joinNode(head.address, 1), await joinNode(head.address, 1)]
-    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    await using pool = await createPool({
+      worker: WORKER,
+      head: head.address,
+      password: PASSWORD,
+      output: 'ignore',
+      adminKeyFile,
+    })
     const running = pool.map(Array.from({ length: 40 }, (_, x) => ({ x, delayMs: 50 })))
     await waitFor(() => (a?.output() ?? '').length > 0, 5000, 'node a')
     expect(await pool.stopWorkers(a?.peerId as string)).toEqual([a?.peerId])
@@ -55,7 +63,7 @@ describe('stopping a node', () => {
     expect(results.map((r) => r.y)).toEqual(Array.from({ length: 40 }, (_, x) => x * 2))
     expect((await pool.listWorkers()).map((n) => n.nodeId)).toEqual([b?.peerId])
 
-    const cli = meshpool(['stop', head.address, b?.peerId as string, a?.peerId as string])
+    const cli = meshpool(['stop', head.address, b?.peerId as string, a?.peerId as string, '--admin-key', adminKeyFile])
     expect(await cli.exited).toBe(1)
     expect(cli.output()).toContain(`stopping ${b?.peerId}`)
     expect(cli.output()).toContain(`${a?.peerId} is not a node of this mesh`)
@@ -65,7 +73,9 @@ describe('stopping a node', () => {
 
 describe('telling nodes apart', () => {
   it('nodes without --name differ by their peer id; stop takes a unique name; a job error names its node', async () => {
-    const head = await startHead({ noWork: true })
+    const keyFile = join(tempDir(), 'head.key')
+    const head = await startHead({ noWork: true, keyFile })
+    const admin = ['--admin-key', join(dirname(keyFile), 'admin.key')]
     const [a, b] = [await joinNode(head.address, 1), await joinNode(head.address, 1)]
     const twins = [] as Array<ReturnType<typeof meshpool>>
     for (let i = 0; i < 2; i++) {
@@ -87,13 +97,13 @@ describe('telling nodes apart', () => {
     const where = nodes.find((n) => error.message.includes(n.nodeId))
     expect(error.message).toBe(`TypeError: boom (on ${where?.name}, peer ${where?.nodeId})`)
 
-    const ambiguous = meshpool(['stop', head.address, 'twin'])
+    const ambiguous = meshpool(['stop', head.address, 'twin', ...admin])
     expect(await ambiguous.exited).toBe(2)
     expect(ambiguous.output()).toMatch(/2 nodes are called twin: 12D3KooW\S+, 12D3KooW\S+\. Give the peer id/)
-    const nobody = meshpool(['stop', head.address, 'nobody'])
+    const nobody = meshpool(['stop', head.address, 'nobody', ...admin])
     expect(await nobody.exited).toBe(1)
     expect(nobody.output()).toMatch(/nobody is not a node of this mesh/)
-    const byName = meshpool(['stop', head.address, nameOf(a?.peerId) as string])
+    const byName = meshpool(['stop', head.address, nameOf(a?.peerId) as string, ...admin])
     expect(await byName.exited).toBe(0)
     expect(byName.output()).toContain(`stopping ${nameOf(a?.peerId)} (${a?.peerId})`)
     expect(await a?.exited).toBe(0)

@@ -2,7 +2,7 @@ import { appendFileSync, chmodSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { CLIENT_PROTOCOL, encodeFrame, encodeValue, WORK_PROTOCOL } from '@meshpool/core'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createPool } from 'meshpool'
+import { createPool, newIdentity } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
 import { freePort, joinNode, meshpool, PASSWORD, startHead, stopAll, tempDir, WORKER } from './harness.js'
 import { fuzzGossip, hostilePeer, seeded, varint } from './hostile-peer.js'
@@ -44,14 +44,16 @@ describe('a pool key file instead of a password', () => {
 
 describe('revoking a node', () => {
   it('disconnects it at once, its jobs finish elsewhere, it can not rejoin, and the other nodes carry on', async () => {
-    const head = await startHead({ noWork: true })
+    const keyFile = join(tempDir(), 'head.key')
+    const head = await startHead({ noWork: true, keyFile })
     const stateDir = tempDir()
     const bad = await joinNode(head.address, 1, { MESHPOOL_STATE_DIR: stateDir })
     await joinNode(head.address, 1)
     await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
     const running = pool.map(Array.from({ length: 60 }, (_, x) => ({ x, delayMs: 40 })))
     await bad.waitForLine(/^ready$/)
-    const revoke = meshpool(['revoke', bad.peerId, '--head', head.address])
+    const adminKey = join(dirname(keyFile), 'admin.key')
+    const revoke = meshpool(['revoke', bad.peerId, '--head', head.address, '--admin-key', adminKey])
     expect(await revoke.exited).toBe(0)
     expect(revoke.output()).toContain(`revoked ${bad.peerId}: disconnected, and refused from now on`)
     expect(await bad.exited).toBe(1)
@@ -74,7 +76,14 @@ describe('revoking a node', () => {
     let head = await startHead({ noWork: true, keyFile, port })
     const stateDir = tempDir()
     const node = await joinNode(head.address, 1, { MESHPOOL_STATE_DIR: stateDir })
-    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    const adminKeyFile = join(dirname(keyFile), 'admin.key')
+    await using pool = await createPool({
+      worker: WORKER,
+      head: head.address,
+      password: PASSWORD,
+      output: 'ignore',
+      adminKeyFile,
+    })
     expect(await pool.revoke(node.peerId)).toBe(true)
     expect(await node.exited).toBe(1)
     head.child.kill('SIGTERM')
@@ -108,15 +117,24 @@ describe('--allow-peers', () => {
     const refused = /node (\S+) is not in the head's --allow-peers list/.exec(unlisted.output())
     expect(refused, unlisted.output()).not.toBeNull()
 
-    // Listed (the head reads the file when it starts), the same node joins.
-    appendFileSync(allow, `${refused?.[1]}\n`)
+    // Listed (the head reads the file when it starts), the same node joins; so does a listed client.
+    const client = await newIdentity()
+    const identityFile = join(dir, 'client.key')
+    writeFileSync(identityFile, client.keyFile, { mode: 0o600 })
+    appendFileSync(allow, `${refused?.[1]}\n${client.peerId}\n`)
     head.child.kill('SIGTERM')
     await head.exited
     head = meshpool([...headArgs, '--allow-peers', allow])
     await head.waitForLine(/^ready$/)
     const listed = meshpool(['join', address, '--slots', '1'], { MESHPOOL_STATE_DIR: stateDir })
     await listed.waitForLine(/^ready$/)
-    await using pool = await createPool({ worker: WORKER, head: address, password: PASSWORD, output: 'ignore' })
+    await using pool = await createPool({
+      worker: WORKER,
+      head: address,
+      password: PASSWORD,
+      output: 'ignore',
+      identityFile,
+    })
     expect(((await pool.map([{ x: 3 }])) as Array<{ y: number }>)[0]?.y).toBe(6)
   })
 })

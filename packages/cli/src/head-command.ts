@@ -15,7 +15,7 @@ export function headCommand(): Command {
     .option('--port <port>', 'TCP port to listen on', integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
     .addOption(new Option('--host <host>', 'address to listen on').default('0.0.0.0', '0.0.0.0, all interfaces'))
     .option('--key-file <file>', 'the head identity; keeps the join address across restarts', DEFAULT_HEAD_KEY_FILE)
-    .option('--allow-peers <file>', 'only these peer ids (one per line) may join as nodes')
+    .option('--allow-peers <file>', 'only these peer ids (one per line) may join as nodes or connect as clients')
     .option(
       '--metrics-port <port>',
       'serve Prometheus metrics at http://<host>:<port>/metrics (0: a free port)',
@@ -115,6 +115,8 @@ export function headCommand(): Command {
         const tokenNeeded = webToken === undefined ? '' : ' (with the web token: ?token=… or Authorization: Bearer …)'
         if (head.metricsUrl !== undefined) out.write(`metrics at ${head.metricsUrl}${tokenNeeded}\n`)
         if (head.dashboardUrl !== undefined) out.write(`dashboard at ${head.dashboardUrl}${tokenNeeded}\n`)
+        if (head.adminKeyFile !== undefined)
+          out.write(`revoke and stop nodes with its admin key: --admin-key ${head.adminKeyFile}\n`)
         out.write('all addresses:\n')
         for (const address of head.addresses) out.write(`  ${address}\n`)
         out.write('ready\n')

@@ -1,5 +1,6 @@
 import { revokeNode } from '@meshpool/node'
 import { Command } from 'commander'
+import { ADMIN_KEY_HELP, type AdminFlags, adminKeyOf } from './admin-flags.js'
 import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 
 export function revokeCommand(): Command {
@@ -7,12 +8,15 @@ export function revokeCommand(): Command {
     .description('disconnect a node and refuse it from now on, without changing the password')
     .argument('<peer-id>', 'the peer id the node printed (node 12D3KooW…), or the one in the head’s log')
     .requiredOption('--head <multiaddr>', 'the head, as `meshpool head` prints it')
-  return withAccessOptions(command).action(async (peerId: string, opts: AccessFlags & { head: string }) => {
-    const known = await revokeNode({ head: opts.head, peerId, ...readAccess(opts) })
-    process.stdout.write(
-      known
-        ? `revoked ${peerId}: disconnected, and refused from now on\n`
-        : `revoked ${peerId}: it never joined this head, and it is refused from now on\n`,
-    )
-  })
+    .option('--admin-key <file>', ADMIN_KEY_HELP)
+  return withAccessOptions(command).action(
+    async (peerId: string, opts: AccessFlags & AdminFlags & { head: string }) => {
+      const known = await revokeNode({ head: opts.head, peerId, ...readAccess(opts), ...adminKeyOf(opts) })
+      process.stdout.write(
+        known
+          ? `revoked ${peerId}: disconnected, and refused from now on\n`
+          : `revoked ${peerId}: it never joined this head, and it is refused from now on\n`,
+      )
+    },
+  )
 }

@@ -1,6 +1,7 @@
 import { printable } from '@meshpool/core'
 import { meshStatus, type NodeInfo, stopNodes } from '@meshpool/node'
 import { Command } from 'commander'
+import { ADMIN_KEY_HELP, type AdminFlags, adminKeyOf } from './admin-flags.js'
 import { pickNodes } from './node-names.js'
 import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 
@@ -29,11 +30,12 @@ export function stopCommand(): Command {
     .description('ask nodes to finish their running jobs and leave the mesh')
     .argument('<head-multiaddr>', 'the head, as `meshpool head` prints it')
     .argument('<node...>', 'the nodes: peer ids, or names that one node has, as `meshpool status` shows them')
-  return withAccessOptions(command).action(async (head: string, wanted: string[], opts: AccessFlags) => {
+    .option('--admin-key <file>', ADMIN_KEY_HELP)
+  return withAccessOptions(command).action(async (head: string, wanted: string[], opts: AccessFlags & AdminFlags) => {
     const access = { head, ...readAccess(opts) }
     const ids = pickNodes((await meshStatus(access)).nodes, wanted)
     const found = ids.filter((id): id is string => id !== undefined)
-    const stopping = found.length === 0 ? [] : await stopNodes({ ...access, nodeIds: found })
+    const stopping = found.length === 0 ? [] : await stopNodes({ ...access, ...adminKeyOf(opts), nodeIds: found })
     wanted.forEach((word, i) => {
       const id = ids[i]
       const who = id === undefined || id === word ? word : `${word} (${id})`

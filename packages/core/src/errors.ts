@@ -85,6 +85,12 @@ export class NodeRefusedError extends Error {
   override readonly name = 'NodeRefusedError'
 }
 
+/** The head refused a revoke or a stop: no admin key or the wrong one, or a peer that can't be revoked (the head itself). */
+export class AdminRefusedError extends Error {
+  static override readonly name = 'AdminRefusedError'
+  override readonly name = 'AdminRefusedError'
+}
+
 /** Nothing answers at the head's address. */
 export class HeadUnreachableError extends Error {
   static override readonly name = 'HeadUnreachableError'

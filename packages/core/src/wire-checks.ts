@@ -181,9 +181,9 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
   update: message({ reqId: uint, value: bytes }),
   stats: message({ reqId: uint }),
   watch: message({ on: bool }),
-  revoke: message({ reqId: uint, peerId: str }),
+  revoke: message({ reqId: uint, peerId: str, adminKey: optional(str) }),
   nodes: message({ reqId: uint }),
-  stopNodes: message({ reqId: uint, nodeIds: list(str) }),
+  stopNodes: message({ reqId: uint, nodeIds: list(str), adminKey: optional(str) }),
 }
 const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   opened: message({ poolId: uint, maxOpenJobs: optional(uint) }),
@@ -193,9 +193,9 @@ const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   refused: message({ message: str }),
   output: message({ lines: list(str) }),
   progress: message({ progress: list(shape({ id: uint, fraction: fraction })) }),
-  revoked: message({ reqId: uint, peerId: str, known: bool }),
+  revoked: message({ reqId: uint, peerId: str, known: bool, refused: optional(str) }),
   nodes: message({ reqId: uint, nodes: list(nodeInfo), queued: uint, leased: uint }),
-  stopping: message({ reqId: uint, nodeIds: list(str) }),
+  stopping: message({ reqId: uint, nodeIds: list(str), refused: optional(str) }),
 }
 const codeRequests: Record<CodeRequest['type'], Check> = { fetch: message({ hash }) }
 const codeReplies: Record<CodeReply['type'], Check> = { code: message({ hash, code: optional(bytes) }) }

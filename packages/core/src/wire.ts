@@ -204,12 +204,15 @@ export type ClientMessage =
   | { type: 'stats'; reqId: number }
   /** Tell the client when each of its jobs is leased (progress 0), for progress bars; off by default. */
   | { type: 'watch'; on: boolean }
-  /** Disconnect this node and refuse it from now on (allowed before `open`: `meshpool revoke`). */
-  | { type: 'revoke'; reqId: number; peerId: string }
+  /**
+   * Disconnect this node and refuse it from now on (allowed before `open`: `meshpool revoke`).
+   * `adminKey`: the head's admin key (its `admin.key` file); without it the head refuses.
+   */
+  | { type: 'revoke'; reqId: number; peerId: string; adminKey?: string }
   /** Every node of the mesh (allowed before `open`: `meshpool status`). */
   | { type: 'nodes'; reqId: number }
-  /** Stop these nodes gracefully (allowed before `open`: `meshpool stop`). */
-  | { type: 'stopNodes'; reqId: number; nodeIds: string[] }
+  /** Stop these nodes gracefully (allowed before `open`: `meshpool stop`); `adminKey` as for `revoke`. */
+  | { type: 'stopNodes'; reqId: number; nodeIds: string[]; adminKey?: string }
 
 /** Head → client on {@link CLIENT_PROTOCOL}. */
 export type HeadToClientMessage =
@@ -222,11 +225,11 @@ export type HeadToClientMessage =
   /** Lines the pool's workers printed, and notes about the pool from the mesh. */
   | { type: 'output'; lines: string[] }
   | { type: 'progress'; progress: Array<{ id: number; fraction: number }> }
-  /** A revoke is done; `known`: the peer had joined this head at some time. */
-  | { type: 'revoked'; reqId: number; peerId: string; known: boolean }
+  /** A revoke is done; `known`: the peer had joined this head at some time. `refused`: it was not done, and why. */
+  | { type: 'revoked'; reqId: number; peerId: string; known: boolean; refused?: string }
   | { type: 'nodes'; reqId: number; nodes: NodeInfo[]; queued: number; leased: number }
-  /** `stopping`: those of the nodes asked for that were here and are leaving. */
-  | { type: 'stopping'; reqId: number; nodeIds: string[] }
+  /** `stopping`: those of the nodes asked for that were here and are leaving. `refused`: none was asked, and why. */
+  | { type: 'stopping'; reqId: number; nodeIds: string[]; refused?: string }
 
 /** Node → head on {@link CODE_PROTOCOL}. */
 export type CodeRequest = { type: 'fetch'; hash: string }

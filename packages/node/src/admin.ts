@@ -1,7 +1,17 @@
-import { CLIENT_PROTOCOL, type ClientMessage, type HeadToClientMessage, inbound, type NodeInfo } from '@meshpool/core'
+import {
+  AdminRefusedError,
+  CLIENT_PROTOCOL,
+  type ClientMessage,
+  type HeadToClientMessage,
+  inbound,
+  type NodeInfo,
+  NodeRefusedError,
+} from '@meshpool/core'
+import { callerAdminKey } from './admin-key.js'
 import { checkPeerId } from './admission.js'
 import { StreamChannel } from './channel.js'
 import { dialHead, headIdOf } from './dial.js'
+import { clientIdentity } from './identity.js'
 import { createPeer } from './peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
 
@@ -9,9 +19,23 @@ import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
 export interface HeadAccess extends PoolAccess {
   /** The head's multiaddr. */
   head: string
+  /**
+   * This caller's identity, for a head with --allow-peers.
+   * @default process.env.MESHPOOL_CLIENT_KEY_FILE, else ~/.meshpool/client.key if it exists
+   */
+  identityFile?: string
 }
 
-export interface RevokeOptions extends HeadAccess {
+/** What `revoke` and `stop` need beside: the head's admin key. */
+export interface AdminAccess extends HeadAccess {
+  /**
+   * The admin.key file the head wrote beside its key file.
+   * @default process.env.MESHPOOL_ADMIN_KEY_FILE, else ~/.meshpool/admin.key if it exists
+   */
+  adminKeyFile?: string
+}
+
+export interface RevokeOptions extends AdminAccess {
   /** The peer id of the node to revoke (the 12D3KooW… it prints). */
   peerId: string
 }
@@ -32,15 +56,22 @@ async function ask<T extends HeadToClientMessage['type']>(
   answer: T,
 ): Promise<Reply<T>> {
   const secret = poolSecret(options, headIdOf(options.head))
-  const peer = await createPeer({ psk: swarmKey(secret) })
+  const privateKey = await clientIdentity(options.identityFile)
+  const peer = await createPeer({ psk: swarmKey(secret), ...(privateKey === undefined ? {} : { privateKey }) })
   try {
     const stream = await dialHead(peer, options.head, CLIENT_PROTOCOL, secret)
     const channel = new StreamChannel<HeadToClientMessage, ClientMessage>(stream, inbound.client)
     return await new Promise<Reply<T>>((resolve, reject) => {
       channel.start({
         message: (message) => {
+          if (message.type === 'refused') {
+            reject(new NodeRefusedError(`the head refused this caller: ${message.message}`))
+            channel.close()
+          }
           if (message.type !== answer) return
-          resolve(message as Reply<T>)
+          if ('refused' in message && message.refused !== undefined) {
+            reject(new AdminRefusedError(`the head refused: ${message.refused}`))
+          } else resolve(message as Reply<T>)
           channel.close()
         },
         close: (reason) => reject(reason ?? new Error('the head closed the connection before answering')),
@@ -58,7 +89,14 @@ async function ask<T extends HeadToClientMessage['type']>(
  */
 export async function revokeNode(options: RevokeOptions): Promise<boolean> {
   checkPeerId(options.peerId, 'revoke')
-  return (await ask(options, { type: 'revoke', reqId: 1, peerId: options.peerId }, 'revoked')).known
+  const adminKey = callerAdminKey(options.adminKeyFile, { orDefault: true })
+  const request = {
+    type: 'revoke' as const,
+    reqId: 1,
+    peerId: options.peerId,
+    ...(adminKey === undefined ? {} : { adminKey }),
+  }
+  return (await ask(options, request, 'revoked')).known
 }
 
 /** Every node of the mesh and the jobs in it (`meshpool status`). */
@@ -68,7 +106,14 @@ export async function meshStatus(options: HeadAccess): Promise<MeshStatus> {
 }
 
 /** Asks nodes to finish their running jobs and leave (`meshpool stop`); resolves with those that were there. */
-export async function stopNodes(options: HeadAccess & { nodeIds: string[] }): Promise<string[]> {
+export async function stopNodes(options: AdminAccess & { nodeIds: string[] }): Promise<string[]> {
   for (const id of options.nodeIds) checkPeerId(id, 'stop')
-  return (await ask(options, { type: 'stopNodes', reqId: 1, nodeIds: options.nodeIds }, 'stopping')).nodeIds
+  const adminKey = callerAdminKey(options.adminKeyFile, { orDefault: true })
+  const request = {
+    type: 'stopNodes' as const,
+    reqId: 1,
+    nodeIds: options.nodeIds,
+    ...(adminKey === undefined ? {} : { adminKey }),
+  }
+  return (await ask(options, request, 'stopping')).nodeIds
 }

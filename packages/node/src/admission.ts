@@ -12,23 +12,38 @@ export interface AdmittedNode {
   lastSeen: string
 }
 
+export interface AdmissionInit {
+  /** The head's own peer id: it is never revoked (that would cut every node off). */
+  headId: string
+  /** A file of peer ids, one per line: the only nodes and clients the head lets in. */
+  allowPeersFile?: string | undefined
+  /** The head's log. */
+  onNote?: (line: string) => void
+}
+
 /**
  * Which peers the head lets in, kept beside its identity file: the nodes it has
  * admitted (`nodes.json`), the peers revoked with `meshpool revoke`
  * (`revoked.json`, refused from then on, across restarts), and, with
- * `--allow-peers`, the only peer ids that may join as nodes.
+ * `--allow-peers`, the only peer ids that may join as nodes or connect as clients.
  */
 export class Admission {
   readonly #dir: string
   readonly #revoked: Set<string>
   readonly #nodes: Record<string, AdmittedNode>
   readonly #allowed: Set<string> | undefined
+  readonly #headId: string
   #saveTimer: NodeJS.Timeout | undefined
   #warned = false
 
-  constructor(dir: string, allowPeersFile?: string) {
+  constructor(dir: string, { headId, allowPeersFile, onNote = () => {} }: AdmissionInit) {
     this.#dir = dir
+    this.#headId = headId
     this.#revoked = new Set(readJson<string[]>(join(dir, 'revoked.json'), []))
+    // Written by an older version that let the head revoke itself: kept, that entry would lock every node out.
+    if (this.#revoked.delete(headId)) {
+      onNote(`ignored the head's own peer id ${headId} in ${join(dir, 'revoked.json')}: the head is never revoked`)
+    }
     this.#nodes = readJson<Record<string, AdmittedNode>>(join(dir, 'nodes.json'), {})
     this.#allowed = allowPeersFile === undefined ? undefined : readAllowList(allowPeersFile)
   }
@@ -50,6 +65,18 @@ export class Admission {
     return undefined
   }
 
+  /** Why this peer may not use the head as a client, or undefined if it may. */
+  clientRefusal(peerId: string): string | undefined {
+    if (this.#allowed === undefined || this.#allowed.has(peerId)) return undefined
+    return `client ${peerId} is not in the head's --allow-peers list; add its peer id there to let it connect (a client keeps its identity in createPool({ identityFile }), MESHPOOL_CLIENT_KEY_FILE or ~/.meshpool/client.key)`
+  }
+
+  /** Why this peer can't be revoked, or undefined if it can. */
+  revokeRefusal(peerId: string): string | undefined {
+    if (peerId !== this.#headId) return undefined
+    return `${peerId} is this head's own peer id: revoking it would cut every node off; revoke a node's peer id (meshpool status lists them)`
+  }
+
   /** Remembers a node that joined. */
   admitted(peerId: string, name: string): void {
     const now = new Date().toISOString()
@@ -63,7 +90,7 @@ export class Admission {
 
   /** Refuses this peer from now on; says whether it had ever joined. */
   revoke(peerId: string): boolean {
-    if (!isPeerId(peerId)) return false // the client checks; a hostile one stores nothing
+    if (!isPeerId(peerId) || this.revokeRefusal(peerId) !== undefined) return false // a hostile client stores nothing
     this.#revoked.add(peerId)
     this.#write('revoked.json', [...this.#revoked])
     return Object.hasOwn(this.#nodes, peerId)

@@ -1,5 +1,6 @@
 import { logger } from '@libp2p/logger'
 import {
+  AdminRefusedError,
   BATCH_SOFT_BYTES,
   type ClientMessage,
   type ClientOutcome,
@@ -10,6 +11,7 @@ import {
   MAX_BATCH_ITEMS,
   MAX_OPEN_JOBS_PER_CLIENT,
   type NodeInfo,
+  NodeRefusedError,
   PoolClosedError,
   type PoolSettingsWire,
   RemoteJobError,
@@ -169,9 +171,16 @@ export class PoolClient {
     return r.type === 'stats' ? { workers: r.workers, nodes: r.nodes } : { workers: 0, nodes: 0 }
   }
 
-  /** Asks the head to revoke a peer; resolves with whether it had ever joined. */
-  async revoke(peerId: string): Promise<boolean> {
-    const reply = await this.#request({ type: 'revoke', reqId: this.#nextReqId++, peerId })
+  /** Asks the head to revoke a peer; resolves with whether it had ever joined. `adminKey`: see adminRefusal. */
+  async revoke(peerId: string, adminKey?: string): Promise<boolean> {
+    const reply = await this.#request({
+      type: 'revoke',
+      reqId: this.#nextReqId++,
+      peerId,
+      ...(adminKey === undefined ? {} : { adminKey }),
+    })
+    if (reply.type === 'revoked' && reply.refused !== undefined)
+      throw new AdminRefusedError(`the head refused: ${reply.refused}`)
     return reply.type === 'revoked' && reply.known
   }
 
@@ -182,8 +191,15 @@ export class PoolClient {
   }
 
   /** Asks nodes to leave gracefully; resolves with those that were there. */
-  async stopNodes(nodeIds: string[]): Promise<string[]> {
-    const reply = await this.#request({ type: 'stopNodes', reqId: this.#nextReqId++, nodeIds })
+  async stopNodes(nodeIds: string[], adminKey?: string): Promise<string[]> {
+    const reply = await this.#request({
+      type: 'stopNodes',
+      reqId: this.#nextReqId++,
+      nodeIds,
+      ...(adminKey === undefined ? {} : { adminKey }),
+    })
+    if (reply.type === 'stopping' && reply.refused !== undefined)
+      throw new AdminRefusedError(`the head refused: ${reply.refused}`)
     return reply.type === 'stopping' ? reply.nodeIds : []
   }
 
@@ -217,6 +233,8 @@ export class PoolClient {
       channel.start({
         message: (message) => {
           if (message.type === 'opened') resolve()
+          if (message.type === 'refused')
+            reject(new NodeRefusedError(`the head refused this client: ${message.message}`))
           this.#onMessage(message)
         },
         close: (reason) => {

@@ -16,11 +16,13 @@ import {
   inbound,
   printable,
 } from '@meshpool/core'
+import { callerAdminKey } from './admin-key.js'
 import { NodeAgent } from './agent.js'
 import { channelPair, StreamChannel } from './channel.js'
 import { PoolClient } from './client.js'
 import { dialHead, headIdOf, parseHeadAddress } from './dial.js'
 import { attachLocalAgent, HeadService } from './head-service.js'
+import { clientIdentity } from './identity.js'
 import { launch } from './launch.js'
 import { createPeer, type MeshPeer } from './peer.js'
 import { type Launcher, Pool } from './pool.js'
@@ -108,7 +110,12 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
     throw new InvalidOptionError(`options.ship must be true or false, got ${describe(options.ship)}`)
   }
   const shipped = options.ship === false ? undefined : await bundleWorker(worker)
-  const peer: MeshPeer = await createPeer({ psk: swarmKey(secret) })
+  const privateKey = await clientIdentity(optionalPath(options.identityFile, 'identityFile'))
+  const adminKeyFile = optionalPath(options.adminKeyFile, 'adminKeyFile')
+  const peer: MeshPeer = await createPeer({
+    psk: swarmKey(secret),
+    ...(privateKey === undefined ? {} : { privateKey }),
+  })
   const connect = async () =>
     new StreamChannel<HeadToClientMessage, ClientMessage>(
       await dialHead(peer, headAddress, CLIENT_PROTOCOL, secret),
@@ -122,7 +129,8 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
     })
     await client.open(await connect())
     const launcher: Launcher = (launchOptions) => launch(headAddress, access, launchOptions)
-    return new Pool<W>(client, { ...callDefaults, launcher }, async () => {
+    const adminKey = () => callerAdminKey(adminKeyFile)
+    return new Pool<W>(client, { ...callDefaults, launcher, adminKey }, async () => {
       await peer.stop()
     })
   } catch (err) {
@@ -146,6 +154,11 @@ function outputSink(output: PoolSettings['output']): (lines: string[]) => void {
   throw new InvalidOptionError(
     `options.output must be 'inherit', 'ignore' or a function of a line, got ${describe(output)}`,
   )
+}
+
+function optionalPath(value: unknown, name: string): string | undefined {
+  if (value === undefined || (typeof value === 'string' && value !== '')) return value
+  throw new InvalidOptionError(`options.${name} must be a file path, got ${describe(value)}`)
 }
 
 function workerPath(worker: unknown): string {

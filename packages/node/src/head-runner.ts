@@ -16,6 +16,7 @@ import {
   UPDATES_TOPIC,
   WORK_PROTOCOL,
 } from '@meshpool/core'
+import { ADMIN_KEY_FILE, adminRefusal, loadOrCreateAdminKey } from './admin-key.js'
 import { Admission, isPeerId } from './admission.js'
 import { NodeAgent } from './agent.js'
 import { StreamChannel } from './channel.js'
@@ -69,7 +70,7 @@ export interface HeadInit extends PoolAccess {
   onLine?: (line: string) => void
   /** Bytes of updates each pool's log keeps for nodes that join late; older ones are dropped. @default 64 MiB */
   updateLogBytes?: number
-  /** A file of peer ids, one per line: only these may join as nodes (clients need only the password). */
+  /** A file of peer ids, one per line: only these may join as nodes or connect as clients (each with its own identity file). */
   allowPeersFile?: string
   /** Most jobs one client may have open; a client holds back the rest until results come. @default 1,000,000 */
   maxOpenJobsPerClient?: number
@@ -94,6 +95,8 @@ export interface RunningHead {
   joinCommand: string
   /** The pool's join token, when the head was started with none of its own (or with this one). */
   token?: string
+  /** The head's admin key file (what `meshpool revoke` / `stop --admin-key` need), unless it could not be written. */
+  adminKeyFile?: string
   /** Where `/metrics` is served, with metricsPort. */
   metricsUrl?: string
   /** Where the dashboard is served, with dashboardPort. */
@@ -116,8 +119,12 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const access: PoolAccess = hasSecret(init)
     ? init
     : { token: await loadOrCreatePoolToken(join(dirname(keyFile), POOL_TOKEN_FILE)), poolName: init.poolName }
-  const psk = swarmKey(poolSecret(access, peerIdFromPrivateKey(privateKey).toString()))
-  const admission = new Admission(dirname(keyFile), init.allowPeersFile)
+  const headId = peerIdFromPrivateKey(privateKey).toString()
+  const psk = swarmKey(poolSecret(access, headId))
+  const note = init.onLine ?? ((line: string) => log(line))
+  const admission = new Admission(dirname(keyFile), { headId, allowPeersFile: init.allowPeersFile, onNote: note })
+  const adminKeyFile = join(dirname(keyFile), ADMIN_KEY_FILE)
+  const adminKey = await loadOrCreateAdminKey(adminKeyFile, note)
   const peer = await createPeer({
     psk,
     privateKey,
@@ -144,6 +151,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     },
     ...(init.updateLogBytes === undefined ? {} : { updateLogBytes: init.updateLogBytes }),
     admission,
+    adminRefusal: (given) => adminRefusal(adminKey, given),
     ...(init.onLine === undefined ? {} : { onNote: init.onLine }),
     onJobDone: (ms, outcome, poolId) => {
       metrics?.jobDone(ms, outcome.ok)
@@ -181,13 +189,19 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     },
     { maxInboundStreams: STREAMS_PER_CONNECTION.work },
   )
-  await peer.handle(CLIENT_PROTOCOL, (stream) => head.attachClient(new StreamChannel(stream, inbound.head.client)), {
-    maxInboundStreams: STREAMS_PER_CONNECTION.client,
-  })
+  await peer.handle(
+    CLIENT_PROTOCOL,
+    (stream, connection) =>
+      head.attachClient(new StreamChannel(stream, inbound.head.client), { peerId: connection.remotePeer.toString() }),
+    { maxInboundStreams: STREAMS_PER_CONNECTION.client },
+  )
   await blobs.serve(peer)
   await peer.handle(
     CODE_PROTOCOL,
-    (stream) => {
+    (stream, connection) => {
+      // Shipped code is for the nodes and clients the allow-list names, when there is one.
+      if (admission.clientRefusal(connection.remotePeer.toString()) !== undefined)
+        return stream.abort(new Error('refused'))
       const channel = new StreamChannel<CodeRequest, CodeReply>(stream, inbound.head.code, {
         maxInFrameBytes: MAX_REQUEST_FRAME_BYTES,
       })
@@ -242,6 +256,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     peerId,
     addresses,
     ...(access.token === undefined ? {} : { token: access.token }),
+    ...(adminKey === undefined ? {} : { adminKeyFile }),
     joinCommand: `${access.token === undefined ? '' : `MESHPOOL_TOKEN=${access.token} `}meshpool join ${addresses[0]}`,
     ...(served === undefined ? {} : { metricsUrl: web(metricsHost, served.port, '/metrics') }),
     ...(page === undefined ? {} : { dashboardUrl: web(dashboardHost, page.port, '/') }),

@@ -68,6 +68,7 @@ export class HeadService {
   readonly #updateLogBytes: number
   readonly #admission: NodeAdmission | undefined
   readonly #disconnect: (peerId: string) => void
+  readonly #adminRefusal: (adminKey: string | undefined) => string | undefined
   readonly #maxOpenJobs: number
   readonly #note: (line: string) => void
   readonly #onJobDone: (ms: number, outcome: ClientOutcome, poolId: number) => void
@@ -75,6 +76,7 @@ export class HeadService {
   readonly #alone: boolean
   #nextPoolId = 1
   #lastIgnoredNote = 0
+  #lastRefusalNote = Number.NEGATIVE_INFINITY
   #closed = false
   readonly #ticker: NodeJS.Timeout
 
@@ -89,6 +91,7 @@ export class HeadService {
     this.#updateLogBytes = init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES
     this.#admission = init.admission
     this.#disconnect = init.disconnect ?? (() => {})
+    this.#adminRefusal = init.adminRefusal ?? (() => undefined)
     this.#maxOpenJobs = init.maxOpenJobsPerClient ?? MAX_OPEN_JOBS_PER_CLIENT
     this.#note = init.onNote ?? ((line) => log(line))
     this.#onJobDone = init.onJobDone ?? (() => {})
@@ -134,10 +137,19 @@ export class HeadService {
     })
   }
 
-  /** Serves a client (one pool) on a channel. */
-  attachClient(channel: Channel<ClientMessage, HeadToClientMessage>): void {
+  /** Serves a client (one pool) on a channel; `peerId`: who it is (none: in this process). */
+  attachClient(channel: Channel<ClientMessage, HeadToClientMessage>, { peerId }: { peerId?: string } = {}): void {
     if (this.#closed) {
       channel.close()
+      return
+    }
+    const refusal = peerId === undefined ? undefined : this.#admission?.clientRefusal(peerId)
+    if (refusal !== undefined) {
+      this.#noteRefusal(`refused ${refusal}`)
+      channel.start({ message: () => {}, close: () => {} })
+      channel.send({ type: 'refused', message: refusal })
+      channel.close()
+      this.#disconnect(peerId as string)
       return
     }
     let pool: PoolSession | undefined
@@ -162,6 +174,12 @@ export class HeadService {
   #onAdminMessage(channel: Channel<ClientMessage, HeadToClientMessage>, message: ClientMessage): boolean {
     switch (message.type) {
       case 'revoke': {
+        const refused = this.#adminRefusal(message.adminKey) ?? this.#admission?.revokeRefusal(message.peerId)
+        if (refused !== undefined) {
+          this.#noteRefusal(`refused to revoke ${message.peerId}: ${refused}`)
+          channel.send({ type: 'revoked', reqId: message.reqId, peerId: message.peerId, known: false, refused })
+          return true
+        }
         // The clients meshpool ships check the id first; another one's nonsense is answered, and kept nowhere.
         const known = isPeerId(message.peerId) && this.revoke(message.peerId)
         channel.send({ type: 'revoked', reqId: message.reqId, peerId: message.peerId, known })
@@ -173,6 +191,12 @@ export class HeadService {
         return true
       }
       case 'stopNodes': {
+        const refused = this.#adminRefusal(message.adminKey)
+        if (refused !== undefined) {
+          this.#noteRefusal(`refused to stop ${message.nodeIds.length} node(s): ${refused}`)
+          channel.send({ type: 'stopping', reqId: message.reqId, nodeIds: [], refused })
+          return true
+        }
         const stopping = message.nodeIds.filter((id) => {
           const node = this.#nodes.get(id)
           if (node === undefined || node.local) return false
@@ -185,6 +209,14 @@ export class HeadService {
       default:
         return false
     }
+  }
+
+  /** A refused client or admin request, said once a second at most (a member could send many). */
+  #noteRefusal(line: string): void {
+    const now = this.#now()
+    if (now - this.#lastRefusalNote < 1000) return
+    this.#lastRefusalNote = now
+    this.#note(line)
   }
 
   /** Every node of the mesh, as `meshpool status` shows it. */

@@ -27,6 +27,11 @@ export interface HeadServiceInit {
   updateLogBytes?: number
   /** Who may join as a node, and who is revoked (see Admission); none: any peer with the password. */
   admission?: NodeAdmission
+  /**
+   * Why a revoke or stop that carries this admin key is refused (see adminRefusal);
+   * none: anyone may (an embedded head, in the caller's own process).
+   */
+  adminRefusal?: (adminKey: string | undefined) => string | undefined
   /** Cuts every connection to a peer (a revoked or refused node). */
   disconnect?: (peerId: string) => void
   /** Most jobs one client may have open (queued, running, waiting to retry). @default MAX_OPEN_JOBS_PER_CLIENT */
@@ -45,6 +50,8 @@ export interface HeadServiceInit {
 /** The head's rules for nodes: see Admission. */
 export interface NodeAdmission {
   refusal(peerId: string): string | undefined
+  clientRefusal(peerId: string): string | undefined
+  revokeRefusal(peerId: string): string | undefined
   admitted(peerId: string, name: string): void
   revoke(peerId: string): boolean
   revokedIds(): string[]

@@ -23,6 +23,7 @@
 export type { GpuSummary, NodeInfo, SlotStateName } from '@meshpool/core'
 export {
   AbortError,
+  AdminRefusedError,
   FrameError,
   HandshakeRefusedError,
   HeadUnreachableError,
@@ -37,6 +38,7 @@ export {
   WorkerLostError,
 } from '@meshpool/core'
 export {
+  type AdminAccess,
   type HeadAccess,
   type MeshStatus,
   meshStatus,

@@ -27,6 +27,7 @@ import { Neighbours } from './neighbours.js'
 import { defaultStateDir } from './node-lock.js'
 import { createPeer, type MeshPeer } from './peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
+import { sortRevoked } from './revoked-peers.js'
 import { lookupSlotUser, setUpSlots } from './slot-user.js'
 import type { GpuInfo } from './worker-types.js'
 
@@ -134,12 +135,15 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
         .then(() => init.onStatus?.('stopped', 'the head asked this node to stop'))
     },
     onRevoked: (peerIds) => {
-      for (const id of peerIds) revoked.add(id)
-      if (revoked.has(peer.peerId.toString())) {
+      const { leave, drop, headNamed } = sortRevoked(peerIds, { self: peer.peerId.toString(), head: headPeerId ?? '' })
+      if (headNamed)
+        init.onLine?.(`ignored a revoke of the head's own peer id ${headPeerId}: a node never drops its head`)
+      if (leave) {
         void stop().then(() => init.onStatus?.('revoked', 'the head revoked this node: it is refused from now on'))
         return
       }
-      for (const id of peerIds) if (isPeerId(id)) peer.hangUp(peerIdFromString(id)).catch(() => {})
+      for (const id of drop) revoked.add(id)
+      for (const id of drop) if (isPeerId(id)) peer.hangUp(peerIdFromString(id)).catch(() => {})
     },
   })
   const slots = agent.slots

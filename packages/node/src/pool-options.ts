@@ -14,6 +14,17 @@ export interface PoolSettings {
   poolKeyFile?: string
   /** The pool's name, if the head was given one: it salts the key. @default process.env.MESHPOOL_POOL_NAME */
   poolName?: string
+  /**
+   * The head's admin key file (the admin.key it wrote beside its key file): what
+   * `pool.revoke()` and `pool.stopWorkers(ids)` of nodes it did not launch need.
+   * @default process.env.MESHPOOL_ADMIN_KEY_FILE
+   */
+  adminKeyFile?: string
+  /**
+   * This client's identity (created there if missing), so a head with
+   * `--allow-peers` can list its peer id. @default process.env.MESHPOOL_CLIENT_KEY_FILE, else ~/.meshpool/client.key if it exists, else a new peer id each run
+   */
+  identityFile?: string
   /** Local slots of an embedded head. @default cores minus one, at least one */
   slots?: number
   /** Jobs a call keeps in flight before it waits for results. @default 4096 */
@@ -70,6 +81,8 @@ export const POOL_OPTION_KEYS = Object.keys({
   password: true,
   poolKeyFile: true,
   poolName: true,
+  adminKeyFile: true,
+  identityFile: true,
   slots: true,
   window: true,
   maxAttempts: true,

@@ -62,6 +62,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   readonly #launched = new Set<string>()
   readonly #launchedProcesses: LaunchHandle[] = []
   readonly #launcher: Launcher | undefined
+  readonly #adminKey: () => string | undefined
   readonly #timeoutMs: number
   readonly #cleanup: () => Promise<void>
   #closing: Promise<void> | undefined
@@ -72,7 +73,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   /** @internal */
   constructor(
     client: PoolClient,
-    options: { window: number; timeoutMs: number; launcher?: Launcher },
+    options: { window: number; timeoutMs: number; launcher?: Launcher; adminKey?: () => string | undefined },
     cleanup: () => Promise<void>,
   ) {
     this.#client = client
@@ -80,6 +81,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     this.#timeoutMs = options.timeoutMs
     this.#cleanup = cleanup
     this.#launcher = options.launcher
+    this.#adminKey = options.adminKey ?? (() => undefined)
     client.onProgress = (id, fraction) => this.#trackers.get(id)?.progress(id, fraction)
   }
 
@@ -156,12 +158,13 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   /**
    * Revokes a node by its peer id: the head disconnects it (its jobs go back to the
    * queue) and refuses it from then on, across restarts, without a new password.
-   * Resolves with whether that peer had ever joined this head.
+   * Resolves with whether that peer had ever joined this head. Needs the head's
+   * admin key (createPool's `adminKeyFile`); else it rejects with AdminRefusedError.
    */
   async revoke(peerId: string): Promise<boolean> {
     this.#checkOpen()
     checkPeerId(peerId, 'revoke')
-    return this.#client.revoke(peerId)
+    return this.#client.revoke(peerId, this.#adminKey())
   }
 
   /**
@@ -206,13 +209,21 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   /**
    * Stops nodes gracefully: each finishes its running jobs (up to its drain timeout),
    * gives back the rest, and leaves. With no ids, every node this pool launched.
-   * Resolves with the ids of the nodes that were there to stop.
+   * Resolves with the ids of the nodes that were there to stop. The nodes this
+   * pool launched it stops itself (a signal to their process); any other node
+   * needs the head's admin key (createPool's `adminKeyFile`), else AdminRefusedError.
    */
   async stopWorkers(...nodeIds: string[]): Promise<string[]> {
     this.#checkOpen()
     for (const id of nodeIds) checkPeerId(id, 'stopWorkers')
     const ids = nodeIds.length > 0 ? nodeIds : [...this.#launched]
-    return ids.length === 0 ? [] : this.#client.stopNodes(ids)
+    const own = this.#launchedProcesses.filter((h) => h.nodeId !== undefined && ids.includes(h.nodeId))
+    const ownIds = new Set(own.map((h) => h.nodeId))
+    const others = ids.filter((id) => !ownIds.has(id))
+    const stopped = others.length === 0 ? [] : await this.#client.stopNodes(others, this.#adminKey())
+    const leaving = own.filter((h) => this.#launched.delete(h.nodeId as string))
+    for (const handle of leaving) void handle.stop() // SIGTERM: the node drains and leaves
+    return ids.filter((id) => stopped.includes(id) || leaving.some((h) => h.nodeId === id))
   }
 
   /** Nodes joined to the head (a head with local slots counts as one). */
