@@ -84,3 +84,12 @@ describe('pool key files', () => {
     expect(warnings[0]).toMatch(/has 8 characters.*12 or more.*meshpool keygen/)
   })
 })
+
+describe("the head's peer id salts the key", () => {
+  it('the same password gives another key on another mesh: no dictionary serves two meshes', () => {
+    const a = derivePoolKey('correct horse battery', '', '12D3KooWHeadA')
+    const b = derivePoolKey('correct horse battery', '', '12D3KooWHeadB')
+    expect(a).not.toEqual(b)
+    expect(derivePoolKey('correct horse battery', '', '12D3KooWHeadA')).toEqual(a)
+  })
+})
