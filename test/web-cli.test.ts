@@ -1,31 +1,14 @@
 import { writeFileSync } from 'node:fs'
-import { request } from 'node:http'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { meshpool, startHead, stopAll, tempDir } from './harness.js'
+import { get } from './http-get.js'
 
 afterEach(stopAll)
 
 /** The status of one GET of `url`, sent to `via` (another address of this machine) when given. */
-function status(url: string, init: { via?: string; headers?: Record<string, string> } = {}): Promise<number> {
-  const target = new URL(url)
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: init.via ?? target.hostname,
-        port: target.port,
-        path: `${target.pathname}${target.search}`,
-        headers: init.headers,
-      },
-      (res) => {
-        res.resume()
-        resolve(res.statusCode ?? 0)
-        req.destroy()
-      },
-    )
-    req.on('error', reject)
-    req.end()
-  })
+async function status(url: string, init: { via?: string; headers?: Record<string, string> } = {}): Promise<number> {
+  return (await get(url, init)).status
 }
 
 /** The URL a head printed after `<what> at `. */

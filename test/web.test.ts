@@ -1,8 +1,8 @@
-import { request } from 'node:http'
 import { join } from 'node:path'
 import { type RunningHead, startHead } from '@meshpool/node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { PASSWORD, stopAll, tempDir } from './harness.js'
+import { get } from './http-get.js'
 
 const heads: RunningHead[] = []
 afterEach(async () => {
@@ -22,42 +22,6 @@ async function head(options: { host?: string; webToken?: string; dashboardHost?:
   })
   heads.push(started)
   return started
-}
-
-interface Answer {
-  status: number
-  body: string
-}
-
-/** One GET, with the Host header and headers given; an SSE answer resolves on its first event. */
-function get(
-  url: string,
-  init: { host?: string; headers?: Record<string, string>; via?: string } = {},
-): Promise<Answer> {
-  const target = new URL(url)
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: init.via ?? target.hostname,
-        port: target.port,
-        path: `${target.pathname}${target.search}`,
-        headers: { ...(init.host === undefined ? {} : { host: init.host }), ...init.headers },
-      },
-      (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => {
-          body += chunk
-          if (res.headers['content-type'] === 'text/event-stream' && body.includes('\n\n')) {
-            resolve({ status: res.statusCode ?? 0, body })
-          }
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-      },
-    )
-    req.on('error', reject)
-    req.end()
-  })
 }
 
 describe("the head's metrics and dashboard", () => {
