@@ -8,7 +8,7 @@ export interface Answer {
 /**
  * One GET of `url`, with the Host header and headers given, sent to `via`
  * (another address of this machine) when given. An answer that is a stream of
- * server-sent events resolves on its first event.
+ * server-sent events resolves on its first event, and stays open.
  */
 export function get(
   url: string,
@@ -29,8 +29,7 @@ export function get(
         res.on('data', (chunk: string) => {
           body += chunk
           if (res.headers['content-type'] === 'text/event-stream' && body.includes('\n\n')) {
-            resolve({ status: res.statusCode ?? 0, body })
-            req.destroy()
+            resolve({ status: res.statusCode ?? 0, body }) // and the page stays open, as a browser's would
           }
         })
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
