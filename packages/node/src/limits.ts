@@ -11,8 +11,8 @@ export const MAX_REQUEST_FRAME_BYTES = 64 * 1024
 /** Connections from one IP address at once; more are refused (nodes behind one NAT share an address). */
 export const MAX_CONNECTIONS_PER_IP = 256
 /** Handshakes (pool key, then Noise) in progress at once; a fresh one pushes out the oldest (see HandshakeGate). */
-export const MAX_PENDING_HANDSHAKES = 256
+export const MAX_PENDING_HANDSHAKES = 1024
 /** Handshakes in progress at once from one IP address; a fresh one pushes out that address's oldest. */
-export const MAX_PENDING_HANDSHAKES_PER_IP = 64
+export const MAX_PENDING_HANDSHAKES_PER_IP = 256
 /** A connection that has not finished its handshake by then is dropped (a sender that trickles bytes). */
 export const HANDSHAKE_DEADLINE_MS = 5000
