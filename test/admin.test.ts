@@ -128,7 +128,7 @@ describe('--allow-peers and clients', () => {
     const anonymous = meshpool(['status', head.address], { MESHPOOL_CLIENT_KEY_FILE: join(tempDir(), 'client.key') })
     expect(await anonymous.exited).toBe(1)
     expect(anonymous.output()).toMatch(/client \S+ is not in the head's --allow-peers list; add its peer id there/)
-    await head.waitForLine(/refused client \S+ is not in the head's --allow-peers list/)
+    await head.waitForLine(/refused \S+ at the handshake: it is not in the head's --allow-peers list/)
 
     appendFileSync(allow, `${client.peerId}\n`)
     head.child.kill('SIGTERM')

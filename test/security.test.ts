@@ -136,6 +136,23 @@ describe('--allow-peers', () => {
       identityFile,
     })
     expect(((await pool.map([{ x: 3 }])) as Array<{ y: number }>)[0]?.y).toBe(6)
+
+    // A peer with the pool key but not on the list can't connect to the head, nor to a node
+    // (the head gave its nodes the list): no streams, no gossip, no blobs.
+    const nodeAddress = /listens for other nodes on (\S+)/.exec(listed.output())?.[1] as string
+    const outsider = await hostilePeer(address.split('/p2p/')[1] as string)
+    try {
+      for (const target of [address, nodeAddress]) {
+        const dialed = await outsider.dial(multiaddr(target), { signal: AbortSignal.timeout(5000) }).then(
+          () => 'connected',
+          (err: Error) => String(err.message ?? err),
+        )
+        expect(dialed, target).toContain('its --allow-peers list lacks this peer id')
+      }
+    } finally {
+      await outsider.stop()
+    }
+    await head.waitForLine(/refused \S+ at the handshake: it is not in the head's --allow-peers list/)
   })
 })
 

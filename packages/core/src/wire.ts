@@ -178,6 +178,12 @@ export type HeadToNodeMessage =
   | { type: 'peers'; peers: PeerInfo[] }
   /** Peers revoked from the mesh: refuse and drop them (a node that finds itself named leaves). */
   | { type: 'revoked'; peerIds: string[] }
+  /**
+   * The head's --allow-peers list (with the head itself): the only peers a node
+   * lets in, so that a peer with the pool key but not on the list can't reach
+   * the nodes' gossip or blobs either.
+   */
+  | { type: 'allowed'; peerIds: string[] }
   /** The head won't have this node (not in its --allow-peers list): it should not try again. */
   | { type: 'refused'; message: string }
   /** Finish the running jobs, give the others back, and leave (`meshpool stop`). */

@@ -2,6 +2,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidOptionError } from '@meshpool/core'
+import type { PeerRefusal } from './pool-key-noise.js'
 
 /** How long the head waits to write down nodes that joined (many join in the same second). */
 const SAVE_DELAY_MS = 1000
@@ -54,6 +55,18 @@ export class Admission {
 
   revokedIds(): string[] {
     return [...this.#revoked]
+  }
+
+  /** The --allow-peers list (with the head's own id), or undefined without one: nodes refuse the others too. */
+  allowedIds(): string[] | undefined {
+    return this.#allowed === undefined ? undefined : [...new Set([this.#headId, ...this.#allowed])]
+  }
+
+  /** Whether the handshake refuses this peer, and why: before it can open a stream or hear gossip. */
+  handshakeRefusal(peerId: string): PeerRefusal | undefined {
+    if (this.#revoked.has(peerId)) return 'revoked'
+    if (this.#allowed !== undefined && !this.#allowed.has(peerId) && peerId !== this.#headId) return 'unlisted'
+    return undefined
   }
 
   /** Why this peer may not join as a node, or undefined if it may. */

@@ -60,6 +60,8 @@ export interface NodeAgentInit {
   onPeers?: (peers: PeerInfo[]) => void
   /** Peers the head revoked (this node among them, maybe). */
   onRevoked?: (peerIds: string[]) => void
+  /** The head's allow-list: the only peers this node may let in. */
+  onAllowed?: (peerIds: string[]) => void
   /** The head asks this node to leave gracefully (`meshpool stop`). */
   onStopAsked?: () => void
   /**
@@ -86,6 +88,7 @@ export class NodeAgent {
   readonly #addrs: () => string[]
   readonly #onPeers: (peers: PeerInfo[]) => void
   readonly #onRevoked: (peerIds: string[]) => void
+  readonly #onAllowed: (peerIds: string[]) => void
   readonly #onStopAsked: () => void
   readonly #onLateLine: (line: string) => void
   readonly #reports: AgentReports
@@ -110,6 +113,7 @@ export class NodeAgent {
     this.#addrs = init.addrs ?? (() => [])
     this.#onPeers = init.onPeers ?? (() => {})
     this.#onRevoked = init.onRevoked ?? (() => {})
+    this.#onAllowed = init.onAllowed ?? (() => {})
     this.#onStopAsked = init.onStopAsked ?? (() => {})
     this.#onLateLine = init.onLateLine ?? (() => {})
     this.#reports = new AgentReports({
@@ -330,6 +334,9 @@ export class NodeAgent {
         return
       case 'revoked':
         this.#onRevoked(message.peerIds)
+        return
+      case 'allowed':
+        this.#onAllowed(message.peerIds)
         return
       case 'stop':
         this.#onStopAsked()

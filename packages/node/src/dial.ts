@@ -6,10 +6,11 @@ import {
   InvalidOptionError,
   NodeRefusedError,
   NotAHeadError,
+  WORK_PROTOCOL,
 } from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { MeshPeer } from './peer.js'
-import { POOL_KEY_NOISE_PROTOCOL, REFUSED_PEER, WRONG_KEY } from './pool-key-noise.js'
+import { POOL_KEY_NOISE_PROTOCOL, REFUSED_PEER, UNLISTED_PEER, WRONG_KEY } from './pool-key-noise.js'
 
 /** A head that speaks our handshake (the probe saw it) and takes this long is in trouble. */
 const DIAL_TIMEOUT_MS = 10_000
@@ -63,9 +64,20 @@ export async function dialHead(
   } catch (err) {
     const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? String(err)}`
     if (text.includes(WRONG_KEY)) throw wrongPassword(address)
+    if (text.includes(UNLISTED_PEER)) {
+      const who = protocol === WORK_PROTOCOL ? 'node' : 'client'
+      const how =
+        protocol === WORK_PROTOCOL
+          ? 'join'
+          : 'connect (a client keeps its identity in createPool({ identityFile }), MESHPOOL_CLIENT_KEY_FILE or ~/.meshpool/client.key)'
+      throw new NodeRefusedError(
+        `the head at ${address} refused this peer: ${who} ${peer.peerId.toString()} is not in the head's --allow-peers list; add its peer id there to let it ${how}`,
+        { cause: err },
+      )
+    }
     if (text.includes(REFUSED_PEER)) {
       throw new NodeRefusedError(
-        `the head at ${address} accepted the password but refused this peer (${peer.peerId.toString()}): it was revoked (meshpool revoke) or is not on the head's --allow-peers list; ask whoever runs the head`,
+        `the head at ${address} accepted the password but refused this peer (${peer.peerId.toString()}): it was revoked (meshpool revoke); ask whoever runs the head`,
         { cause: err },
       )
     }

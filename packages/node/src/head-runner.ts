@@ -30,6 +30,7 @@ import { loadOrCreateIdentity } from './identity.js'
 import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
 import { HeadMetrics } from './metrics.js'
 import { createPeer } from './peer.js'
+import type { PeerRefusal } from './pool-key-noise.js'
 import { hasSecret, loadOrCreatePoolToken, type PoolAccess, poolSecret, swarmKey } from './psk.js'
 import { lookupSlotUser, type SlotSetup, setUpSlots } from './slot-user.js'
 import { DEFAULT_WEB_HOST, WebGuard } from './web-guard.js'
@@ -129,7 +130,8 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     psk,
     privateKey,
     listen: [`/ip${host.includes(':') ? 6 : 4}/${host}/tcp/${port}`],
-    deny: (peerId) => admission.isRevoked(peerId),
+    refuse: (peerId) => admission.handshakeRefusal(peerId),
+    onRefused: refusalLog(note),
   })
   const pubsub = peer.services.pubsub
   pubsub.subscribe(UPDATES_TOPIC)
@@ -275,6 +277,24 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
 }
 
 /** The addresses to print for joining: interface addresses for a wildcard listen, LAN before loopback. */
+/** How many refused peer ids the head remembers having logged (a flood of them is logged once each, up to this). */
+const LOGGED_REFUSALS = 1024
+
+/** Logs each refused peer once: a peer that retries in a loop does not fill the log. */
+function refusalLog(note: (line: string) => void): (peerId: string, why: PeerRefusal) => void {
+  const logged = new Set<string>()
+  return (peerId, why) => {
+    if (logged.has(peerId)) return
+    if (logged.size >= LOGGED_REFUSALS) logged.clear()
+    logged.add(peerId)
+    note(
+      why === 'revoked'
+        ? `refused ${peerId} at the handshake: it was revoked`
+        : `refused ${peerId} at the handshake: it is not in the head's --allow-peers list`,
+    )
+  }
+}
+
 function reachableAddresses(listening: string[], host: string, port: number, peerId: string): string[] {
   const actualPort = Number(/\/tcp\/(\d+)/.exec(listening[0] ?? '')?.[1] ?? port)
   const ips: string[] = []

@@ -367,6 +367,8 @@ export class HeadService {
         if (!node.local) {
           const revoked = this.#admission?.revokedIds() ?? []
           if (revoked.length > 0) node.channel.send({ type: 'revoked', peerIds: revoked })
+          const allowed = this.#admission?.allowedIds()
+          if (allowed !== undefined) node.channel.send({ type: 'allowed', peerIds: allowed })
           node.channel.send({ type: 'peers', peers: this.#somePeers(node) })
         }
         return

@@ -52,6 +52,8 @@ export interface NodeAdmission {
   refusal(peerId: string): string | undefined
   clientRefusal(peerId: string): string | undefined
   revokeRefusal(peerId: string): string | undefined
+  /** The --allow-peers list, sent to nodes (undefined without one). */
+  allowedIds(): string[] | undefined
   admitted(peerId: string, name: string): void
   revoke(peerId: string): boolean
   revokedIds(): string[]

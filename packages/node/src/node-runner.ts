@@ -102,10 +102,16 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const privateKey =
     init.stateDir === undefined ? undefined : await loadOrCreateIdentity(join(init.stateDir, 'node.key'))
   const revoked = new Set<string>()
+  // The head's --allow-peers list, once it sends one: then nobody else gets in here either.
+  let allowed: Set<string> | undefined
   const peer = await createPeer({
     psk: swarmKey(secret),
     listen,
-    deny: (peerId) => revoked.has(peerId),
+    refuse: (peerId) => {
+      if (revoked.has(peerId)) return 'revoked'
+      if (allowed !== undefined && !allowed.has(peerId)) return 'unlisted'
+      return undefined
+    },
     ...(privateKey === undefined ? {} : { privateKey }),
   })
   const blobs = new BlobStore()
@@ -144,6 +150,12 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
       }
       for (const id of drop) revoked.add(id)
       for (const id of drop) if (isPeerId(id)) peer.hangUp(peerIdFromString(id)).catch(() => {})
+    },
+    onAllowed: (peerIds) => {
+      allowed = new Set([...peerIds, headPeerId ?? '', peer.peerId.toString()])
+      const list = allowed
+      for (const connection of peer.getConnections())
+        if (!list.has(connection.remotePeer.toString())) connection.abort(new Error('not on the --allow-peers list'))
     },
   })
   const slots = agent.slots

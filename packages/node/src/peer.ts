@@ -16,7 +16,7 @@ import {
   MAX_PENDING_HANDSHAKES,
   MAX_PENDING_HANDSHAKES_PER_IP,
 } from './limits.js'
-import { poolKeyNoise } from './pool-key-noise.js'
+import { type PeerRefusal, poolKeyNoise } from './pool-key-noise.js'
 import { secretOfSwarmKey } from './psk.js'
 
 export interface PeerInit {
@@ -25,8 +25,13 @@ export interface PeerInit {
   privateKey?: PrivateKey
   /** Multiaddrs to listen on; none for a peer that only dials. */
   listen?: string[]
-  /** Peers to refuse (revoked ones): no connection with them either way. */
-  deny?: (peerId: string) => boolean
+  /**
+   * Peers to refuse (revoked ones, or not on the head's allow-list), and why:
+   * no connection with them either way.
+   */
+  refuse?: (peerId: string) => PeerRefusal | undefined
+  /** Called when a peer with the pool key is refused at the handshake. */
+  onRefused?: (peerId: string, why: PeerRefusal) => void
 }
 
 function services() {
@@ -65,7 +70,7 @@ interface RawConnection {
 }
 
 /**
- * Refuses revoked peers either way, and a connection from an IP address that
+ * Refuses revoked and unlisted peers either way, and a connection from an IP address that
  * already has {@link MAX_CONNECTIONS_PER_IP} (checked before any crypto).
  * Connections still in their handshake pass through a {@link HandshakeGate},
  * so idle sockets can't fill the pending slots that members need.
@@ -112,7 +117,8 @@ export type MeshPeer = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSu
  */
 export async function createPeer(init: PeerInit): Promise<MeshPeer> {
   let peer: MeshPeer | undefined
-  const deny = init.deny ?? (() => false)
+  const refuse = init.refuse ?? (() => undefined)
+  const deny = (peerId: string): boolean => refuse(peerId) !== undefined
   const connectionsFrom = (ip: string): number =>
     peer?.getConnections().filter((c) => ipOf(c.remoteAddr) === ip).length ?? 0
   peer = await createLibp2p({
@@ -121,7 +127,13 @@ export async function createPeer(init: PeerInit): Promise<MeshPeer> {
     transports: [tcp()],
     connectionGater: gater(deny, connectionsFrom),
     // Noise proves each side's identity, then each side proves the pool key (see poolKeyNoise).
-    connectionEncrypters: [poolKeyNoise({ secret: secretOfSwarmKey(init.psk), refuse: deny })],
+    connectionEncrypters: [
+      poolKeyNoise({
+        secret: secretOfSwarmKey(init.psk),
+        refuse,
+        ...(init.onRefused === undefined ? {} : { onRefused: init.onRefused }),
+      }),
+    ],
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: 1024,

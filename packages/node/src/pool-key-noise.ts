@@ -18,17 +18,23 @@ const TAG_BYTES = 32
 const REFUSAL_FLUSH_MS = 1000
 
 /** The responder's answer to the initiator's proof (one byte, then its own proof when it is OK). */
-const Answer = { wrongKey: 0, ok: 1, refusedPeer: 2 } as const
+const Answer = { wrongKey: 0, ok: 1, refusedPeer: 2, unlistedPeer: 3 } as const
+
+/** Why a responder refuses a peer that holds the pool key. */
+export type PeerRefusal = 'revoked' | 'unlisted'
 
 /** Message prefixes that dialHead turns into errors for the user. */
 export const WRONG_KEY = 'meshpool: the peer refused our pool key'
 export const REFUSED_PEER = 'meshpool: the peer accepted our pool key but refuses this peer id'
+export const UNLISTED_PEER = 'meshpool: the peer accepted our pool key but its --allow-peers list lacks this peer id'
 
 export interface PoolKeyNoiseInit {
   /** The raw 32-byte pool secret. */
   secret: Uint8Array
-  /** Peers a responder refuses even with the right key (revoked ones). */
-  refuse?: (peerId: string) => boolean
+  /** Peers a responder refuses even with the right key (revoked ones, or not on its allow-list), and why. */
+  refuse?: (peerId: string) => PeerRefusal | undefined
+  /** Called when a peer with the right key is refused. */
+  onRefused?: (peerId: string, why: PeerRefusal) => void
 }
 
 /**
@@ -55,13 +61,15 @@ class PoolKeyEncrypter implements ConnectionEncrypter {
   readonly #noise: ConnectionEncrypter
   readonly #self: PeerId
   readonly #secret: Uint8Array
-  readonly #refuse: (peerId: string) => boolean
+  readonly #refuse: (peerId: string) => PeerRefusal | undefined
+  readonly #onRefused: (peerId: string, why: PeerRefusal) => void
 
   constructor(inner: ConnectionEncrypter, self: PeerId, init: PoolKeyNoiseInit) {
     this.#noise = inner
     this.#self = self
     this.#secret = init.secret
-    this.#refuse = init.refuse ?? (() => false)
+    this.#refuse = init.refuse ?? (() => undefined)
+    this.#onRefused = init.onRefused ?? (() => {})
   }
 
   async secureOutbound(connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
@@ -84,6 +92,7 @@ class PoolKeyEncrypter implements ConnectionEncrypter {
     const answer = (await bytes.read({ bytes: 1, ...signalOf(options) })).subarray()[0]
     if (answer === Answer.wrongKey) throw new Error(WRONG_KEY)
     if (answer === Answer.refusedPeer) throw new Error(REFUSED_PEER)
+    if (answer === Answer.unlistedPeer) throw new Error(UNLISTED_PEER)
     const proof = (await bytes.read({ bytes: TAG_BYTES, ...signalOf(options) })).subarray()
     if (answer !== Answer.ok || !timingSafeEqual(proof, this.#tag('responder', transcript))) {
       throw new Error(`meshpool: ${secured.remotePeer.toString()} did not prove that it holds the pool key`)
@@ -108,9 +117,12 @@ class PoolKeyEncrypter implements ConnectionEncrypter {
       await this.#refuseWith(bytes, secured.connection, Answer.wrongKey, options)
       throw new Error(`${secured.remotePeer.toString()} has another pool key`)
     }
-    if (this.#refuse(secured.remotePeer.toString())) {
-      await this.#refuseWith(bytes, secured.connection, Answer.refusedPeer, options)
-      throw new Error(`${secured.remotePeer.toString()} is refused (revoked or not allowed)`)
+    const refusal = this.#refuse(secured.remotePeer.toString())
+    if (refusal !== undefined) {
+      this.#onRefused(secured.remotePeer.toString(), refusal)
+      const answer = refusal === 'revoked' ? Answer.refusedPeer : Answer.unlistedPeer
+      await this.#refuseWith(bytes, secured.connection, answer, options)
+      throw new Error(`${secured.remotePeer.toString()} is refused (${refusal})`)
     }
     await bytes.write(Buffer.concat([Buffer.of(Answer.ok), this.#tag('responder', transcript)]), options)
     return { ...secured, connection: bytes.unwrap() }

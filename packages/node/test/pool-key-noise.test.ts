@@ -6,14 +6,14 @@ import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { byteStream, multiaddrConnectionPair } from '@libp2p/utils'
 import { describe, expect, it } from 'vitest'
-import { poolKeyNoise, REFUSED_PEER, WRONG_KEY } from '../src/pool-key-noise.js'
+import { type PeerRefusal, poolKeyNoise, REFUSED_PEER, UNLISTED_PEER, WRONG_KEY } from '../src/pool-key-noise.js'
 
 interface Side {
   peerId: PeerId
   encrypter: ConnectionEncrypter
 }
 
-async function side(secret: Uint8Array, refuse?: (peerId: string) => boolean): Promise<Side> {
+async function side(secret: Uint8Array, refuse?: (peerId: string) => PeerRefusal | undefined): Promise<Side> {
   const privateKey = await generateKeyPair('Ed25519')
   const peerId = peerIdFromPrivateKey(privateKey)
   const components = {
@@ -72,9 +72,17 @@ describe('poolKeyNoise: Noise, then proof of the pool key', () => {
   it('a refused (revoked) peer with the right key is told so, not that its key is wrong', async () => {
     const key = randomBytes(32)
     const dialer = await side(key)
-    const listener = await side(key, (id) => id === dialer.peerId.toString())
+    const listener = await side(key, (id) => (id === dialer.peerId.toString() ? 'revoked' : undefined))
     const { out } = await handshake(dialer, listener)
     expect(reason(out)).toContain(REFUSED_PEER)
+  })
+
+  it('a peer with the right key that is not on the allow-list is told that, not that it was revoked', async () => {
+    const key = randomBytes(32)
+    const dialer = await side(key)
+    const listener = await side(key, (id) => (id === dialer.peerId.toString() ? 'unlisted' : undefined))
+    const { out } = await handshake(dialer, listener)
+    expect(reason(out)).toContain(UNLISTED_PEER)
   })
 
   it('sends no proof to a listener that is not the peer it dialed, even one that holds the key', async () => {
