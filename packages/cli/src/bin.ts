@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The secret leaves the environment before the CLI loads (see secret-shed.ts): a re-exec then costs one Node start-up.
+import { tuneDaemonHeap } from './daemon-heap.js'
 import { shedSecrets } from './secret-shed.js'
 
 try {
@@ -8,4 +9,5 @@ try {
   process.stderr.write(`meshpool: ${(err as Error).message}\n`)
   process.exit(1)
 }
+tuneDaemonHeap(process.argv)
 await import('./main.js')
