@@ -50,11 +50,11 @@ export function childPids(parent: number): number[] {
   return out
 }
 
-/** The slot processes of a node: its children running slot-main.js. */
+/** The slot processes of a node: its children running slot/main.js. */
 export function slotPids(nodePid: number): number[] {
   return childPids(nodePid).filter((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('slot-main')
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('slot/main.js')
     } catch {
       return false
     }

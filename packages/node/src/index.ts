@@ -45,30 +45,31 @@ export {
   type RevokeOptions,
   revokeNode,
   stopNodes,
-} from './admin.js'
-export type { CallOptions, MapOptions, Settled, SettleOptions } from './call-options.js'
-export { COMMAND_WORKER } from './cmd-worker.js'
-export { createPool, defaultSlots } from './create-pool.js'
-export { type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from './gpus.js'
-export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead, startHead } from './head-runner.js'
-export type { HeadStats, NodeEvent } from './head-types.js'
-export { newIdentity } from './identity.js'
-export type { Inputs } from './inputs.js'
-export type { LaunchedWorker, LaunchOptions } from './launch.js'
-export { acquireNodeLock, defaultStateDir, type NodeLockHolder, releaseNodeLockSync } from './node-lock.js'
+} from './client/admin.js'
+export type { CallOptions, MapOptions, Settled, SettleOptions } from './client/call-options.js'
+export { createPool } from './client/create-pool.js'
+export type { Inputs } from './client/inputs.js'
+export type { LaunchedWorker, LaunchOptions } from './client/launch.js'
+export { Pool, type WorkerInfo } from './client/pool.js'
+export type { InitOption, PoolOptions, PoolSettings } from './client/pool-options.js'
+export type { Progress } from './client/progress.js'
+export type { HeadStats, NodeEvent } from './head/head-types.js'
 export {
-  DEFAULT_DRAIN_TIMEOUT_MS,
-  DEFAULT_NODE_LISTEN,
-  joinHead,
-  type NodeInit,
-  type RunningNode,
-} from './node-runner.js'
+  DEFAULT_HEAD_KEY_FILE,
+  DEFAULT_HEAD_PORT,
+  type HeadInit,
+  type RunningHead,
+  startHead,
+} from './head/start-head.js'
+export { newIdentity } from './net/identity.js'
+export { DEFAULT_NODE_LISTEN } from './net/listen-address.js'
 /** The libp2p peer with meshpool's stack, for tools that speak its protocols. */
-export { createPeer, type MeshPeer, type PeerInit } from './peer.js'
-export { Pool, type WorkerInfo } from './pool.js'
-export type { InitOption, PoolOptions, PoolSettings } from './pool-options.js'
-export type { Progress } from './progress.js'
-export { checkPrivateFile, derivePoolKey, MIN_PASSWORD_LENGTH, type PoolAccess, writePoolKeyFile } from './psk.js'
+export { createPeer, type MeshPeer, type PeerInit } from './net/peer.js'
+export { checkPrivateFile, derivePoolKey, MIN_PASSWORD_LENGTH, type PoolAccess, writePoolKeyFile } from './net/psk.js'
+export { defaultSlots, type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from './node/gpus.js'
+export { DEFAULT_DRAIN_TIMEOUT_MS, joinHead, type NodeInit, type RunningNode } from './node/join-head.js'
+export { acquireNodeLock, defaultStateDir, type NodeLockHolder, releaseNodeLockSync } from './node/node-lock.js'
+export { COMMAND_WORKER } from './slot/command-worker.js'
 export type {
   GpuInfo,
   InitOf,

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { adminRefusal, loadOrCreateAdminKey, readAdminKey } from '../src/admin-key.js'
+import { adminRefusal, loadOrCreateAdminKey, readAdminKey } from '../src/net/admin-key.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'meshpool-admin-key-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

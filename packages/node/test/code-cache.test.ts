@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { CodeCache } from '../src/code-cache.js'
-import { codeHash } from '../src/ship.js'
+import { codeHash } from '../src/net/code-hash.js'
+import { CodeCache } from '../src/node/code-cache.js'
 
 let dir: string
 beforeEach(async () => {

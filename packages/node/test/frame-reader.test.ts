@@ -1,7 +1,7 @@
 import { checkFrameStart, encodeFrame, FRAME_START_BYTES, FrameError, inbound } from '@meshpool/core'
 import * as varint from 'uint8-varint'
 import { describe, expect, it } from 'vitest'
-import { FrameReader } from '../src/frame-reader.js'
+import { FrameReader } from '../src/net/frame-reader.js'
 
 const framed = (body: Uint8Array): Uint8Array => Uint8Array.from([...varint.encode(body.byteLength), ...body])
 

@@ -10,11 +10,11 @@ import {
   type UpdateEntry,
 } from '@meshpool/core'
 import { afterEach, describe, expect, it } from 'vitest'
-// Built code (pnpm test builds first): the agent forks dist/slot-main.js.
-import { NodeAgent } from '../dist/agent.js'
-import { channelPair } from '../dist/channel.js'
-import { PoolClient } from '../dist/client.js'
-import { HeadService } from '../dist/head-service.js'
+import { PoolClient } from '../dist/client/pool-client.js'
+import { HeadService } from '../dist/head/head-service.js'
+import { channelPair } from '../dist/net/channel.js'
+// Built code (pnpm test builds first): the agent forks dist/slot/main.js.
+import { NodeAgent } from '../dist/node/agent.js'
 
 const WORKER = new URL('./fixtures/worker.js', import.meta.url).pathname
 const cleanups: Array<() => unknown> = []

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { InvalidOptionError } from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
 import { fakeNvidiaSmiDir } from '../../../test/fixtures/fake-gpus.js'
-import { detectGpus, gpuSlotEnv, parseGpuSelection, selectGpus } from '../src/gpus.js'
+import { detectGpus, gpuSlotEnv, parseGpuSelection, selectGpus } from '../src/node/gpus.js'
 import type { GpuInfo } from '../src/worker-types.js'
 
 async function fakeEnv(extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {

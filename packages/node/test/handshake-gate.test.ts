@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { HandshakeGate, type PendingConnection } from '../src/handshake-gate.js'
+import { HandshakeGate, type PendingConnection } from '../src/net/handshake-gate.js'
 
 function connection(ip: string): PendingConnection & { dropped: Error | undefined } {
   const conn = {

@@ -4,7 +4,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { acquireNodeLock, checkStateDir, defaultStateDir, releaseNodeLockSync } from '../src/node-lock.js'
+import { acquireNodeLock, checkStateDir, defaultStateDir, releaseNodeLockSync } from '../src/node/node-lock.js'
 
 let dir: string
 let stateDir: string

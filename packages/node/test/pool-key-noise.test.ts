@@ -6,7 +6,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { byteStream, multiaddrConnectionPair } from '@libp2p/utils'
 import { describe, expect, it } from 'vitest'
-import { type PeerRefusal, poolKeyNoise, REFUSED_PEER, UNLISTED_PEER, WRONG_KEY } from '../src/pool-key-noise.js'
+import { type PeerRefusal, poolKeyNoise, REFUSED_PEER, UNLISTED_PEER, WRONG_KEY } from '../src/net/pool-key-noise.js'
 
 interface Side {
   peerId: PeerId

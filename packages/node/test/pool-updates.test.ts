@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PoolUpdates } from '../src/pool-updates.js'
+import { PoolUpdates } from '../src/node/pool-updates.js'
 
 const entry = (seq: number) => ({ poolId: 1, seq, value: new Uint8Array([seq]) })
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { type Progress, ProgressTracker } from '../src/progress.js'
+import { type Progress, ProgressTracker } from '../src/client/progress.js'
 
 describe('ProgressTracker', () => {
   it('reports each running job by input index, and JSON.stringify keeps them', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { sortRevoked } from '../src/revoked-peers.js'
+import { sortRevoked } from '../src/node/revoked-peers.js'
 
 const self = '12D3KooWself'
 const head = '12D3KooWhead'

@@ -1,10 +1,10 @@
 import type { LeasedJob } from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
-import { afterSlotDeath, deathNotice, killNotice, restartAfter, whatItHeld } from '../src/slot-deaths.js'
-import { disposeIfClosed, forgetClosedPools } from '../src/slot-disposal.js'
-import type { SlotProcess } from '../src/slot-process.js'
-import { newPoolState, newSlotState, type SlotState } from '../src/slot-scheduling.js'
-import { SlotWaits } from '../src/slot-waits.js'
+import { afterSlotDeath, deathNotice, killNotice, restartAfter, whatItHeld } from '../src/node/slot-deaths.js'
+import { disposeIfClosed, forgetClosedPools } from '../src/node/slot-disposal.js'
+import type { SlotProcess } from '../src/node/slot-process.js'
+import { newPoolState, newSlotState, type SlotState } from '../src/node/slot-scheduling.js'
+import { SlotWaits } from '../src/node/slot-waits.js'
 
 const job = (jobId: number, attempt = 1): LeasedJob => ({
   jobId,

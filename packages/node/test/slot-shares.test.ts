@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { fairShares, mayRun, shareSlots } from '../src/slot-shares.js'
+import { fairShares, mayRun, shareSlots } from '../src/head/fair-shares.js'
 
 const node = (slots: number, shares?: Array<[number, number]>) => ({ slots, shares: shares && new Map(shares) })
 const plain = (shares: Array<Map<number, number> | undefined>) => shares.map((s) => (s === undefined ? s : [...s]))

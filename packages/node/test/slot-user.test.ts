@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { lookupSlotUser, setUpSlots } from '../src/slot-user.js'
+import { lookupSlotUser, setUpSlots } from '../src/node/slot-user.js'
 
 describe('lookupSlotUser', () => {
   it('refuses a node that is not root, naming the fix', () => {

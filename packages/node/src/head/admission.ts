@@ -1,8 +1,8 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidOptionError } from '@meshpool/core'
-import type { PeerRefusal } from './pool-key-noise.js'
+import { isPeerId } from '../net/peer-id.js'
+import type { PeerRefusal } from '../net/pool-key-noise.js'
 
 /** How long the head waits to write down nodes that joined (many join in the same second). */
 const SAVE_DELAY_MS = 1000
@@ -126,24 +126,6 @@ export class Admission {
       if (!this.#warned) process.emitWarning(`can't write ${file}: ${(err as Error).message}`, 'MeshpoolWarning')
       this.#warned = true
     }
-  }
-}
-
-export function isPeerId(text: string): boolean {
-  try {
-    peerIdFromString(text)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Throws InvalidOptionError unless `text` is a peer id. */
-export function checkPeerId(text: unknown, what: string): asserts text is string {
-  if (typeof text !== 'string' || !isPeerId(text)) {
-    throw new InvalidOptionError(
-      `${what} takes a peer id like the 12D3KooW… a node prints, got ${JSON.stringify(text)}`,
-    )
   }
 }
 

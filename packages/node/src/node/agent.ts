@@ -11,13 +11,14 @@ import {
   type UpdateEntry,
   WorkerLoadError,
 } from '@meshpool/core'
+import type { Channel } from '../net/channel.js'
+import type { FromSlot } from '../slot/protocol.js'
+import type { GpuInfo } from '../worker-types.js'
 import { AgentReports } from './agent-reports.js'
-import type { Channel } from './channel.js'
 import { gpuSlotEnv } from './gpus.js'
 import { afterSlotDeath, deathNotice, killNotice, restartAfter, whatItHeld } from './slot-deaths.js'
 import { DISPOSE_GRACE_MS, disposeForStop, disposeIfClosed, forgetClosedPools } from './slot-disposal.js'
 import { SlotProcess } from './slot-process.js'
-import type { FromSlot } from './slot-protocol.js'
 import {
   depthFor,
   hasRoom,
@@ -32,7 +33,6 @@ import {
 } from './slot-scheduling.js'
 import type { SlotUser } from './slot-user.js'
 import { SlotWaits } from './slot-waits.js'
-import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:agent')
 

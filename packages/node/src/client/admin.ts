@@ -7,13 +7,13 @@ import {
   type NodeInfo,
   NodeRefusedError,
 } from '@meshpool/core'
-import { callerAdminKey } from './admin-key.js'
-import { checkPeerId } from './admission.js'
-import { StreamChannel } from './channel.js'
-import { dialHead, headIdOf } from './dial.js'
-import { clientIdentity } from './identity.js'
-import { createPeer } from './peer.js'
-import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
+import { callerAdminKey } from '../net/admin-key.js'
+import { StreamChannel } from '../net/channel.js'
+import { dialHead, headIdOf } from '../net/dial.js'
+import { clientIdentity } from '../net/identity.js'
+import { createPeer } from '../net/peer.js'
+import { checkPeerId } from '../net/peer-id.js'
+import { type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
 
 /** Where the head is, and the pool's secret: what `meshpool status`, `stop` and `revoke` need. */
 export interface HeadAccess extends PoolAccess {

@@ -1,8 +1,8 @@
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { ClientOutcome, NodeInfo } from '@meshpool/core'
-import { dashboardPage } from './dashboard-page.js'
-import type { HeadSnapshot } from './head-types.js'
-import type { WebGuard } from './web-guard.js'
+import type { HeadSnapshot } from '../head-types.js'
+import type { WebGuard } from '../web-guard.js'
+import { dashboardPage } from './page.js'
 
 /** Samples of the queue kept for the chart: one a second, ten minutes. */
 const HISTORY = 600

@@ -1,18 +1,12 @@
-import { createHash } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { WorkerLoadError } from '@meshpool/core'
-import { build } from 'esbuild'
+import { codeHash } from '../net/code-hash.js'
 
 /** A worker module bundled to ship: one ESM file, named by the sha-256 of its bytes. */
 export interface ShippedCode {
   hash: string
   code: Uint8Array
-}
-
-/** The sha-256 of some bytes, in hex: the name of shipped code. */
-export function codeHash(code: Uint8Array): string {
-  return createHash('sha256').update(code).digest('hex')
 }
 
 /**
@@ -23,7 +17,7 @@ export function codeHash(code: Uint8Array): string {
 export async function bundleWorker(path: string): Promise<ShippedCode> {
   let text: string
   try {
-    const result = await build({
+    const result = await (await import('esbuild')).build({
       entryPoints: [path],
       bundle: true,
       format: 'esm',

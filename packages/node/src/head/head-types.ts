@@ -12,7 +12,7 @@ import type {
   UpdateEntry,
   UpdateLog,
 } from '@meshpool/core'
-import type { Channel } from './channel.js'
+import type { Channel } from '../net/channel.js'
 
 /** The shapes the head service works with: its options, and what it keeps per node and per pool. */
 

@@ -5,11 +5,11 @@ import { join, resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { checkPositiveInteger, InvalidOptionError } from '@meshpool/core'
-import { parseGpuSelection } from './gpus.js'
-import { checkListenAddress, DEFAULT_NODE_LISTEN } from './node-runner.js'
-import type { PoolAccess } from './psk.js'
+import { checkListenAddress, DEFAULT_NODE_LISTEN } from '../net/listen-address.js'
+import type { PoolAccess } from '../net/psk.js'
+import { parseGpuSelection } from './embedded.js'
 
-const LAUNCHED_NODE = fileURLToPath(new URL('./launched-node.js', import.meta.url))
+const LAUNCHED_NODE = fileURLToPath(new URL('../node/launched-main.js', import.meta.url))
 /** How long a launched node may take to join. */
 const READY_TIMEOUT_MS = 60_000
 /** How long a launched process may take to leave after SIGTERM before it is killed. */
@@ -148,7 +148,7 @@ function node(
     env,
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   })
-  // The secret, on fd 3 (see ACCESS_FD in launched-node.ts); the node reads it to the end, then closes it.
+  // The secret, on fd 3 (see ACCESS_FD in node/launched-main.ts); the node reads it to the end, then closes it.
   const secretPipe = child.stdio[3] as Writable | null
   secretPipe?.on('error', () => {}) // a node that died at start reports itself through its exit
   secretPipe?.end(JSON.stringify(access))

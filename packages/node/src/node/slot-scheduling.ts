@@ -1,7 +1,7 @@
 import type { LeasedJob, PoolSpec, SlotStateName } from '@meshpool/core'
+import type { GpuInfo } from '../worker-types.js'
 import { PoolUpdates } from './pool-updates.js'
 import type { SlotProcess } from './slot-process.js'
-import type { GpuInfo } from './worker-types.js'
 
 /**
  * How much work (in ms of run time) each slot gets handed ahead: short jobs

@@ -1,4 +1,4 @@
-import type { InitOf, WorkerClass } from './worker-types.js'
+import type { InitOf, WorkerClass } from '../worker-types.js'
 
 /** Every option of `createPool` but `init`, whose type comes from the worker class. */
 export interface PoolSettings {

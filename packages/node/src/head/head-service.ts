@@ -16,10 +16,12 @@ import {
   type UpdateEntry,
   UpdateLog,
 } from '@meshpool/core'
-import { isPeerId } from './admission.js'
-import type { NodeAgent } from './agent.js'
-import { type Channel, channelPair } from './channel.js'
+import { type Channel, channelPair } from '../net/channel.js'
+import { isPeerId } from '../net/peer-id.js'
+import type { NodeAgent } from '../node/agent.js'
+import { MAX_SLOT_CRASHES } from '../node/slot-deaths.js'
 import { CodeStore } from './code-store.js'
+import { mayRun, shareSlots } from './fair-shares.js'
 import { addrsOnIp, groupBy, nodeInfo, pickPeers } from './head-helpers.js'
 import type {
   HeadServiceInit,
@@ -30,8 +32,6 @@ import type {
   NodeSession,
   PoolSession,
 } from './head-types.js'
-import { MAX_SLOT_CRASHES } from './slot-deaths.js'
-import { mayRun, shareSlots } from './slot-shares.js'
 
 const log = logger('meshpool:head')
 

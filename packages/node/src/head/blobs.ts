@@ -7,11 +7,11 @@ import {
   inbound,
   type PeerInfo,
 } from '@meshpool/core'
-import { BlobStore } from './blobs.js'
-import { StreamChannel } from './channel.js'
-import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
-import type { MeshPeer } from './peer.js'
-import { codeHash } from './ship.js'
+import { StreamChannel } from '../net/channel.js'
+import { codeHash } from '../net/code-hash.js'
+import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from '../net/limits.js'
+import type { MeshPeer } from '../net/peer.js'
+import { BlobStore } from '../node/blob-store.js'
 
 /**
  * The head's side of big updates: it keeps their bytes by hash and answers

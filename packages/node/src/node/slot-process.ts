@@ -3,11 +3,11 @@ import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
-import { type FromSlot, STARTED_FD, type ToSlot } from './slot-protocol.js'
+import { type FromSlot, STARTED_FD, type ToSlot } from '../slot/protocol.js'
 import type { SlotUser } from './slot-user.js'
 
 const log = logger('meshpool:slot')
-const SLOT_MAIN = fileURLToPath(new URL('./slot-main.js', import.meta.url))
+const SLOT_MAIN = fileURLToPath(new URL('../slot/main.js', import.meta.url))
 /** Longer output lines are cut here (a frame's strings are bounded). */
 const MAX_LINE_CHARS = 4000
 

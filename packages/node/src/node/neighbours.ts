@@ -1,7 +1,7 @@
 import { logger } from '@libp2p/logger'
 import type { PeerInfo } from '@meshpool/core'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { MeshPeer } from './peer.js'
+import type { MeshPeer } from '../net/peer.js'
 
 const log = logger('meshpool:mesh')
 

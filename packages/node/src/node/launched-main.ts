@@ -6,9 +6,9 @@
  * Its options come as one JSON argument: { slots, gpus, stateDir, name, listen }.
  */
 import { closeSync, readFileSync } from 'node:fs'
+import type { PoolAccess } from '../net/psk.js'
 import { parseGpuSelection, planSlots } from './gpus.js'
-import { joinHead } from './node-runner.js'
-import type { PoolAccess } from './psk.js'
+import { joinHead } from './join-head.js'
 
 /** The pipe the launcher writes the pool's secret to, as JSON, then closes. */
 const ACCESS_FD = 3

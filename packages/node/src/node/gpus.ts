@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { InvalidOptionError } from '@meshpool/core'
-import type { GpuInfo } from './worker-types.js'
+import type { GpuInfo } from '../worker-types.js'
 
 /** The GPUs nvidia-smi reports; `reason` says why the list is empty when it is. */
 export type GpuDetection = { gpus: GpuInfo[]; reason?: string }
@@ -164,4 +165,9 @@ export async function planSlots(options: {
     return { ...plan, notes: [...notes, ...plan.notes] }
   }
   return { gpus: choice.chosen, slots: choice.chosen.length, notes }
+}
+
+/** The default number of CPU slots: cores minus one, at least one. */
+export function defaultSlots(): number {
+  return Math.max(1, availableParallelism() - 1)
 }

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { channelBytes } from './channel.js'
+import { channelBytes } from '../net/channel.js'
 import type { HeadSnapshot } from './head-types.js'
 import type { WebGuard } from './web-guard.js'
 

@@ -1,4 +1,4 @@
-import { codeHash } from './ship.js'
+import { codeHash } from '../net/code-hash.js'
 
 /** The head's shipped worker modules, by hash, each kept while a pool uses it. */
 export class CodeStore {

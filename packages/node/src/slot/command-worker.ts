@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { JobContext } from './worker-types.js'
+import type { JobContext } from '../worker-types.js'
 
 /** The most a command may print per job (stdout, then stderr kept for the error). */
 const MAX_STDOUT_BYTES = 64 * 1024 * 1024
@@ -80,7 +80,7 @@ export default class CommandWorker {
 }
 
 /** Where the command worker's module is, for createPool({ worker: COMMAND_WORKER, init: { cmd } }). */
-export const COMMAND_WORKER = new URL('./cmd-worker.js', import.meta.url)
+export const COMMAND_WORKER = new URL('./command-worker.js', import.meta.url)
 
 /** A file `meshpool run --cmd … --ship FILE` sends along: its path under the command's folder, mode and bytes. */
 export interface ShippedFile {

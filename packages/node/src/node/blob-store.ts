@@ -9,10 +9,10 @@ import {
   inbound,
 } from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { StreamChannel } from './channel.js'
-import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from './limits.js'
-import type { MeshPeer } from './peer.js'
-import { codeHash } from './ship.js'
+import { StreamChannel } from '../net/channel.js'
+import { codeHash } from '../net/code-hash.js'
+import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from '../net/limits.js'
+import type { MeshPeer } from '../net/peer.js'
 
 const log = logger('meshpool:blobs')
 /** How long one fetch of a blob may take, from the head or a peer, before it is given up. */

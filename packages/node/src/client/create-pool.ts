@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
@@ -16,25 +15,19 @@ import {
   inbound,
   printable,
 } from '@meshpool/core'
-import { callerAdminKey } from './admin-key.js'
-import { NodeAgent } from './agent.js'
-import { channelPair, StreamChannel } from './channel.js'
-import { PoolClient } from './client.js'
-import { dialHead, headIdOf, parseHeadAddress } from './dial.js'
-import { attachLocalAgent, HeadService } from './head-service.js'
-import { clientIdentity } from './identity.js'
+import { callerAdminKey } from '../net/admin-key.js'
+import { StreamChannel } from '../net/channel.js'
+import { dialHead, headIdOf, parseHeadAddress } from '../net/dial.js'
+import { clientIdentity } from '../net/identity.js'
+import { createPeer, type MeshPeer } from '../net/peer.js'
+import { hasSecret, poolSecret, swarmKey, withEnvironmentAccess } from '../net/psk.js'
+import type { WorkerClass } from '../worker-types.js'
+import { bundleWorker } from './bundle.js'
+import { startEmbeddedMesh } from './embedded.js'
 import { launch } from './launch.js'
-import { createPeer, type MeshPeer } from './peer.js'
 import { type Launcher, Pool } from './pool.js'
+import { PoolClient } from './pool-client.js'
 import { POOL_OPTION_KEYS, type PoolOptions, type PoolSettings } from './pool-options.js'
-import { hasSecret, poolSecret, swarmKey, withEnvironmentAccess } from './psk.js'
-import { bundleWorker } from './ship.js'
-import type { WorkerClass } from './worker-types.js'
-
-/** The default number of CPU slots: cores minus one, at least one. */
-export function defaultSlots(): number {
-  return Math.max(1, availableParallelism() - 1)
-}
 
 /**
  * Creates a pool. With `head`, it joins that mesh (the password is required);
@@ -74,19 +67,13 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   const callDefaults = { window: options.window ?? DEFAULT_WINDOW, timeoutMs: options.timeoutMs ?? 0 }
 
   if (options.head === undefined) {
-    const head = new HeadService({ alone: true })
-    const onLateLine = (line: string): void => clientInit.onOutput([line]) // dispose() as the pool closes
-    const agent = new NodeAgent({ slots: options.slots ?? defaultSlots(), name: 'local', onLateLine })
-    agent.start()
-    attachLocalAgent(head, agent)
-    const [clientSide, headSide] = channelPair<HeadToClientMessage, ClientMessage>()
-    head.attachClient(headSide)
-    const client = new PoolClient(clientInit)
-    await client.open(clientSide)
-    return new Pool<W>(client, callDefaults, async () => {
-      head.close()
-      await agent.stop()
+    const mesh = startEmbeddedMesh({
+      slots: options.slots,
+      onLateLine: (line) => clientInit.onOutput([line]), // dispose() as the pool closes
     })
+    const client = new PoolClient(clientInit)
+    await client.open(mesh.channel)
+    return new Pool<W>(client, callDefaults, () => mesh.close())
   }
 
   if (typeof options.head !== 'string') {

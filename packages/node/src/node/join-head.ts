@@ -9,33 +9,32 @@ import {
   type CodeRequest,
   decodeFrame,
   type HeadToNodeMessage,
-  InvalidOptionError,
   inbound,
   UPDATES_TOPIC,
   WORK_PROTOCOL,
 } from '@meshpool/core'
-import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { isPeerId } from './admission.js'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { StreamChannel } from '../net/channel.js'
+import { dialHead, parseHeadAddress } from '../net/dial.js'
+import { loadOrCreateIdentity } from '../net/identity.js'
+import { checkListenAddress, DEFAULT_NODE_LISTEN } from '../net/listen-address.js'
+import { createPeer, type MeshPeer } from '../net/peer.js'
+import { isPeerId } from '../net/peer-id.js'
+import { type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
+import type { GpuInfo } from '../worker-types.js'
 import { NodeAgent } from './agent.js'
-import { BlobStore, fetchBlob, serveBlobs } from './blobs.js'
-import { StreamChannel } from './channel.js'
+import { BlobStore, fetchBlob, serveBlobs } from './blob-store.js'
 import { CodeCache } from './code-cache.js'
-import { defaultSlots } from './create-pool.js'
-import { dialHead, parseHeadAddress } from './dial.js'
-import { loadOrCreateIdentity } from './identity.js'
+import { defaultSlots } from './gpus.js'
 import { Neighbours } from './neighbours.js'
 import { defaultStateDir } from './node-lock.js'
-import { createPeer, type MeshPeer } from './peer.js'
-import { type PoolAccess, poolSecret, swarmKey } from './psk.js'
 import { sortRevoked } from './revoked-peers.js'
 import { lookupSlotUser, setUpSlots } from './slot-user.js'
-import type { GpuInfo } from './worker-types.js'
 
 const log = logger('meshpool:node')
 /** Which peer each update came through: the head, or another node of the mesh. */
 const gossipLog = logger('meshpool:gossip')
 /** Nodes listen on every interface, on a free port, for other nodes of the mesh. */
-export const DEFAULT_NODE_LISTEN = '/ip4/0.0.0.0/tcp/0'
 const RECONNECT_BACKOFF_MS = [100, 250, 500, 1000, 2000]
 const CODE_FETCH_TIMEOUT_MS = 60_000
 /** How long a stopping node lets its running jobs finish. @default 30000 */
@@ -252,21 +251,6 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
 export function defaultNodeName(peerId: string, host = hostname()): string {
   const distinct = peerId.startsWith('12D3KooW') ? peerId.slice('12D3KooW'.length) : peerId
   return `${host}-${distinct.slice(0, 6)}`
-}
-
-/** Throws InvalidOptionError unless `address` is a TCP multiaddr a node can listen on. */
-export function checkListenAddress(address: string): void {
-  let ok = false
-  try {
-    ok = multiaddr(address)
-      .getComponents()
-      .some((c) => c.name === 'tcp')
-  } catch {}
-  if (!ok) {
-    throw new InvalidOptionError(
-      `the listen address ${JSON.stringify(address)} is not a TCP multiaddr; give one like /ip4/0.0.0.0/tcp/0 (any port) or /ip4/10.0.0.7/tcp/9000`,
-    )
-  }
 }
 
 /** Fetches a big update announced on gossip as a blob; if that fails, a catch-up from the head gets it. */

@@ -7,7 +7,8 @@ import {
   PoolClosedError,
   WorkerLoadError,
 } from '@meshpool/core'
-import { checkPeerId } from './admission.js'
+import { checkPeerId } from '../net/peer-id.js'
+import type { ParamsOf, ResultOf, UpdateOf, WorkerClass } from '../worker-types.js'
 import {
   type CallOptions,
   checkCallOptions,
@@ -16,11 +17,10 @@ import {
   type Settled,
   type SettleOptions,
 } from './call-options.js'
-import type { PoolClient } from './client.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
 import type { LaunchedWorker, LaunchHandle, LaunchOptions } from './launch.js'
+import type { PoolClient } from './pool-client.js'
 import { ProgressTracker } from './progress.js'
-import type { ParamsOf, ResultOf, UpdateOf, WorkerClass } from './worker-types.js'
 
 /** Starts processes for launchWorkers (see launch). */
 export type Launcher = (options: LaunchOptions) => Promise<LaunchHandle[]>

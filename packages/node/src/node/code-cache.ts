@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { WorkerLoadError } from '@meshpool/core'
-import { codeHash } from './ship.js'
+import { codeHash } from '../net/code-hash.js'
 
 /**
  * A node's cache of shipped worker modules: one file per hash in `dir`,

@@ -19,7 +19,7 @@ import {
   WorkerLoadError,
   WorkerLostError,
 } from '@meshpool/core'
-import type { Channel } from './channel.js'
+import type { Channel } from '../net/channel.js'
 import { ProcessHold } from './process-hold.js'
 
 const log = logger('meshpool:client')

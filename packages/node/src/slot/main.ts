@@ -15,10 +15,10 @@ import {
   UnsendableValueError,
   WorkerLoadError,
 } from '@meshpool/core'
-import { captureOutput } from './slot-output.js'
-import { type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './slot-protocol.js'
-import { resolvePackagesFromNode } from './slot-resolve.js'
-import type { JobContext, WorkerContext, WorkerInstance } from './worker-types.js'
+import type { JobContext, WorkerContext, WorkerInstance } from '../worker-types.js'
+import { captureOutput } from './output.js'
+import { type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './protocol.js'
+import { resolvePackagesFromNode } from './resolve.js'
 
 let worker: WorkerInstance | undefined
 let context: WorkerContext | undefined

@@ -1,5 +1,5 @@
 import type { ErrorShape } from '@meshpool/core'
-import type { GpuInfo } from './worker-types.js'
+import type { GpuInfo } from '../worker-types.js'
 
 /**
  * The slot writes each job id (8 bytes, a float64) to this file descriptor, a
