@@ -121,6 +121,7 @@ const samples = {
     },
     { type: 'peers', peers: [] },
     { type: 'revoked', peerIds: ['12D3KooWx'] },
+    { type: 'allowed', peerIds: ['12D3KooWx', '12D3KooWy'] },
     { type: 'refused', message: 'not in the allow list' },
     { type: 'stop' },
     { type: 'peers', peers: [{ peerId: '12D3KooWx', addrs: ['/ip4/10.0.0.7/tcp/4001'] }] },
