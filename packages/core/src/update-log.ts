@@ -1,4 +1,4 @@
-import type { UpdateEntry } from './wire.js'
+import type { UpdateEntry } from './wire/index.js'
 
 /** Bytes of updates a pool's log keeps for late joiners. @default 64 MiB */
 export const DEFAULT_UPDATE_LOG_BYTES = 64 * 1024 * 1024

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Job } from '../src/ledger/job.js'
 import { JobQueues } from '../src/ledger/job-queues.js'
-import type { SubmittedJob } from '../src/wire.js'
+import type { SubmittedJob } from '../src/wire/index.js'
 
 /** mulberry32: a small seeded generator, so a failing sequence can be replayed. */
 function seeded(seed: number): () => number {

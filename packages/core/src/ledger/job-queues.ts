@@ -1,4 +1,4 @@
-import type { SubmittedJob } from '../wire.js'
+import type { SubmittedJob } from '../wire/index.js'
 import { type Job, newJob } from './job.js'
 import { PoolQueue } from './pool-queue.js'
 import { QueuedRun } from './queued-run.js'

@@ -1,4 +1,4 @@
-import type { LeasedJob } from '../wire.js'
+import type { LeasedJob } from '../wire/index.js'
 
 /** Where a job is in its life. Done and failed jobs leave the ledger once routed. */
 export type JobState = 'queued' | 'leased' | 'waiting' | 'done' | 'failed'

@@ -1,5 +1,5 @@
 import type { ErrorShape } from '../errors.js'
-import type { ClientOutcome, JobOutcome, LeasedJob, SubmittedJob } from '../wire.js'
+import type { ClientOutcome, JobOutcome, LeasedJob, SubmittedJob } from '../wire/index.js'
 import { type Job, type JobState, leasedJob, type PoolSettings } from './job.js'
 import { JobQueues } from './job-queues.js'
 import { DEFAULT_LEASE_MS, LeaseTable } from './lease-table.js'

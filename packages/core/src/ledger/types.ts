@@ -1,4 +1,4 @@
-import type { ClientOutcome } from '../wire.js'
+import type { ClientOutcome } from '../wire/index.js'
 
 export interface JobLedgerInit {
   /** The clock, injected so tests drive it without sleeping. */
