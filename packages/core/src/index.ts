@@ -16,6 +16,7 @@
  * ```
  */
 export * from './blob-sources.js'
+export * from './byte-budget-log.js'
 export * from './deque.js'
 export * from './errors.js'
 export * from './ledger/index.js'
