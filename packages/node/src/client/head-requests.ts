@@ -28,9 +28,9 @@ export class HeadRequests {
     return this.#open.size
   }
 
-  async stats(): Promise<{ workers: number; nodes: number }> {
+  async stats(): Promise<{ slots: number; nodes: number }> {
     const r = await this.#ask({ type: 'stats', reqId: this.#link.nextReqId() })
-    return r.type === 'stats' ? { workers: r.workers, nodes: r.nodes } : { workers: 0, nodes: 0 }
+    return r.type === 'stats' ? { slots: r.workers, nodes: r.nodes } : { slots: 0, nodes: 0 }
   }
 
   /** Asks the head to revoke a peer; resolves with whether it had ever joined. `adminKey`: see adminRefusal. */

@@ -94,7 +94,8 @@ export class PoolClient {
     return this.#updates.add(value)
   }
 
-  stats(): Promise<{ workers: number; nodes: number }> {
+  /** Working slots in the mesh, and nodes joined. */
+  stats(): Promise<{ slots: number; nodes: number }> {
     return this.#requests.stats()
   }
 
