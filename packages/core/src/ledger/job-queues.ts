@@ -10,8 +10,8 @@ const RUN_PARAMS_MAX_BYTES = 4096
  * The open jobs, by ledger id, and the queues of every pool, served round
  * robin so that many clients share the slots fairly. It keeps the count of
  * queued jobs over all pools; each pool's {@link PoolQueue} keeps its own,
- * and every change to a pool goes through {@link #change}, so the total is
- * always their sum.
+ * and every change to a pool goes through `#change`, so the total is always
+ * their sum.
  */
 export class JobQueues {
   readonly #jobs = new Map<number, Job>()
@@ -32,7 +32,7 @@ export class JobQueues {
     this.#rotation.push(poolId)
   }
 
-  /** Forgets a pool and whatever it still has queued. */
+  /** Forgets a pool, and the jobs of its runs still queued; its jobs with objects the caller forgets first. */
   removePool(poolId: number): void {
     const pool = this.#pools.get(poolId)
     if (pool === undefined) return
