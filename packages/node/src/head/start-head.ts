@@ -184,6 +184,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
       })
     },
   })
+  head.start()
   await peer.handle(
     WORK_PROTOCOL,
     (stream, connection) => {
