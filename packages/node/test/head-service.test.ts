@@ -81,6 +81,9 @@ describe('the head service over in-memory channels', () => {
     await until(() => client.results().length > 0, 'the result')
     expect(client.results()).toEqual([{ id: 7, ok: true, value: encodeValue(4) }])
     expect(head.snapshot().counts).toMatchObject({ done: 1, queued: 0, leased: 0 })
+    client.send({ type: 'stats', reqId: 3 })
+    await until(() => client.of('stats').length > 0, 'the stats')
+    expect(client.of('stats')).toEqual([{ type: 'stats', reqId: 3, workers: 1, nodes: 1 }])
   })
 
   it('gives the job of a node that goes silent to another node once its lease runs out', async () => {

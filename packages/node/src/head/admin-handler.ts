@@ -1,7 +1,7 @@
 import type { ClientMessage, HeadToClientMessage, LedgerCounts } from '@meshpool/core'
 import type { Channel } from '../net/channel.js'
 import { isPeerId } from '../net/peer-id.js'
-import type { NodeAdmission } from './head-types.js'
+import type { HeadStats, NodeAdmission } from './head-types.js'
 import type { NodeRegistry } from './node-registry.js'
 
 export interface AdminHandlerInit {
@@ -10,13 +10,17 @@ export interface AdminHandlerInit {
   /** Why a revoke or stop that carries this admin key is refused; undefined: it may. */
   adminRefusal: (adminKey: string | undefined) => string | undefined
   counts: () => LedgerCounts
+  stats: () => HeadStats
   disconnect: (peerId: string) => void
   note: (line: string) => void
   /** A refused request, said once a second at most (a member could send many). */
   noteRefusal: (line: string) => void
 }
 
-/** The requests any client may send without opening a pool: `meshpool status`, `stop` and `revoke`. */
+/**
+ * The requests any client may send without opening a pool (`meshpool status`,
+ * `stop` and `revoke`), and a pool's question of how big the mesh is.
+ */
 export class AdminHandler {
   readonly #init: AdminHandlerInit
 
@@ -41,6 +45,12 @@ export class AdminHandler {
       default:
         return false
     }
+  }
+
+  /** A pool's stats request: the mesh's slots (its workers) and nodes. */
+  stats(channel: Channel<ClientMessage, HeadToClientMessage>, reqId: number): void {
+    const { workers, nodes } = this.#init.stats()
+    channel.send({ type: 'stats', reqId, workers, nodes })
   }
 
   /**

@@ -88,6 +88,7 @@ export class HeadService {
       admission,
       adminRefusal: init.adminRefusal ?? (() => undefined),
       counts: () => ledger.counts(),
+      stats: () => this.stats(),
       disconnect,
       note,
       noteRefusal,
@@ -205,11 +206,9 @@ export class HeadService {
       case 'update':
         this.#updates.update(pool, message)
         return
-      case 'stats': {
-        const { workers, nodes } = this.stats()
-        pool.channel.send({ type: 'stats', reqId: message.reqId, workers, nodes })
+      case 'stats':
+        this.#admin.stats(pool.channel, message.reqId)
         return
-      }
       case 'watch':
         pool.watching = message.on
         return
