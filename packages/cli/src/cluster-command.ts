@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { DEFAULT_HEAD_PORT, newIdentity } from '@meshpool/node'
+import { DEFAULT_HEAD_PORT } from '@meshpool/node/head'
 import { Command } from 'commander'
 import { stringify } from 'yaml'
 import { integer } from './options.js'
@@ -157,6 +157,7 @@ export function k8sCommand(): Command {
 
 export async function k8sManifests(opts: K8sFlags): Promise<string> {
   // The head's identity is made here, so the nodes' join address (with its /p2p/ part) is known in advance.
+  const { newIdentity } = await import('@meshpool/node')
   const identity = await newIdentity()
   const labels = (role: string) => ({ 'app.kubernetes.io/name': 'meshpool', 'app.kubernetes.io/component': role })
   const meta = (name: string, role: string) => ({ name, namespace: opts.namespace, labels: labels(role) })

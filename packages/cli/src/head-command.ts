@@ -1,5 +1,5 @@
 import { printable } from '@meshpool/core'
-import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, startHead } from '@meshpool/node'
+import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, startHead } from '@meshpool/node/head'
 import { Command, Option } from 'commander'
 import { integer } from './options.js'
 import { type AccessFlags, readAccess, readWebToken, withAccessOptions } from './password.js'

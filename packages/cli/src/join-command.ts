@@ -1,12 +1,7 @@
 import { printable } from '@meshpool/core'
-import {
-  acquireNodeLock,
-  DEFAULT_DRAIN_TIMEOUT_MS,
-  DEFAULT_NODE_LISTEN,
-  defaultStateDir,
-  joinHead,
-  releaseNodeLockSync,
-} from '@meshpool/node'
+import { DEFAULT_NODE_LISTEN } from '@meshpool/node/listen-address'
+import { DEFAULT_DRAIN_TIMEOUT_MS, joinHead } from '@meshpool/node/node'
+import { acquireNodeLock, defaultStateDir, releaseNodeLockSync } from '@meshpool/node/node-lock'
 import { Command, Option } from 'commander'
 import { integer } from './options.js'
 import { type AccessFlags, readAccess, withAccessOptions } from './password.js'

@@ -9,6 +9,9 @@ import { runCommand } from './run-command.js'
 import { statusCommand, stopCommand } from './status-command.js'
 import { UsageError } from './usage-error.js'
 
+// The commands below import the head and the node through @meshpool/node's subpaths, and the client
+// (`@meshpool/node` itself: createPool, the bundler) only inside their actions: a head or a node
+// process never loads client code.
 const program = new Command('meshpool')
   .description('a peer-to-peer worker pool: one head, many nodes, one slot per GPU, no broker')
   .version('0.1.0')
