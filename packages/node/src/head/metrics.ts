@@ -1,8 +1,8 @@
-import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { channelBytes } from '../net/channel.js'
 import type { HeadSnapshot } from './head-types.js'
 import type { WebGuard } from './web-guard.js'
+import { answerText, type ListeningWeb, listenWeb } from './web-server.js'
 
 /** A head's Prometheus metrics, read from its state when scraped. */
 export class HeadMetrics {
@@ -101,23 +101,13 @@ export class HeadMetrics {
   }
 
   /** Serves `/metrics` on host:port; resolves with the port (0 picks a free one). */
-  async serve(port: number, host: string, guard: WebGuard): Promise<{ port: number; server: Server }> {
-    const server = createServer((req, res) => {
-      if (!guard.allows(req, res)) return
-      if ((req.url ?? '/').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('meshpool serves /metrics here\n')
-        return
-      }
+  serve(port: number, host: string, guard: WebGuard): Promise<ListeningWeb> {
+    return listenWeb(port, host, guard, (_req, res, path) => {
+      if (path !== '/metrics') return void answerText(res, 404, 'meshpool serves /metrics here\n')
       this.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
+        (err: Error) => answerText(res, 500, `${err.message}\n`),
       )
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => resolve())
-    })
-    const address = server.address()
-    return { port: typeof address === 'object' && address !== null ? address.port : port, server }
   }
 }
