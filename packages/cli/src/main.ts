@@ -1,11 +1,12 @@
 import { Command, CommanderError } from 'commander'
-import { k8sCommand, slurmCommand } from './cluster-command.js'
 import { headCommand } from './head-command.js'
 import { joinCommand } from './join-command.js'
+import { k8sCommand } from './k8s-command.js'
 import { keygenCommand } from './keygen-command.js'
 import { unknownOptionsFirst } from './options.js'
 import { revokeCommand } from './revoke-command.js'
 import { runCommand } from './run-command.js'
+import { slurmCommand } from './slurm-command.js'
 import { statusCommand, stopCommand } from './status-command.js'
 import { UsageError } from './usage-error.js'
 
