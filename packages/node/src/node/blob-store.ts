@@ -1,4 +1,4 @@
-import type { PeerId } from '@libp2p/interface'
+import type { Logger, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { BLOB_PROTOCOL, type BlobReply, type BlobRequest, DEFAULT_UPDATE_LOG_BYTES, inbound } from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
@@ -9,7 +9,7 @@ import { STREAMS_PER_CONNECTION } from '../net/limits.js'
 import type { MeshPeer } from '../net/peer.js'
 import { requestOnce } from '../net/request.js'
 
-const log = logger('meshpool:blobs')
+const defaultLog = logger('meshpool:blobs')
 /** How long one fetch of a blob may take, from the head or a peer, before it is given up. */
 const BLOB_FETCH_TIMEOUT_MS = 60_000
 
@@ -64,9 +64,15 @@ export async function serveBlobs(peer: MeshPeer, store: BlobStore): Promise<void
  * a node that has them (it spreads the load, see BlobSources). A node that
  * fails or lacks it is skipped: the head is asked for the bytes themselves.
  * What arrives is checked against the hash, kept in `store` to serve others,
- * and the head is told this node has it.
+ * and the head is told this node has it. `log`: the fetching node's.
  */
-export async function fetchBlob(peer: MeshPeer, head: Multiaddr, hash: string, store: BlobStore): Promise<Uint8Array> {
+export async function fetchBlob(
+  peer: MeshPeer,
+  head: Multiaddr,
+  hash: string,
+  store: BlobStore,
+  log: Logger = defaultLog,
+): Promise<Uint8Array> {
   const known = store.get(hash)
   if (known !== undefined) return known
   const signal = AbortSignal.timeout(BLOB_FETCH_TIMEOUT_MS)

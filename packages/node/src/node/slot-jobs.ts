@@ -129,14 +129,15 @@ export class SlotJobs {
     return skipped
   }
 
-  clearTimers(): void {
+  /** Clears the jobs' timers: the slot stops. */
+  stop(): void {
     for (const running of this.#running) clearTimeout(running.timer)
   }
 
   /** The slot's process died: its jobs, which it no longer holds. */
   takeAll(): readonly RunningJob[] {
     const all = this.#running
-    this.clearTimers()
+    this.stop()
     this.#running = []
     this.#timed = 0
     return all

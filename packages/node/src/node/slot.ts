@@ -160,7 +160,7 @@ export class Slot {
 
   /** Ends the slot's process, and its timers. */
   async stop(): Promise<void> {
-    this.#jobs.clearTimers()
+    this.#jobs.stop()
     await this.#keeper.stop()
   }
 

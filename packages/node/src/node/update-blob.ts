@@ -18,7 +18,7 @@ export function fetchUpdateBlob(
   { poolId, seq, hash }: AnnouncedBlob,
 ): void {
   agent.blobComing(poolId, seq, true)
-  fetchBlob(from.peer, from.head, hash, from.blobs)
+  fetchBlob(from.peer, from.head, hash, from.blobs, from.log.newScope('blobs'))
     .then((value) => {
       agent.blobComing(poolId, seq, false)
       agent.onUpdates([{ poolId, seq, value }])
