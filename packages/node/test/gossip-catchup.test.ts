@@ -44,6 +44,7 @@ describe('a node cut off from gossip', () => {
         if (!cut) agent.onUpdates([entry])
       },
     })
+    head.start()
     cleanups.push(() => head.close())
     const [agentSide, headSide] = channelPair<HeadToNodeMessage, NodeMessage>()
     head.attachNode('remote', headSide) // not local: updates come only by gossip, or by catching up

@@ -26,6 +26,7 @@ export function startEmbeddedMesh(options: {
   onLateLine: (line: string) => void
 }): EmbeddedMesh {
   const head = new HeadService({ alone: true })
+  head.start()
   const agent = new NodeAgent({ slots: options.slots ?? defaultSlots(), name: 'local', onLateLine: options.onLateLine })
   agent.start()
   attachLocalAgent(head, agent)

@@ -44,3 +44,17 @@ export function nodeInfo(node: NodeSession): NodeInfo {
 export function addrsOnIp(addrs: readonly string[], ip: string): string[] {
   return addrs.filter((addr) => /^\/ip[46]\/([^/]+)\//.exec(addr)?.[1] === ip)
 }
+
+/**
+ * A note said once per `ms` at most, the others dropped: for what a peer can
+ * make the head say as often as it likes (refusals, ignored results).
+ */
+export function throttledNote(note: (line: string) => void, now: () => number, ms = 1000): (line: string) => void {
+  let last = Number.NEGATIVE_INFINITY
+  return (line) => {
+    const at = now()
+    if (at - last < ms) return
+    last = at
+    note(line)
+  }
+}

@@ -16,8 +16,19 @@ import type { Channel } from '../net/channel.js'
 
 /** The shapes the head service works with: its options, and what it keeps per node and per pool. */
 
+/** The head's debug log (printf-style, as @libp2p/logger's); injected so several heads in one process tell apart. */
+export type HeadLog = (format: string, ...args: unknown[]) => void
+
+/** Calls `tick` every `ms` until the returned function is called (setInterval, unless a test drives time). */
+export type Repeat = (tick: () => void, ms: number) => () => void
+
 export interface HeadServiceInit {
+  /** The clock for leases, retries and the head's notes, injected so tests drive it without sleeping. */
   now?: () => number
+  /** What runs the lease clock's tick. @default setInterval (unref'd) */
+  repeat?: Repeat
+  /** The debug log. @default logger('meshpool:head') */
+  log?: HeadLog
   maxAttempts?: number
   /** Publishes an update to the nodes that listen on gossip (remote nodes). */
   publish?: (entry: UpdateEntry) => void

@@ -1,0 +1,95 @@
+import {
+  type ClientMessage,
+  encodeFrame,
+  GOSSIP_INLINE_BYTES,
+  type NodeMessage,
+  UPDATES_TOPIC,
+  type UpdateEntry,
+} from '@meshpool/core'
+import type { MeshPeer } from '../net/peer.js'
+import type { HeadBlobs } from './blobs.js'
+import type { HeadLog, NodeSession, PoolSession } from './head-types.js'
+import type { NodeRegistry } from './node-registry.js'
+import type { PoolRegistry } from './pool-registry.js'
+
+/** A catch-up is not answered while this much is still queued to the node. */
+const MAX_CATCHUP_QUEUED_BYTES = 64 * 1024 * 1024
+
+export interface UpdateFanoutInit {
+  nodes: NodeRegistry
+  pools: PoolRegistry
+  /** Publishes an update to the nodes that listen on gossip (remote nodes). */
+  publish: (entry: UpdateEntry) => void
+}
+
+/**
+ * A pool's updates on their way to nodes: each is logged in its pool's
+ * update log and published (gossip for remote nodes, the channel for local
+ * ones); a node that missed some hears the latest number with each
+ * heartbeat and catches up from the log.
+ */
+export class UpdateFanout {
+  readonly #init: UpdateFanoutInit
+
+  constructor(init: UpdateFanoutInit) {
+    this.#init = init
+  }
+
+  /** A client's update: logged, published, and its number told to the client. */
+  update(pool: PoolSession, message: Extract<ClientMessage, { type: 'update' }>): void {
+    const entry = pool.log.append(message.value)
+    this.#init.publish(entry)
+    for (const node of this.#init.nodes.values()) {
+      if (node.local && node.poolsSent.has(entry.poolId)) node.channel.send({ type: 'updates', entries: [entry] })
+    }
+    pool.channel.send({ type: 'updated', reqId: message.reqId, seq: entry.seq })
+  }
+
+  /** The latest update of each pool the node was given, in answer to its heartbeat. */
+  sendSeqs(node: NodeSession): void {
+    const seqs: Array<{ poolId: number; seq: number }> = []
+    for (const poolId of node.poolsSent) {
+      const seq = this.#init.pools.seqOf(poolId)
+      if (seq > 0) seqs.push({ poolId, seq })
+    }
+    if (seqs.length > 0) node.channel.send({ type: 'seqs', seqs })
+  }
+
+  /** A node asks for the updates it missed, from the log (or hears that the oldest of them were dropped). */
+  catchup(node: NodeSession, message: Extract<NodeMessage, { type: 'catchup' }>): void {
+    const pool = this.#init.pools.get(message.poolId)
+    // A node that has not read the last answers yet gets no more (it asks again with its next heartbeat).
+    if (pool === undefined || node.channel.queuedBytes > MAX_CATCHUP_QUEUED_BYTES) return
+    const { entries, missed } = pool.log.since(message.from)
+    node.channel.send({
+      type: 'updates',
+      entries,
+      ...(missed > 0 ? { dropped: { poolId: message.poolId, through: message.from + missed } } : {}),
+    })
+  }
+}
+
+/**
+ * Publishes updates on the gossip topic. A big update would not fit a gossip
+ * message: gossip names it by hash, and nodes fetch it as a blob from the
+ * head or from a node that has it already.
+ */
+export function gossipPublisher(
+  pubsub: MeshPeer['services']['pubsub'],
+  blobs: HeadBlobs,
+  log: HeadLog,
+): (entry: UpdateEntry) => void {
+  return (entry) => {
+    const frame =
+      entry.value.byteLength > GOSSIP_INLINE_BYTES
+        ? {
+            type: 'updates',
+            entries: [],
+            announced: [{ poolId: entry.poolId, seq: entry.seq, hash: blobs.add(entry.value) }],
+          }
+        : { type: 'updates', entries: [entry] }
+    pubsub.publish(UPDATES_TOPIC, encodeFrame(frame)).catch((err: Error) => {
+      log('publishing update %d failed: %s', entry.seq, err.message)
+    })
+  }
+}
