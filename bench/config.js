@@ -7,17 +7,32 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const argv = process.argv.slice(2).filter((arg) => arg !== '--')
+const USAGE = 'usage: pnpm bench [--quick] [--only=a,b,…] [--nodes=10,100] [--idle=seconds]'
 for (const arg of argv) {
-  if (arg !== '--quick' && !arg.startsWith('--only=')) {
-    process.stderr.write(`bench: unknown argument ${arg}\nusage: pnpm bench [--quick] [--only=a,b,…]\n`)
+  if (arg !== '--quick' && !/^--(only|nodes|idle)=/.test(arg)) {
+    process.stderr.write(`bench: unknown argument ${arg}\n${USAGE}\n`)
     process.exit(2)
   }
 }
+const listArg = (name) =>
+  argv
+    .find((arg) => arg.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(',')
+/** A list of positive integers given as --name=…, or undefined; anything else stops the bench with the usage. */
+function integers(name) {
+  const list = listArg(name)?.map(Number)
+  if (list !== undefined && !list.every((v) => Number.isInteger(v) && v > 0)) {
+    process.stderr.write(`bench: --${name} takes positive whole numbers, comma-separated\n${USAGE}\n`)
+    process.exit(2)
+  }
+  return list
+}
+/** Case i: the numbers of simulated nodes (after the 2-node baseline) and the idle window, instead of the defaults. */
+const nodesArg = integers('nodes')
+const idleArg = integers('idle')?.[0]
 export const quick = argv.includes('--quick')
-export const only = argv
-  .find((arg) => arg.startsWith('--only='))
-  ?.slice('--only='.length)
-  .split(',')
+export const only = listArg('only')
 export const runs = (letter) => only === undefined || only.includes(letter)
 
 export const MiB = 1024 * 1024
@@ -33,6 +48,10 @@ export const SIZES = quick
       manyNodes: 10,
       manyJobs: 1_000,
       wideNodes: 5,
+      scaleNodes: [2, 10, 30],
+      scaleJobs: [1_000, 2_000],
+      scaleUpdates: 20,
+      scaleIdleS: { default: 3 },
     }
   : {
       trivial: [10_000, 100_000],
@@ -45,7 +64,13 @@ export const SIZES = quick
       manyNodes: 100,
       manyJobs: 10_000,
       wideNodes: 20,
+      scaleNodes: [2, 10, 100, 1_000],
+      scaleJobs: [10_000, 100_000],
+      scaleUpdates: 100,
+      scaleIdleS: { default: 20, 1000: 300 },
     }
+if (nodesArg !== undefined) SIZES.scaleNodes = [2, ...nodesArg.filter((n) => n !== 2)]
+if (idleArg !== undefined) SIZES.scaleIdleS = { default: idleArg }
 export const SLEEP_MS = 10
 export const SLOTS = 2
 export const IDEAL_S = (SIZES.sleepJobs * SLEEP_MS) / SLOTS / 1000

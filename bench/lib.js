@@ -2,7 +2,7 @@
 // processes started the way a user starts them, their output parsed, their
 // memory read from /proc, and all of them stopped at the end or on failure.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,13 +16,23 @@ const running = new Set()
 /**
  * Starts `node <args>` in a process group of its own (so its slot processes can
  * be stopped with it, and Ctrl-C reaches the bench alone, which then stops it).
+ * With `nice`, at that lower CPU priority (through nice(1), so every thread has it).
  */
-export function start(name, args, env = {}) {
-  const child = spawn(process.execPath, args, {
+export function start(name, args, env = {}, { nice } = {}) {
+  const [command, argv] =
+    nice === undefined ? [process.execPath, args] : ['nice', ['-n', String(nice), process.execPath, ...args]]
+  const child = spawn(command, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
+  // Linux shares the CPU between sessions (autogroups) first and by nice level only inside one:
+  // a process in a session of its own needs its session's nice level lowered too.
+  if (nice !== undefined) {
+    try {
+      writeFileSync(`/proc/${child.pid}/autogroup`, String(nice))
+    } catch {}
+  }
   let text = ''
   const listeners = new Set()
   const onData = (chunk) => {
@@ -83,7 +93,10 @@ function firstLine(proc, listeners, pattern, timeoutMs) {
       }
       if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
         done()
-        reject(new Error(`${proc.name} exited before printing ${pattern}; its output:\n${tail(proc.output())}`))
+        const how = proc.child.signalCode ?? `code ${proc.child.exitCode}`
+        reject(
+          new Error(`${proc.name} exited (${how}) before printing ${pattern}; its output:\n${tail(proc.output())}`),
+        )
       }
     }
     const timer = setTimeout(() => {
@@ -120,11 +133,10 @@ function tail(text) {
   return lines.slice(-30).join('\n')
 }
 
-/** `meshpool head` on 127.0.0.1, a free port, no local slots; resolves once it prints `ready`. */
-export async function startHead(keyFile, password) {
-  const proc = start('head', [BIN, 'head', '--host', '127.0.0.1', '--port', '0', '--no-work', '--key-file', keyFile], {
-    MESHPOOL_PASSWORD: password,
-  })
+/** `meshpool head` on 127.0.0.1, a free port, no local slots (and `more` flags); resolves once it prints `ready`. */
+export async function startHead(keyFile, password, more = []) {
+  const args = [BIN, 'head', '--host', '127.0.0.1', '--port', '0', '--no-work', '--key-file', keyFile, ...more]
+  const proc = start('head', args, { MESHPOOL_PASSWORD: password })
   await proc.waitForLine(/^ready$/)
   const address = /\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/.exec(proc.output())?.[0]
   if (address === undefined) throw new Error(`no join address in the head's output:\n${proc.output()}`)

@@ -8,9 +8,10 @@ import { sleep } from './lib.js'
 /**
  * Sends `count` updates 15 ms apart to a warmed pool whose `slots` slots are idle,
  * then reads back when each slot's handleUpdate ran (whoami jobs on every slot).
- * Per update: the time until the last slot applied it.
+ * Per update: the time until the last slot applied it. Read-back jobs that sleep
+ * `sleepMs` spread over many nodes: trivial ones may all go to the nodes that ask first.
  */
-export async function updateLatencies(pool, slots, count) {
+export async function updateLatencies(pool, slots, count, { sleepMs = 0, settle = false } = {}) {
   const sentAt = []
   for (let i = 0; i < count; i++) {
     sentAt[i] = now()
@@ -19,9 +20,17 @@ export async function updateLatencies(pool, slots, count) {
   }
   await sleep(300)
   const applied = new Map()
+  let failed = 0
   for (let round = 0; round < 20 && applied.size < slots; round++) {
-    const out = await pool.map(range(Math.max(300, slots * 20)).map(() => ({ whoami: true })))
-    for (const r of out) applied.set(r.node, [...(applied.get(r.node) ?? []), ...r.updates])
+    const jobs = sleepMs > 0 ? slots * 4 : Math.max(300, slots * 20)
+    const inputs = range(jobs).map(() => ({ whoami: true, sleepMs }))
+    // settle: a read-back job that fails is counted (and its node read in a later round), not thrown.
+    const out = settle
+      ? await pool.map(inputs, { settle: true })
+      : (await pool.map(inputs)).map((value) => ({ ok: true, value }))
+    failed += out.filter((r) => !r.ok).length
+    for (const { value: r } of out.filter((o) => o.ok))
+      applied.set(r.node, [...(applied.get(r.node) ?? []), ...r.updates])
   }
   if (applied.size < slots) throw new Error(`could read back only ${applied.size} of ${slots} slots`)
   const latencies = []
@@ -36,7 +45,7 @@ export async function updateLatencies(pool, slots, count) {
     if (Number.isFinite(last)) latencies.push(last - sentAt[i])
   }
   if (missing > 0) throw new Error(`${missing} (update, slot) pairs never applied`)
-  return { latencies, applied }
+  return { latencies, applied, failed }
 }
 
 export function openPool(head, options = {}) {

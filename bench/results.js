@@ -21,12 +21,19 @@ export function log(message) {
   process.stdout.write(`  ${message}\n`)
 }
 
+/**
+ * Makes the case of this letter throw at its start: how test/bench.test.ts checks that a
+ * case that throws makes the bench exit 1.
+ */
+const FAIL_CASE = process.env.MESHPOOL_BENCH_FAIL_CASE
+
 /** Runs one case; a failure is reported and the bench goes on (its figures stay missing). */
 export async function runCase(letter, what, timeoutMs, body) {
   if (!runs(letter)) return
   const started = performance.now()
   process.stdout.write(`${letter}. ${what}\n`)
   try {
+    if (FAIL_CASE === letter) throw new Error(`case ${letter} was told to fail (MESHPOOL_BENCH_FAIL_CASE=${letter})`)
     await withTimeout(body(), timeoutMs, `case ${letter}`)
     log(`(${((performance.now() - started) / 1000).toFixed(1)} s)`)
   } catch (err) {
@@ -36,9 +43,12 @@ export async function runCase(letter, what, timeoutMs, body) {
   }
 }
 
+/** The rows of the cases this run was asked for (and of the cases they need). */
+const wantedRows = () => ROWS.filter((row) => runs(row.case) && (row.needs ?? []).every(runs))
+
 /** The table of the figures the run was asked for, and those of them that are missing. */
 export function printTable() {
-  const wanted = ROWS.filter((row) => runs(row.case))
+  const wanted = wantedRows()
   const table = wanted.map((row) => {
     const value = values.get(row.key)
     const has = typeof value === 'number' && Number.isFinite(value)
@@ -73,7 +83,7 @@ export function writeResults(startedAt, seconds) {
       loadAverageAtStart: loadavg(),
     },
     sizes: SIZES,
-    rows: ROWS.filter((row) => runs(row.case)).map((row) => {
+    rows: wantedRows().map((row) => {
       const value = values.get(row.key)
       const has = typeof value === 'number' && Number.isFinite(value)
       return {

@@ -15,6 +15,7 @@ import {
   SLEEP_MS,
   STREAM_INPUTS,
 } from './config.js'
+import { SCALE_ROWS } from './scale-rows.js'
 
 const n0 = SIZES.trivial[0]
 const n1 = SIZES.trivial[1]
@@ -79,6 +80,8 @@ export const ROWS = [
   {
     key: 'c.ratio',
     case: 'c',
+    // Wanted only when a runs too (`--only=c` has no meshpool rate to compare).
+    needs: ['a'],
     label: `meshpool jobs/s (a, ${k(n1)}) ÷ raw pipelined (${RAW_WINDOW})`,
     unit: 'ratio',
     fmt: (v) => `${v.toFixed(2)} ×`,
@@ -130,6 +133,8 @@ export const ROWS = [
     label: `updateWorkers → applied at every idle slot, p99 (${SIZES.wideNodes} nodes)`,
     unit: 'ms',
     fmt: fmtMs,
+    target: '< 100 ms',
+    ok: (v) => v < 100,
   },
   {
     key: 'f.meshpool',
@@ -216,4 +221,14 @@ export const ROWS = [
     unit: 'jobs/s',
     fmt: (v) => `${fmtInt(v)} jobs/s`,
   },
+  {
+    key: 'h.drops',
+    case: 'h',
+    label: `nodes dropped (${SIZES.manyNodes} nodes, from joining to the end of the map)`,
+    unit: 'nodes',
+    fmt: (v) => fmtInt(v),
+    target: '0',
+    ok: (v) => v === 0,
+  },
+  ...SCALE_ROWS,
 ]

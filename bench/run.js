@@ -3,7 +3,8 @@
 // It starts real processes the way a user does (`meshpool head --no-work`,
 // `meshpool join … --slots 1`, MESHPOOL_PASSWORD in their environment), uses this
 // process (or a small child) as the client through `createPool({ worker, head,
-// password })`, measures the cases of issue 4 (a–h) and prints one table of
+// password })`, measures the cases of issue 4 (a–h) and issue 16 (i, simulated
+// nodes over several processes) and prints one table of
 // figures beside their targets; the same goes to bench-results/latest.json.
 //
 // --quick runs every case briefly and only checks that every number comes out
@@ -15,6 +16,7 @@ import { dir, FREEZE_LEASE_MS, FREEZE_MAX_ATTEMPTS, quick, runs, SIZES } from '.
 import { killAllNow, stopAll } from './lib.js'
 import { stageMesh } from './mesh-cases.js'
 import { errors, notes, printTable, record, runCase, values, writeResults } from './results.js'
+import { stageScale } from './scale.js'
 import { caseRaw, stageBigInput, stageManyNodes, stageQueued } from './stages.js'
 
 let cleaningUp = false
@@ -47,10 +49,10 @@ try {
   await runCase('c', 'raw libp2p peers (separate processes), configured like meshpool’s: small messages', 120_000, () =>
     caseRaw({ messages: true, bulk: false }),
   )
-  if (runs('c') && !runs('a')) notes.push('c: the ratio needs case a')
   if (['a', 'b', 'd', 'e', 'g'].some(runs)) await stageMesh()
   if (runs('g')) await stageQueued()
   if (runs('h') || runs('e')) await stageManyNodes()
+  if (runs('i')) await stageScale()
   if (runs('f')) await stageBigInput()
   const mesh = values.get('a.large')
   const pipe = values.get('c.pipelined')
@@ -70,7 +72,7 @@ const { text, missing } = printTable()
 process.stdout.write(`\n${text}\n\n`)
 process.stdout.write(
   `Real processes on 127.0.0.1: \`meshpool head --no-work\`, \`meshpool join --slots 1\` nodes, the client in the bench process (g: in a child).\n` +
-    `d: the freeze case uses a pool with leaseMs ${FREEZE_LEASE_MS} (default 3000) and maxAttempts ${FREEZE_MAX_ATTEMPTS} (default 3). h: ${SIZES.manyNodes} joinHead nodes in one process, each with its own slot process.\n`,
+    `d: the freeze case uses a pool with leaseMs ${FREEZE_LEASE_MS} (default 3000) and maxAttempts ${FREEZE_MAX_ATTEMPTS} (default 3). h: ${SIZES.manyNodes} joinHead nodes in one process, each with its own slot process. i: joinHead nodes with in-process slots, at most 125 per process (bench/sim-nodes.js), on a head with the dashboard on.\n`,
 )
 for (const note of notes) process.stdout.write(`${note}\n`)
 process.stdout.write(`total ${seconds.toFixed(0)} s${quick ? ' (quick)' : ''}\n`)

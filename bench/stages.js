@@ -131,6 +131,10 @@ async function caseManyNodes(n) {
       const seconds = (performance.now() - t0) / 1000
       if (out.length !== SIZES.manyJobs) throw new Error('wrong results')
       record('h.rate', SIZES.manyJobs / seconds)
+      // A node that lost the head is one the head saw leave (and join again): none should.
+      const left = mesh.head.count(/^node \S+ \(\S+\) left/)
+      record('h.drops', left)
+      if (left > 0) notes.push(`h: ${left} node(s) lost the head and joined again during the case`)
       details.h = {
         nodes: n,
         joinMs: Number(ms),

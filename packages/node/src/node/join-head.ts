@@ -8,7 +8,7 @@ import { checkListenAddress, DEFAULT_NODE_LISTEN } from '../net/listen-address.j
 import { createPeer, type MeshPeer } from '../net/peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
 import type { GpuInfo } from '../worker-types.js'
-import { NodeAgent } from './agent.js'
+import { NodeAgent, type NodeAgentInit } from './agent.js'
 import { BlobStore, serveBlobs } from './blob-store.js'
 import { CodeCache } from './code-cache.js'
 import { fetchCode } from './code-fetch.js'
@@ -57,6 +57,11 @@ export interface NodeInit extends PoolAccess {
    * @default '/ip4/0.0.0.0/tcp/0' (all interfaces, a free port)
    */
   listen?: string[]
+  /**
+   * @internal Makes slot `index`'s process, instead of a slot process each: the bench's
+   * simulated nodes (`bench/sim-nodes.js`) run their slots in their own process. Not a feature.
+   */
+  slotProcess?: NodeAgentInit['slotProcess']
 }
 
 export interface RunningNode {
@@ -162,6 +167,7 @@ function nodeAgent(init: NodeInit, node: NodeContext): { agent: NodeAgent; neigh
     modulePath: slotSetup.modulePath,
     ...(slotSetup.user === undefined ? {} : { slotUser: slotSetup.user }),
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
+    ...(init.slotProcess === undefined ? {} : { slotProcess: init.slotProcess }),
     log: node.log,
     addrs: () => neighbours.addrs(),
     onPeers: (peers) => neighbours.offer(peers),
