@@ -1,8 +1,10 @@
 /**
  * `pnpm build:dist` (after `pnpm build`): writes dist/meshpool.mjs, the whole
  * meshpool CLI in one file with its dependencies inside, for a machine that
- * has Node (22.12 or newer) and nothing else. esbuild stays out: only a client
- * that ships worker code needs it (see one-file/hooks.mjs).
+ * has Node (22.12 or newer) and nothing else, and dist/meshpool, the same as a
+ * single executable with the Node that runs this build inside (one-file/sea.mjs).
+ * esbuild stays out: only a client that ships worker code needs it (see
+ * one-file/hooks.mjs).
  *
  * meshpool starts some of its own files as processes (a node's slots, the
  * nodes launchWorkers starts) and loads one as a worker (`run --cmd`). In one
@@ -15,6 +17,7 @@ import { chmodSync, mkdirSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildSea } from './one-file/sea.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const nodeDist = join(root, 'packages/node/dist')
@@ -116,4 +119,6 @@ await esbuild.build({
   plugins: [rewriting(REWRITES)],
 })
 chmodSync(out, 0o755)
-console.log(`wrote ${out} (${(statSync(out).size / 1024 / 1024).toFixed(1)} MiB)`)
+const sea = join(root, 'dist/meshpool')
+await buildSea(out, sea)
+for (const file of [out, sea]) console.log(`wrote ${file} (${(statSync(file).size / 1024 / 1024).toFixed(1)} MiB)`)
