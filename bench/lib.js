@@ -47,36 +47,7 @@ export function start(name, args, env = {}) {
       })
     }),
     /** Resolves with the first line matching `pattern` (and the regexp's match). */
-    waitForLine(pattern, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          for (const line of text.split('\n')) {
-            const match = pattern.exec(line)
-            if (match !== null) {
-              done()
-              resolve(match)
-              return
-            }
-          }
-          if (child.exitCode !== null || child.signalCode !== null) {
-            done()
-            reject(new Error(`${name} exited before printing ${pattern}; its output:\n${tail(text)}`))
-          }
-        }
-        const timer = setTimeout(() => {
-          done()
-          reject(
-            new Error(`${name} printed no line matching ${pattern} within ${timeoutMs} ms; its output:\n${tail(text)}`),
-          )
-        }, timeoutMs)
-        const done = () => {
-          clearTimeout(timer)
-          listeners.delete(check)
-        }
-        listeners.add(check)
-        check()
-      })
-    },
+    waitForLine: (pattern, timeoutMs = 30_000) => firstLine(proc, listeners, pattern, timeoutMs),
     /** Counts the lines matching `pattern` so far. */
     count(pattern) {
       let n = 0
@@ -92,6 +63,44 @@ export function start(name, args, env = {}) {
   }
   running.add(proc)
   return proc
+}
+
+/**
+ * The first line of a process's output that matches `pattern` (the regexp's match);
+ * rejects, with its last lines, once it exits or `timeoutMs` passes without one.
+ * `listeners` are called on each chunk of output and at the exit.
+ */
+function firstLine(proc, listeners, pattern, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      for (const line of proc.output().split('\n')) {
+        const match = pattern.exec(line)
+        if (match !== null) {
+          done()
+          resolve(match)
+          return
+        }
+      }
+      if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+        done()
+        reject(new Error(`${proc.name} exited before printing ${pattern}; its output:\n${tail(proc.output())}`))
+      }
+    }
+    const timer = setTimeout(() => {
+      done()
+      reject(
+        new Error(
+          `${proc.name} printed no line matching ${pattern} within ${timeoutMs} ms; its output:\n${tail(proc.output())}`,
+        ),
+      )
+    }, timeoutMs)
+    const done = () => {
+      clearTimeout(timer)
+      listeners.delete(check)
+    }
+    listeners.add(check)
+    check()
+  })
 }
 
 /** Says so on stderr when a process dies that the bench did not stop (its last lines tell why). */

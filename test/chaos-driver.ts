@@ -1,65 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type JoinedNode, joinNode } from './harness.js'
-
-/** A small seeded PRNG (mulberry32): the same seed replays the same choices. */
-export function prng(seed: number): { next(): number; int(min: number, max: number): number; pick<T>(list: T[]): T } {
-  let state = seed >>> 0
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1))
-  return { next, int, pick: <T>(list: T[]): T => list[Math.floor(next() * list.length)] as T }
-}
-
-interface ProcInfo {
-  ppid: number
-  state: string
-}
-
-function procInfo(pid: number): ProcInfo | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // pid (comm) state ppid …; comm may hold spaces and parentheses, so split after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return { state: rest[0] as string, ppid: Number(rest[1]) }
-  } catch {
-    return undefined
-  }
-}
-
-/** Alive: exists and is not a zombie (an orphan's zombie may linger if nothing reaps it). */
-export function alive(pid: number): boolean {
-  const info = procInfo(pid)
-  return info !== undefined && info.state !== 'Z'
-}
-
-/** The live child processes of a process (what `pgrep -P` gives), from /proc. */
-export function childPids(parent: number): number[] {
-  const out: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const pid = Number(entry)
-    const info = procInfo(pid)
-    if (info?.ppid === parent && info.state !== 'Z') out.push(pid)
-  }
-  return out
-}
-
-/** The slot processes of a node: its children running slot/main.js. */
-export function slotPids(nodePid: number): number[] {
-  return childPids(nodePid).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('slot/main.js')
-    } catch {
-      return false
-    }
-  })
-}
+import { prng } from './prng.js'
+import { slotPids } from './proc-table.js'
 
 /** A node stopped with SIGTERM must be gone by then (its jobs are a few ms long). */
 const TERM_EXIT_MS = 10_000
@@ -227,73 +169,75 @@ export class ChaosDriver {
       return
     }
     const node = this.#rng.pick(up)
-    switch (action) {
-      case 'kill': {
-        const slots = slotPids(node.pid)
-        for (const pid of slots) this.slotPidsSeen.add(pid)
-        node.state = 'dead'
-        node.proc.child.kill('SIGKILL')
-        this.report.actions.kill++
-        this.#log(`SIGKILL ${node.name} (pid ${node.pid}, slots ${slots.join(',')}); starting a replacement`)
-        this.#track(this.#startNode())
-        return
-      }
-      case 'freeze': {
-        const ms = this.#rng.int(...this.#options.freezeMs)
-        node.state = 'frozen'
-        node.proc.child.kill('SIGSTOP')
-        this.report.actions.freeze++
-        this.report.longestFreezeMs = Math.max(this.report.longestFreezeMs, ms)
-        this.#log(`SIGSTOP ${node.name} for ${ms} ms`)
-        this.#thaws.set(
-          node,
-          setTimeout(() => {
-            this.#thaws.delete(node)
-            this.#thaw(node)
-          }, ms),
-        )
-        return
-      }
-      case 'term': {
-        node.state = 'draining'
-        node.proc.child.kill('SIGTERM')
-        this.report.actions.term++
-        this.#log(`SIGTERM ${node.name}; starting a replacement once it has left`)
-        this.#track(
-          (async () => {
-            const code = await Promise.race([node.proc.exited, sleep(TERM_EXIT_MS).then(() => undefined)])
-            if (code === undefined) {
-              this.report.termExits.push(`still running ${TERM_EXIT_MS} ms after SIGTERM`)
-              this.#log(`${node.name} did not exit within ${TERM_EXIT_MS} ms of SIGTERM; SIGKILL`)
-              node.state = 'dead'
-              node.proc.child.kill('SIGKILL')
-              return
-            }
-            node.state = 'dead'
-            this.report.termExits.push(code)
-            this.#log(`${node.name} exited after SIGTERM with ${code}`)
-            if (!this.#stopRequested) await this.#startNode()
-          })(),
-        )
-        return
-      }
-      case 'crashSlot': {
-        const slots = slotPids(node.pid)
-        if (slots.length === 0) {
-          this.report.skipped++
-          this.#log(`skip crashSlot: ${node.name} has no slot process right now`)
+    if (action === 'kill') this.#kill(node)
+    else if (action === 'freeze') this.#freeze(node)
+    else if (action === 'term') this.#term(node)
+    else this.#crashSlot(node)
+  }
+
+  #kill(node: ChaosNode): void {
+    const slots = slotPids(node.pid)
+    for (const pid of slots) this.slotPidsSeen.add(pid)
+    node.state = 'dead'
+    node.proc.child.kill('SIGKILL')
+    this.report.actions.kill++
+    this.#log(`SIGKILL ${node.name} (pid ${node.pid}, slots ${slots.join(',')}); starting a replacement`)
+    this.#track(this.#startNode())
+  }
+
+  #freeze(node: ChaosNode): void {
+    const ms = this.#rng.int(...this.#options.freezeMs)
+    node.state = 'frozen'
+    node.proc.child.kill('SIGSTOP')
+    this.report.actions.freeze++
+    this.report.longestFreezeMs = Math.max(this.report.longestFreezeMs, ms)
+    this.#log(`SIGSTOP ${node.name} for ${ms} ms`)
+    this.#thaws.set(
+      node,
+      setTimeout(() => {
+        this.#thaws.delete(node)
+        this.#thaw(node)
+      }, ms),
+    )
+  }
+
+  #term(node: ChaosNode): void {
+    node.state = 'draining'
+    node.proc.child.kill('SIGTERM')
+    this.report.actions.term++
+    this.#log(`SIGTERM ${node.name}; starting a replacement once it has left`)
+    this.#track(
+      (async () => {
+        const code = await Promise.race([node.proc.exited, sleep(TERM_EXIT_MS).then(() => undefined)])
+        if (code === undefined) {
+          this.report.termExits.push(`still running ${TERM_EXIT_MS} ms after SIGTERM`)
+          this.#log(`${node.name} did not exit within ${TERM_EXIT_MS} ms of SIGTERM; SIGKILL`)
+          node.state = 'dead'
+          node.proc.child.kill('SIGKILL')
           return
         }
-        const pid = this.#rng.pick(slots)
-        this.slotPidsSeen.add(pid)
-        try {
-          process.kill(pid, 'SIGKILL')
-        } catch {}
-        this.report.actions.crashSlot++
-        this.#log(`SIGKILL slot process ${pid} of ${node.name}`)
-        return
-      }
+        node.state = 'dead'
+        this.report.termExits.push(code)
+        this.#log(`${node.name} exited after SIGTERM with ${code}`)
+        if (!this.#stopRequested) await this.#startNode()
+      })(),
+    )
+  }
+
+  #crashSlot(node: ChaosNode): void {
+    const slots = slotPids(node.pid)
+    if (slots.length === 0) {
+      this.report.skipped++
+      this.#log(`skip crashSlot: ${node.name} has no slot process right now`)
+      return
     }
+    const pid = this.#rng.pick(slots)
+    this.slotPidsSeen.add(pid)
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+    this.report.actions.crashSlot++
+    this.#log(`SIGKILL slot process ${pid} of ${node.name}`)
   }
 
   #thaw(node: ChaosNode): void {
@@ -338,15 +282,4 @@ export class ChaosDriver {
       this.#wakeSleep = undefined
     })
   }
-}
-
-/** Waits until none of the pids is alive, up to timeoutMs; returns those still alive. */
-export async function waitGone(pids: Iterable<number>, timeoutMs: number): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs
-  let left = [...pids].filter(alive)
-  while (left.length > 0 && Date.now() < deadline) {
-    await sleep(50)
-    left = left.filter(alive)
-  }
-  return left
 }

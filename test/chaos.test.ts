@@ -3,8 +3,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { alive, ChaosDriver, prng, waitGone } from './chaos-driver.js'
+import { ChaosDriver } from './chaos-driver.js'
 import { PASSWORD, startHead, stopAll, tempDir, WORKER } from './harness.js'
+import { prng } from './prng.js'
+import { alive, waitGone } from './proc-table.js'
 
 /** How long the driver makes trouble (it stops early if the map is done). */
 const CHAOS_MS = 30_000

@@ -10,6 +10,14 @@ const jobs = (n: number, delayMs: number) => Array.from({ length: n }, (_, x) =>
 const xsOf = (results: Out[]) => results.map((r) => r.x).sort((p, q) => p - q)
 const range = (n: number) => Array.from({ length: n }, (_, x) => x)
 
+/** A file for the test worker's `startLog`: each job appends a line to it as it starts. */
+function emptyLog(): string {
+  const file = join(tempDir(), 'starts.log')
+  writeFileSync(file, '')
+  return file
+}
+const startsIn = (startLog: string) => readFileSync(startLog, 'utf8').split('\n').filter(Boolean).length
+
 describe('a node that dies or freezes', () => {
   it('SIGKILL: its jobs start elsewhere within a second, and all 200 results arrive once', async () => {
     const head = await startHead({ noWork: true })
@@ -169,12 +177,11 @@ describe('errors, retries, timeouts and cancellation', () => {
   it('an AbortSignal fired in the middle of a map rejects it at once, and no further job of it starts', async () => {
     const head = await startHead({ noWork: true })
     await joinNode(head.address, 2)
-    const startLog = join(tempDir(), 'starts.log')
-    writeFileSync(startLog, '')
+    const startLog = emptyLog()
     await using pool = await createPool({ worker: WORKER, init: { startLog }, head: head.address, password: PASSWORD })
     const controller = new AbortController()
     let done = 0
-    const starts = () => readFileSync(startLog, 'utf8').split('\n').filter(Boolean).length
+    const starts = () => startsIn(startLog)
     const map = pool.map(jobs(200, 50), { signal: controller.signal })
     const watcher = pool.imapUnordered([{ x: -1 }]) // the pool stays usable beside the map
     for await (const r of watcher) expect((r as Out).y).toBe(-2)
@@ -224,10 +231,10 @@ describe('graceful stop', () => {
   it('a second signal leaves at once, and the head requeues', async () => {
     const head = await startHead({ noWork: true })
     const a = await joinNode(head.address, 1)
-    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD })
+    const startLog = emptyLog()
+    await using pool = await createPool({ worker: WORKER, init: { startLog }, head: head.address, password: PASSWORD })
     const results = pool.map(jobs(6, 400))
-    await waitFor(() => /joined/.test(head.output()), 5000, 'the node to join')
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await waitFor(() => startsIn(startLog) >= 1, 5000, 'a job to be running on the node')
     a.child.kill('SIGTERM')
     await a.waitForLine(/draining/)
     a.child.kill('SIGTERM')
@@ -263,9 +270,10 @@ describe('a client that goes away', () => {
   it('has its queued jobs dropped and its running ones cancelled', async () => {
     const head = await startHead({ noWork: true })
     await joinNode(head.address, 1)
-    const gone = await createPool({ worker: WORKER, head: head.address, password: PASSWORD })
+    const startLog = emptyLog()
+    const gone = await createPool({ worker: WORKER, init: { startLog }, head: head.address, password: PASSWORD })
     const abandoned = gone.map(jobs(50, 5000)).catch(() => undefined)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await waitFor(() => startsIn(startLog) >= 1, 10_000, 'a job of the client to be running')
     await gone.close()
     await abandoned
     await using other = await createPool({ worker: WORKER, head: head.address, password: PASSWORD })

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+export { waitFor } from './wait-for.js'
+
 export const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
 export const WORKER = new URL('./fixtures/worker.js', import.meta.url)
 export const PASSWORD = 'test-password-correct-horse'
@@ -182,18 +184,4 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
     })
   })
-}
-
-/** Polls a condition until it holds or the deadline passes; `detail` adds context to the timeout error. */
-export async function waitFor(
-  condition: () => boolean,
-  timeoutMs = 20_000,
-  what = 'a condition',
-  detail: () => string = () => '',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${detail()}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }

@@ -9,8 +9,8 @@ import {
 } from '@meshpool/core'
 import { createPeer, derivePoolKey, type MeshPeer } from '@meshpool/node'
 import { multiaddr } from '@multiformats/multiaddr'
-import { prng } from './chaos-driver.js'
 import { PASSWORD } from './harness.js'
+import { prng } from './prng.js'
 
 /** A seeded generator (the chaos driver's): a failing run replays with the same FUZZ_SEED. */
 export function seeded(seed: number): () => number {

@@ -75,7 +75,8 @@ describe('a member that sends garbage', () => {
         `nodes ${before[1]?.toFixed(0)} → ${after[1]?.toFixed(0)}, ${before[2]?.toFixed(0)} → ${after[2]?.toFixed(0)}`,
     )
     // Garbage costs no memory that stays: each peer ends under twice its idle size.
-    after.forEach((mb, i) => expect(mb, `peer ${i} (0: the head) RSS after the fuzz`).toBeLessThan(2 * (before[i] ?? 0)))
+    for (const [i, mb] of after.entries())
+      expect(mb, `peer ${i} (0: the head) RSS after the fuzz`).toBeLessThan(2 * (before[i] ?? 0))
     // And the mesh still works as before.
     expect(((await pool.map([{ x: 21 }])) as Array<{ y: number }>)[0]?.y).toBe(42)
     expect(await pool.nodesCount()).toBe(2)

@@ -1,6 +1,6 @@
 import { createPool, joinHead } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { joinNode, PASSWORD, startHead, stopAll, WORKER } from './harness.js'
+import { joinNode, PASSWORD, startHead, stopAll, WORKER, waitFor } from './harness.js'
 
 afterEach(stopAll)
 
@@ -26,12 +26,16 @@ describe('nodes joining and leaving', () => {
       // All 30 were welcomed. On a loaded machine a connection may drop and come back by itself:
       // wait (with a deadline) until all 30 are in the mesh, and say if any had to rejoin.
       const first = await pool.nodesCount()
-      const deadline = Date.now() + 30_000
       let count = first
-      while (count < 30 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100))
-        count = await pool.nodesCount()
-      }
+      await waitFor(
+        async () => {
+          count = await pool.nodesCount()
+          return count >= 30
+        },
+        30_000,
+        'all 30 nodes in the mesh',
+        () => head.output(),
+      )
       if (first < 30) console.log(`${30 - first} node(s) rejoined after the first count:\n${head.output()}`)
       expect(count).toBe(30)
       expect(await pool.workersCount()).toBe(30)

@@ -17,12 +17,17 @@ describe('meshpool status', () => {
     // Heartbeats carry the slots' states: ask until one shows a busy slot.
     let status: { nodes: NodeInfo[]; queued: number; leased: number } = { nodes: [], queued: 0, leased: 0 }
     const busy = (): boolean => status.nodes.some((n) => n.slots.some((s) => s.state === 'busy'))
-    const deadline = Date.now() + 20_000
-    while (!busy() && Date.now() < deadline) {
-      const proc = meshpool(['status', head.address, '--json'])
-      expect(await proc.exited).toBe(0)
-      status = JSON.parse(proc.output())
-    }
+    await waitFor(
+      async () => {
+        const proc = meshpool(['status', head.address, '--json'])
+        expect(await proc.exited).toBe(0)
+        status = JSON.parse(proc.output())
+        return busy()
+      },
+      20_000,
+      'meshpool status to show a busy slot',
+      () => JSON.stringify(status),
+    )
     expect(busy(), JSON.stringify(status)).toBe(true)
     expect(status.nodes.map((n) => n.nodeId).sort()).toEqual([a?.peerId, b?.peerId].sort())
     expect(status.nodes.find((n) => n.nodeId === a?.peerId)?.slots).toHaveLength(2)

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { hostname } from 'node:os'
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
 import { capture, joinNode, PASSWORD, startHead, stopAll } from './harness.js'
@@ -20,8 +21,9 @@ describe("workers' output", () => {
       output: (line) => lines.push(line),
     })
     expect(await pool.map([{ x: 1 }, { x: 2 }])).toEqual([1, 2])
-    const name = /^\[([^\]/]+)\/0\] hello 1$/m.exec(node.output())?.[1]
-    expect(name).toBeDefined()
+    // A node named by no --name is called after its host and the start of its peer id.
+    const name = `${hostname()}-${node.peerId.replace(/^12D3KooW/, '').slice(0, 6)}`
+    expect(/^\[([^\]/]+)\/0\] hello 1$/m.exec(node.output())?.[1]).toBe(name)
     for (const x of [1, 2]) {
       for (const text of [`hello ${x}`, `warn ${x}`, `in two pieces ${x}`]) {
         await expect.poll(() => lines).toContain(`[${name}/0] ${text}`)

@@ -47,23 +47,6 @@ describe('update catch-up', () => {
   })
 })
 
-describe('many updates while jobs run', () => {
-  it('1,000 updates sent during a map on two nodes: every slot applies each once, in order', async () => {
-    const head = await startHead({ noWork: true })
-    await Promise.all([joinNode(head.address, 2), joinNode(head.address, 2)])
-    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
-    const running = pool.map(Array.from({ length: 400 }, (_, x) => ({ x, delayMs: 5 })))
-    const sent = await Promise.all(Array.from({ length: 1000 }, (_, i) => pool.updateWorkers({ i: i + 1 })))
-    expect(sent).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1))
-    await running
-    // Then every slot reports all it applied: jobs long enough that all four slots take one.
-    const results = (await pool.map(Array.from({ length: 8 }, (_, x) => ({ x, delayMs: 200 })))) as Seen[]
-    expect(new Set(results.map((r) => `${r.node}#${r.slot}`)).size).toBe(4)
-    const expected = Array.from({ length: 1000 }, (_, i) => ({ i: i + 1 }))
-    for (const r of results) expect(r.updates).toEqual(expected)
-  })
-})
-
 describe('past the update log budget', () => {
   it('a node that joins late gets what the log still holds, and its worker is told how many it missed', async () => {
     const head = await startHeadHere({

@@ -1,5 +1,6 @@
 import { printable } from '@meshpool/core'
-import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, startHead } from '@meshpool/node'
+import type { SlotPlan } from '@meshpool/node/gpus'
+import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type RunningHead, startHead } from '@meshpool/node/head'
 import { Command, Option } from 'commander'
 import { integer } from './options.js'
 import { type AccessFlags, readAccess, readWebToken, withAccessOptions } from './password.js'
@@ -49,80 +50,94 @@ export function headCommand(): Command {
     )
   return withSlotOptions(withAccessOptions(command), 'local')
     .option('--no-work', 'run no local slots: a pure coordinator')
-    .action(
-      async (
-        opts: {
-          port: number
-          host: string
-          keyFile: string
-          allowPeers?: string
-          maxOpenJobs?: number
-          metricsPort?: number
-          dashboardPort?: number
-          metricsHost: string
-          dashboardHost: string
-          webTokenFile?: string
-          work: boolean
-        } & SlotFlags &
-          AccessFlags,
-      ) => {
-        const access = readAccess(opts, { optional: true })
-        const webToken = readWebToken(opts.webTokenFile)
-        const plan = opts.work ? await resolveSlots(opts) : { slots: 0, gpus: [] }
-        const head = await startHead({
-          ...access,
-          port: opts.port,
-          host: opts.host,
-          keyFile: opts.keyFile,
-          ...(opts.allowPeers === undefined ? {} : { allowPeersFile: opts.allowPeers }),
-          ...(opts.maxOpenJobs === undefined ? {} : { maxOpenJobsPerClient: opts.maxOpenJobs }),
-          ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
-          ...(opts.dashboardPort === undefined ? {} : { dashboardPort: opts.dashboardPort }),
-          metricsHost: opts.metricsHost,
-          dashboardHost: opts.dashboardHost,
-          ...(webToken === undefined ? {} : { webToken }),
-          slots: plan.slots,
-          gpus: plan.gpus,
-          ...(opts.slotUser === undefined ? {} : { slotUser: opts.slotUser }),
-          // Names, reasons and workers' lines come from other machines: no terminal controls reach ours.
-          onLine: (line) => process.stdout.write(`${printable(line)}\n`),
-          onNodeEvent: (event) => {
-            if (event.nodeId === 'local') return
-            const who = `node ${event.name} (${event.nodeId})`
-            const line =
-              event.type === 'joined'
-                ? `${who} joined with ${countOf(event.slots, 'slot')}`
-                : `${who} left${event.reason === undefined ? '' : `: ${event.reason}`}`
-            process.stdout.write(`${printable(line)}\n`)
-          },
-        })
-        const stats = head.stats()
-        const out = process.stdout
-        out.write(`meshpool head ${head.peerId}\n`)
-        out.write(
-          opts.work
-            ? `runs ${describeSlots(stats.workers || plan.slots, plan.gpus)} here\n`
-            : 'runs no slots (--no-work): a pure coordinator\n',
-        )
-        out.write(
-          head.token !== undefined
-            ? "join it from another machine (the token is the pool's secret: pass it as you would a password; clients take it as MESHPOOL_TOKEN or { token }):\n\n"
-            : access.poolKeyFile === undefined
-              ? 'join it from another machine, with the same MESHPOOL_PASSWORD:\n\n'
-              : 'join it from another machine, with a copy of the pool key file (--pool-key):\n\n',
-        )
-        out.write(`  ${head.joinCommand}\n\n`)
-        const tokenNeeded = webToken === undefined ? '' : ' (with the web token: ?token=… or Authorization: Bearer …)'
-        if (head.metricsUrl !== undefined) out.write(`metrics at ${head.metricsUrl}${tokenNeeded}\n`)
-        if (head.dashboardUrl !== undefined) out.write(`dashboard at ${head.dashboardUrl}${tokenNeeded}\n`)
-        if (head.adminKeyFile !== undefined)
-          out.write(`revoke and stop nodes with its admin key: --admin-key ${head.adminKeyFile}\n`)
-        out.write('all addresses:\n')
-        for (const address of head.addresses) out.write(`  ${address}\n`)
-        out.write('ready\n')
-        await untilSignal()
-        out.write('stopping the head\n')
-        await head.stop()
-      },
-    )
+    .action(runHead)
+}
+
+interface HeadFlags extends SlotFlags, AccessFlags {
+  port: number
+  host: string
+  keyFile: string
+  allowPeers?: string
+  maxOpenJobs?: number
+  metricsPort?: number
+  dashboardPort?: number
+  metricsHost: string
+  dashboardHost: string
+  webTokenFile?: string
+  work: boolean
+}
+
+/** `meshpool head`: starts the head, says how to join it, and runs until a signal. */
+async function runHead(opts: HeadFlags): Promise<void> {
+  const access = readAccess(opts, { optional: true })
+  const webToken = readWebToken(opts.webTokenFile)
+  const plan = opts.work ? await resolveSlots(opts) : { slots: 0, gpus: [] }
+  const head = await startHead({
+    ...access,
+    port: opts.port,
+    host: opts.host,
+    keyFile: opts.keyFile,
+    ...(opts.allowPeers === undefined ? {} : { allowPeersFile: opts.allowPeers }),
+    ...(opts.maxOpenJobs === undefined ? {} : { maxOpenJobsPerClient: opts.maxOpenJobs }),
+    ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
+    ...(opts.dashboardPort === undefined ? {} : { dashboardPort: opts.dashboardPort }),
+    metricsHost: opts.metricsHost,
+    dashboardHost: opts.dashboardHost,
+    ...(webToken === undefined ? {} : { webToken }),
+    slots: plan.slots,
+    gpus: plan.gpus,
+    ...(opts.slotUser === undefined ? {} : { slotUser: opts.slotUser }),
+    // Names, reasons and workers' lines come from other machines: no terminal controls reach ours.
+    onLine: (line) => process.stdout.write(`${printable(line)}\n`),
+    onNodeEvent: (event) => {
+      if (event.nodeId === 'local') return
+      const who = `node ${event.name} (${event.nodeId})`
+      const line =
+        event.type === 'joined'
+          ? `${who} joined with ${countOf(event.slots, 'slot')}`
+          : `${who} left${event.reason === undefined ? '' : `: ${event.reason}`}`
+      process.stdout.write(`${printable(line)}\n`)
+    },
+  })
+  // Listening for the signal before `ready` is printed: a signal sent on seeing it finds the handler.
+  const signalled = untilSignal()
+  printJoinHelp(head, plan, {
+    work: opts.work,
+    webToken: webToken !== undefined,
+    keyFile: access.poolKeyFile !== undefined,
+  })
+  await signalled
+  process.stdout.write('stopping the head\n')
+  await head.stop()
+}
+
+/** What the head runs, how to join it, where its web pages are, and its addresses; then `ready`. */
+function printJoinHelp(
+  head: RunningHead,
+  plan: Pick<SlotPlan, 'slots' | 'gpus'>,
+  given: { work: boolean; webToken: boolean; keyFile: boolean },
+): void {
+  const out = process.stdout
+  out.write(`meshpool head ${head.peerId}\n`)
+  out.write(
+    given.work
+      ? `runs ${describeSlots(head.stats().workers || plan.slots, plan.gpus)} here\n`
+      : 'runs no slots (--no-work): a pure coordinator\n',
+  )
+  out.write(
+    head.token !== undefined
+      ? "join it from another machine (the token is the pool's secret: pass it as you would a password; clients take it as MESHPOOL_TOKEN or { token }):\n\n"
+      : !given.keyFile
+        ? 'join it from another machine, with the same MESHPOOL_PASSWORD:\n\n'
+        : 'join it from another machine, with a copy of the pool key file (--pool-key):\n\n',
+  )
+  out.write(`  ${head.joinCommand}\n\n`)
+  const tokenNeeded = given.webToken ? ' (with the web token: ?token=… or Authorization: Bearer …)' : ''
+  if (head.metricsUrl !== undefined) out.write(`metrics at ${head.metricsUrl}${tokenNeeded}\n`)
+  if (head.dashboardUrl !== undefined) out.write(`dashboard at ${head.dashboardUrl}${tokenNeeded}\n`)
+  if (head.adminKeyFile !== undefined)
+    out.write(`revoke and stop nodes with its admin key: --admin-key ${head.adminKeyFile}\n`)
+  out.write('all addresses:\n')
+  for (const address of head.addresses) out.write(`  ${address}\n`)
+  out.write('ready\n')
 }

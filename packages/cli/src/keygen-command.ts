@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { writePoolKeyFile } from '@meshpool/node'
+import { writePoolKeyFile } from '@meshpool/node/psk'
 import { Command } from 'commander'
 
 export function keygenCommand(): Command {

@@ -1,14 +1,18 @@
 import { Command, CommanderError } from 'commander'
-import { k8sCommand, slurmCommand } from './cluster-command.js'
 import { headCommand } from './head-command.js'
 import { joinCommand } from './join-command.js'
+import { k8sCommand } from './k8s-command.js'
 import { keygenCommand } from './keygen-command.js'
 import { unknownOptionsFirst } from './options.js'
 import { revokeCommand } from './revoke-command.js'
 import { runCommand } from './run-command.js'
+import { slurmCommand } from './slurm-command.js'
 import { statusCommand, stopCommand } from './status-command.js'
 import { UsageError } from './usage-error.js'
 
+// The commands below import the head and the node through @meshpool/node's subpaths, and the client
+// (`@meshpool/node` itself: createPool, the bundler) only inside their actions: a head or a node
+// process never loads client code.
 const program = new Command('meshpool')
   .description('a peer-to-peer worker pool: one head, many nodes, one slot per GPU, no broker')
   .version('0.1.0')

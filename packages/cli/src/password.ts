@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { checkPrivateFile, type PoolAccess } from '@meshpool/node'
+import { checkPrivateFile, type PoolAccess } from '@meshpool/node/psk'
 import type { Command } from 'commander'
 import { secretEnv } from './secret-shed.js'
 import { UsageError } from './usage-error.js'

@@ -1,4 +1,3 @@
-import { revokeNode } from '@meshpool/node'
 import { Command } from 'commander'
 import { ADMIN_KEY_HELP, type AdminFlags, adminKeyOf } from './admin-flags.js'
 import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
@@ -11,6 +10,7 @@ export function revokeCommand(): Command {
     .option('--admin-key <file>', ADMIN_KEY_HELP)
   return withAccessOptions(command).action(
     async (peerId: string, opts: AccessFlags & AdminFlags & { head: string }) => {
+      const { revokeNode } = await import('@meshpool/node')
       const known = await revokeNode({ head: opts.head, peerId, ...readAccess(opts), ...adminKeyOf(opts) })
       process.stdout.write(
         known

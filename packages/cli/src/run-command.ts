@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { COMMAND_WORKER, createPool, type PoolOptions } from '@meshpool/node'
+import type { PoolOptions } from '@meshpool/node'
 import { Command } from 'commander'
 import { integer } from './options.js'
 import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
@@ -56,6 +56,7 @@ export function runCommand(): Command {
       if (opts.cmd === undefined && opts.ship !== undefined)
         throw new UsageError('--ship is for --cmd: a worker module ships what it imports by itself')
       const { inputs, lines } = await readJsonLines(opts.input)
+      const { COMMAND_WORKER } = await import('@meshpool/node')
       const shipped = opts.ship === undefined ? undefined : await commandModule(opts.ship)
       const options: PoolOptions =
         opts.cmd !== undefined
@@ -68,6 +69,7 @@ export function runCommand(): Command {
 }
 
 async function run(options: PoolOptions, inputs: unknown[], lines: number[], opts: RunFlags): Promise<void> {
+  const { createPool } = await import('@meshpool/node')
   await using pool = await createPool(options)
   const bar = new RunBar(inputs.length)
   try {

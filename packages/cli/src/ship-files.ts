@@ -4,7 +4,6 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { COMMAND_WORKER } from '@meshpool/node'
 import { UsageError } from './usage-error.js'
 
 /** The most `--ship` sends in all: the files travel inside the shipped module, in one frame. */
@@ -48,6 +47,7 @@ export async function commandModule(files: readonly string[], cwd = process.cwd(
     }
     shipped.push({ path: path.split(sep).join('/'), mode: info.mode & 0o777, base64: data.toString('base64') })
   }
+  const { COMMAND_WORKER } = await import('@meshpool/node')
   const hash = createHash('sha256').update(JSON.stringify(shipped)).digest('hex')
   const text =
     `import { commandWorkerWith } from ${JSON.stringify(fileURLToPath(COMMAND_WORKER))}\n` +

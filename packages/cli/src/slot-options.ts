@@ -1,11 +1,5 @@
-import {
-  defaultSlots,
-  type GpuInfo,
-  type GpuSelection,
-  parseGpuSelection,
-  planSlots,
-  type SlotPlan,
-} from '@meshpool/node'
+import type { GpuInfo } from '@meshpool/node'
+import { defaultSlots, type GpuSelection, parseGpuSelection, planSlots, type SlotPlan } from '@meshpool/node/gpus'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { integer } from './options.js'
 

@@ -1,5 +1,5 @@
 import { printable } from '@meshpool/core'
-import { meshStatus, type NodeInfo, stopNodes } from '@meshpool/node'
+import type { NodeInfo } from '@meshpool/node'
 import { Command } from 'commander'
 import { ADMIN_KEY_HELP, type AdminFlags, adminKeyOf } from './admin-flags.js'
 import { pickNodes } from './node-names.js'
@@ -11,6 +11,7 @@ export function statusCommand(): Command {
     .argument('<head-multiaddr>', 'the head, as `meshpool head` prints it')
     .option('--json', 'print JSON instead of a table')
   return withAccessOptions(command).action(async (head: string, opts: AccessFlags & { json?: boolean }) => {
+    const { meshStatus } = await import('@meshpool/node')
     const status = await meshStatus({ head, ...readAccess(opts) })
     if (opts.json === true) {
       process.stdout.write(`${jsonForTerminal(status)}\n`)
@@ -32,6 +33,7 @@ export function stopCommand(): Command {
     .argument('<node...>', 'the nodes: peer ids, or names that one node has, as `meshpool status` shows them')
     .option('--admin-key <file>', ADMIN_KEY_HELP)
   return withAccessOptions(command).action(async (head: string, wanted: string[], opts: AccessFlags & AdminFlags) => {
+    const { meshStatus, stopNodes } = await import('@meshpool/node')
     const access = { head, ...readAccess(opts) }
     const ids = pickNodes((await meshStatus(access)).nodes, wanted)
     const found = ids.filter((id): id is string => id !== undefined)

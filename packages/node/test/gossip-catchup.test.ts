@@ -10,6 +10,7 @@ import {
   type UpdateEntry,
 } from '@meshpool/core'
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitFor } from '../../../test/wait-for.js'
 import { PoolClient } from '../dist/client/pool-client.js'
 import { HeadService } from '../dist/head/head-service.js'
 import { channelPair } from '../dist/net/channel.js'
@@ -21,14 +22,6 @@ const cleanups: Array<() => unknown> = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
-
-async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 describe('a node cut off from gossip', () => {
   it('catches up by itself: its idle slot applies the updates it missed, with no job to ask for them', async () => {

@@ -11,6 +11,13 @@ describe('an embedded pool', () => {
   })
   afterAll(() => pool.close())
 
+  it('starts an embedded head with its local slots, no password needed: 2 workers on 1 node', async () => {
+    expect(await pool.workersCount()).toBe(2)
+    expect(await pool.nodesCount()).toBe(1)
+    const inputs = Array.from({ length: 100 }, (_, x) => ({ x }))
+    expect(await pool.map(inputs)).toEqual(inputs.map(({ x }) => 2 * x))
+  })
+
   it('keeps the remote name, message and stack when run() throws', async () => {
     const err = await pool.submit({ kind: 'throw', x: 7 }).catch((e: unknown) => e)
     expect(err).toMatchObject({ name: 'RemoteJobError', remoteName: 'TypeError' })

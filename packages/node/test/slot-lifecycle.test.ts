@@ -1,9 +1,13 @@
 import type { LeasedJob } from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
-import { afterSlotDeath, deathNotice, killNotice, restartAfter, whatItHeld } from '../src/node/slot-deaths.js'
-import { disposeIfClosed, forgetClosedPools } from '../src/node/slot-disposal.js'
-import type { SlotProcess } from '../src/node/slot-process.js'
-import { newPoolState, newSlotState, type SlotState } from '../src/node/slot-scheduling.js'
+import {
+  afterSlotDeath,
+  deathNotice,
+  killNotice,
+  restartAfter,
+  type SlotHeld,
+  whatItHeld,
+} from '../src/node/slot-deaths.js'
 import { SlotWaits } from '../src/node/slot-waits.js'
 
 const job = (jobId: number, attempt = 1): LeasedJob => ({
@@ -16,19 +20,9 @@ const job = (jobId: number, attempt = 1): LeasedJob => ({
   params: new Uint8Array(),
 })
 
-/** A slot over a fake process that records what it is sent. */
-function slot(lastStarted?: number): { state: SlotState; sent: unknown[] } {
-  const sent: unknown[] = []
-  const process = { index: 0, lastStarted, running: true, send: (m: unknown) => sent.push(m) } as unknown as SlotProcess
-  const state = newSlotState(process, null)
-  state.phase = 'ready'
-  return { state, sent }
-}
-
-const pools = (closed: boolean) => {
-  const pool = newPoolState({ poolId: 1, worker: '/w.js', init: new Uint8Array(), leaseMs: 3000 }, Promise.resolve(''))
-  pool.closed = closed
-  return new Map([[1, pool]])
+/** What a ready slot held as its process died (the closed-pool cases are in slot.test.ts). */
+function slot(lastStarted?: number): { state: SlotHeld } {
+  return { state: { lastStarted, assigned: [], pendingJob: undefined, phase: 'ready' } }
 }
 
 describe("a slot's death, as the node tells it", () => {
@@ -60,34 +54,6 @@ describe("a slot's death, as the node tells it", () => {
     expect(killNotice(0, { ...job(3), timeoutMs: 300 }, 'timeout', 1000)).toBe(
       'slot 0: job 3 (attempt 1) ran on 1000 ms after its timeout (timeoutMs 300) aborted ctx.signal: killing the slot (SIGKILL)',
     )
-  })
-})
-
-describe('a closed pool on a node', () => {
-  it("an idle slot disposes of its worker at once; a busy one waits for its jobs; an open pool's slot keeps it", () => {
-    const idle = slot()
-    idle.state.poolId = 1
-    expect(disposeIfClosed(idle.state, pools(true))).toBe(true)
-    expect(idle.state.phase).toBe('disposing')
-    expect(idle.sent).toEqual([{ type: 'dispose' }])
-    const busy = slot()
-    busy.state.poolId = 1
-    busy.state.assigned = [{ job: job(1), abandoned: true, timer: undefined }]
-    expect(disposeIfClosed(busy.state, pools(true))).toBe(false)
-    const open = slot()
-    open.state.poolId = 1
-    expect(disposeIfClosed(open.state, pools(false))).toBe(false)
-  })
-
-  it('is forgotten once no slot holds it', () => {
-    const held = pools(true)
-    const { state } = slot()
-    state.poolId = 1
-    forgetClosedPools(held, [state])
-    expect(held.has(1)).toBe(true)
-    state.poolId = undefined
-    forgetClosedPools(held, [state])
-    expect(held.has(1)).toBe(false)
   })
 })
 

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isIP } from 'node:net'
 import { hostname } from 'node:os'
+import { answerText } from './web-server.js'
 
 /** Where the head's web pages (metrics, dashboard) listen unless told otherwise: this machine only. */
 export const DEFAULT_WEB_HOST = '127.0.0.1'
@@ -34,15 +35,18 @@ export class WebGuard {
   allows(req: IncomingMessage, res: ServerResponse): boolean {
     const host = hostOf(req.headers.host)
     if (host === undefined || !(isIP(host) !== 0 || this.#names.has(host))) {
-      res
-        .writeHead(421, { 'content-type': 'text/plain' })
-        .end('meshpool answers only requests addressed to this machine by its IP address or name\n')
+      answerText(res, 421, 'meshpool answers only requests addressed to this machine by its IP address or name\n')
       return false
     }
     if (this.#token !== undefined && !this.#hasToken(req)) {
-      res
-        .writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' })
-        .end('this meshpool head needs its web token: ?token=<token> or Authorization: Bearer <token>\n')
+      answerText(
+        res,
+        401,
+        'this meshpool head needs its web token: ?token=<token> or Authorization: Bearer <token>\n',
+        {
+          'www-authenticate': 'Bearer',
+        },
+      )
       return false
     }
     return true

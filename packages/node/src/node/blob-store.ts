@@ -1,20 +1,15 @@
-import type { PeerId } from '@libp2p/interface'
+import type { Logger, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import {
-  BLOB_PROTOCOL,
-  type BlobReply,
-  type BlobRequest,
-  DEFAULT_UPDATE_LOG_BYTES,
-  FrameError,
-  inbound,
-} from '@meshpool/core'
+import { BLOB_PROTOCOL, type BlobReply, type BlobRequest, DEFAULT_UPDATE_LOG_BYTES, inbound } from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { StreamChannel } from '../net/channel.js'
 import { codeHash } from '../net/code-hash.js'
-import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from '../net/limits.js'
+import { serveFetches } from '../net/fetch-server.js'
+import { STREAMS_PER_CONNECTION } from '../net/limits.js'
 import type { MeshPeer } from '../net/peer.js'
+import { requestOnce } from '../net/request.js'
 
-const log = logger('meshpool:blobs')
+const defaultLog = logger('meshpool:blobs')
 /** How long one fetch of a blob may take, from the head or a peer, before it is given up. */
 const BLOB_FETCH_TIMEOUT_MS = 60_000
 
@@ -49,24 +44,19 @@ export class BlobStore {
 
 /** Serves the blobs in `store` to any peer of the mesh that asks. */
 export async function serveBlobs(peer: MeshPeer, store: BlobStore): Promise<void> {
-  await peer.handle(
-    BLOB_PROTOCOL,
-    (stream) => {
-      const channel = new StreamChannel<BlobRequest, BlobReply>(stream, inbound.blobRequest, {
-        maxInFrameBytes: MAX_REQUEST_FRAME_BYTES,
-      })
-      channel.start({
-        message: (request) => {
-          if (request.type !== 'fetch') return
-          if (channel.queuedBytes > 0) return channel.close(new FrameError('a second fetch before the first was read'))
-          const data = store.get(request.hash)
-          channel.send({ type: 'blob', hash: request.hash, ...(data === undefined ? {} : { data }) })
-        },
-        close: () => {},
-      })
-    },
-    { maxInboundStreams: STREAMS_PER_CONNECTION.blob },
-  )
+  await serveFetches<BlobRequest, BlobReply>(peer, {
+    protocol: BLOB_PROTOCOL,
+    accepted: inbound.blobRequest,
+    maxInboundStreams: STREAMS_PER_CONNECTION.blob,
+    isFetch: (request) => request.type === 'fetch',
+    open: (send) => ({
+      message: (request) => {
+        if (request.type !== 'fetch') return
+        const data = store.get(request.hash)
+        send({ type: 'blob', hash: request.hash, ...(data === undefined ? {} : { data }) })
+      },
+    }),
+  })
 }
 
 /**
@@ -74,9 +64,15 @@ export async function serveBlobs(peer: MeshPeer, store: BlobStore): Promise<void
  * a node that has them (it spreads the load, see BlobSources). A node that
  * fails or lacks it is skipped: the head is asked for the bytes themselves.
  * What arrives is checked against the hash, kept in `store` to serve others,
- * and the head is told this node has it.
+ * and the head is told this node has it. `log`: the fetching node's.
  */
-export async function fetchBlob(peer: MeshPeer, head: Multiaddr, hash: string, store: BlobStore): Promise<Uint8Array> {
+export async function fetchBlob(
+  peer: MeshPeer,
+  head: Multiaddr,
+  hash: string,
+  store: BlobStore,
+  log: Logger = defaultLog,
+): Promise<Uint8Array> {
   const known = store.get(hash)
   if (known !== undefined) return known
   const signal = AbortSignal.timeout(BLOB_FETCH_TIMEOUT_MS)
@@ -136,18 +132,14 @@ async function fetchFromPeer(
 ): Promise<Uint8Array> {
   const target: PeerId | Multiaddr[] = connectedPeer(peer, peerId) ?? addrs.map((a) => multiaddr(a))
   const stream = await peer.dialProtocol(target, BLOB_PROTOCOL, { signal })
-  const channel = new StreamChannel<BlobReply, BlobRequest>(stream, inbound.blobReply)
-  return new Promise<Uint8Array>((resolve, reject) => {
-    channel.start({
-      message: (reply) => {
-        if (reply.hash !== hash) return
-        if (reply.type === 'blob' && reply.data !== undefined) resolve(reply.data)
-        else reject(new Error('it does not have the blob'))
-        channel.close()
-      },
-      close: (reason) => reject(reason ?? new Error('the stream closed')),
-    })
-    channel.send({ type: 'fetch', hash })
+  return requestOnce(new StreamChannel<BlobReply, BlobRequest>(stream, inbound.blobReply), {
+    request: { type: 'fetch', hash },
+    answer: (reply) => {
+      if (reply.hash !== hash) return undefined
+      if (reply.type === 'blob' && reply.data !== undefined) return reply.data
+      throw new Error('it does not have the blob')
+    },
+    closedBefore: 'the stream closed',
   })
 }
 

@@ -1,42 +1,26 @@
-import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { Logger } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { peerIdFromString } from '@libp2p/peer-id'
-import {
-  CODE_PROTOCOL,
-  type CodeReply,
-  type CodeRequest,
-  decodeFrame,
-  type HeadToNodeMessage,
-  inbound,
-  UPDATES_TOPIC,
-  WORK_PROTOCOL,
-} from '@meshpool/core'
-import type { Multiaddr } from '@multiformats/multiaddr'
-import { StreamChannel } from '../net/channel.js'
+import { WORK_PROTOCOL } from '@meshpool/core'
 import { dialHead, parseHeadAddress } from '../net/dial.js'
 import { loadOrCreateIdentity } from '../net/identity.js'
 import { checkListenAddress, DEFAULT_NODE_LISTEN } from '../net/listen-address.js'
 import { createPeer, type MeshPeer } from '../net/peer.js'
-import { isPeerId } from '../net/peer-id.js'
 import { type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
 import type { GpuInfo } from '../worker-types.js'
 import { NodeAgent } from './agent.js'
-import { BlobStore, fetchBlob, serveBlobs } from './blob-store.js'
+import { BlobStore, serveBlobs } from './blob-store.js'
 import { CodeCache } from './code-cache.js'
+import { fetchCode } from './code-fetch.js'
 import { defaultSlots } from './gpus.js'
+import { HeadReconnect } from './head-reconnect.js'
 import { Neighbours } from './neighbours.js'
 import { defaultStateDir } from './node-lock.js'
-import { sortRevoked } from './revoked-peers.js'
-import { lookupSlotUser, setUpSlots } from './slot-user.js'
+import { defaultNodeName } from './node-name.js'
+import { PeerGate } from './peer-gate.js'
+import { lookupSlotUser, type SlotSetup, setUpSlots } from './slot-user.js'
+import { UpdateGossip } from './update-gossip.js'
 
-const log = logger('meshpool:node')
-/** Which peer each update came through: the head, or another node of the mesh. */
-const gossipLog = logger('meshpool:gossip')
-/** Nodes listen on every interface, on a free port, for other nodes of the mesh. */
-const RECONNECT_BACKOFF_MS = [100, 250, 500, 1000, 2000]
-const CODE_FETCH_TIMEOUT_MS = 60_000
 /** How long a stopping node lets its running jobs finish. @default 30000 */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 
@@ -46,7 +30,7 @@ export interface NodeInit extends PoolAccess {
   slots?: number
   /** One slot per GPU listed (see `planSlots`), instead of CPU slots. */
   gpus?: GpuInfo[]
-  /** How the head, status and log prefixes name this node. @default see {@link defaultNodeName} */
+  /** How the head, status and log prefixes name this node. @default see defaultNodeName */
   name?: string
   /**
    * The node's state folder: its identity (`node.key`, so its peer id survives restarts and a
@@ -98,39 +82,87 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   for (const address of listen) checkListenAddress(address)
   const secret = poolSecret(init, headPeerId as string)
   const slotUser = init.slotUser === undefined ? undefined : lookupSlotUser(init.slotUser)
-  const privateKey =
-    init.stateDir === undefined ? undefined : await loadOrCreateIdentity(join(init.stateDir, 'node.key'))
-  const revoked = new Set<string>()
-  // The head's --allow-peers list, once it sends one: then nobody else gets in here either.
-  let allowed: Set<string> | undefined
+  const gate = new PeerGate(headPeerId ?? '')
+  const peer = await nodePeer(init.stateDir, { listen, secret, gate })
+  const name = init.name ?? defaultNodeName(peer.peerId.toString())
+  const log = logger(`meshpool:node:${name}`)
+  const blobs = new BlobStore()
+  await serveBlobs(peer, blobs)
+  const codeDir = join(init.stateDir ?? defaultStateDir(), 'code')
+  const code = new CodeCache(codeDir, (hash) => fetchCode(peer, headAddr, hash), init.onLine)
+  const slotSetup = await setUpSlots(slotUser, (hash) => code.path(hash))
+  let stopped = false
+  const stop = async (): Promise<void> => {
+    if (stopped) return
+    stopped = true
+    reconnect.stop()
+    neighbours.stop()
+    await agent.stop()
+    gossip.stop()
+    await slotSetup.close()
+    await peer.stop()
+  }
+  const { agent, neighbours } = nodeAgent(init, { name, peer, headPeerId, gate, slotSetup, log, stop })
+  const gossip = new UpdateGossip({ peer, headPeerId, head: headAddr, agent, blobs, onLine: init.onLine, log })
+  const dial = () => dialHead(peer, init.head, WORK_PROTOCOL, secret)
+  const reconnect = new HeadReconnect({ agent, dial, onStatus: init.onStatus, log })
+  try {
+    gossip.start()
+    const first = await dial()
+    agent.start()
+    reconnect.start(first)
+    await agent.welcomed()
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  const drain = (timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => agent.drain(timeoutMs)
+  return { peerId: peer.peerId.toString(), slots: agent.slots, addresses: neighbours.addrs(), drain, stop }
+}
+
+/** The node's peer: its identity kept in the state folder (if any), refusing whom the gate refuses. */
+async function nodePeer(
+  stateDir: string | undefined,
+  { listen, secret, gate }: { listen: string[]; secret: Uint8Array; gate: PeerGate },
+): Promise<MeshPeer> {
+  const privateKey = stateDir === undefined ? undefined : await loadOrCreateIdentity(join(stateDir, 'node.key'))
   const peer = await createPeer({
     psk: swarmKey(secret),
     listen,
-    refuse: (peerId) => {
-      if (revoked.has(peerId)) return 'revoked'
-      if (allowed !== undefined && !allowed.has(peerId)) return 'unlisted'
-      return undefined
-    },
+    refuse: (peerId) => gate.refusal(peerId),
     ...(privateKey === undefined ? {} : { privateKey }),
   })
-  const blobs = new BlobStore()
-  await serveBlobs(peer, blobs)
-  // The agent and its neighbours refer to each other.
-  let agent: NodeAgent
-  const neighbours = new Neighbours(peer, headPeerId ?? '', () => agent.findPeers())
-  const code = new CodeCache(
-    join(init.stateDir ?? defaultStateDir(), 'code'),
-    (hash) => fetchCode(peer, headAddr, hash),
-    init.onLine,
-  )
-  const slotSetup = await setUpSlots(slotUser, (hash) => code.path(hash))
-  agent = new NodeAgent({
+  gate.guard(peer)
+  return peer
+}
+
+interface NodeContext {
+  name: string
+  peer: MeshPeer
+  headPeerId: string | undefined
+  gate: PeerGate
+  slotSetup: SlotSetup
+  log: Logger
+  /** Stops the whole node. */
+  stop: () => Promise<void>
+}
+
+/**
+ * The node's agent and its mesh neighbours, which refer to each other; the
+ * agent stops the node when the head revokes it, and drains first when the
+ * head asks it to stop.
+ */
+function nodeAgent(init: NodeInit, node: NodeContext): { agent: NodeAgent; neighbours: Neighbours } {
+  const { peer, slotSetup, stop } = node
+  const neighbours = new Neighbours(peer, node.headPeerId ?? '', () => agent.findPeers(), node.log.newScope('mesh'))
+  const agent: NodeAgent = new NodeAgent({
     slots: init.slots ?? defaultSlots(),
-    name: init.name ?? defaultNodeName(peer.peerId.toString()),
+    name: node.name,
     ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
     modulePath: slotSetup.modulePath,
-    ...(slotUser === undefined ? {} : { slotUser }),
+    ...(slotSetup.user === undefined ? {} : { slotUser: slotSetup.user }),
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
+    log: node.log,
     addrs: () => neighbours.addrs(),
     onPeers: (peers) => neighbours.offer(peers),
     onStopAsked: () => {
@@ -140,153 +172,11 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
         .then(() => init.onStatus?.('stopped', 'the head asked this node to stop'))
     },
     onRevoked: (peerIds) => {
-      const { leave, drop, headNamed } = sortRevoked(peerIds, { self: peer.peerId.toString(), head: headPeerId ?? '' })
-      if (headNamed)
-        init.onLine?.(`ignored a revoke of the head's own peer id ${headPeerId}: a node never drops its head`)
-      if (leave) {
-        void stop().then(() => init.onStatus?.('revoked', 'the head revoked this node: it is refused from now on'))
-        return
-      }
-      for (const id of drop) revoked.add(id)
-      for (const id of drop) if (isPeerId(id)) peer.hangUp(peerIdFromString(id)).catch(() => {})
+      if (!node.gate.revoke(peerIds, init.onLine)) return
+      void stop().then(() => init.onStatus?.('revoked', 'the head revoked this node: it is refused from now on'))
     },
-    onAllowed: (peerIds) => {
-      allowed = new Set([...peerIds, headPeerId ?? '', peer.peerId.toString()])
-      const list = allowed
-      for (const connection of peer.getConnections())
-        if (!list.has(connection.remotePeer.toString())) connection.abort(new Error('not on the --allow-peers list'))
-    },
+    onAllowed: (peerIds) => node.gate.allow(peerIds),
   })
-  const slots = agent.slots
-  let stopped = false
-  const stop = async (): Promise<void> => {
-    if (stopped) return
-    stopped = true
-    neighbours.stop()
-    await agent.stop()
-    await slotSetup.close()
-    await peer.stop()
-  }
-  try {
-    const pubsub = peer.services.pubsub
-    pubsub.subscribe(UPDATES_TOPIC)
-    // Only the head publishes updates: anything else is dropped, and not passed on to other nodes.
-    let lastForgedNote = 0
-    pubsub.topicValidators.set(UPDATES_TOPIC, (_from, message) => {
-      if (message.type === 'signed' && message.from.toString() === headPeerId) return TopicValidatorResult.Accept
-      if (Date.now() - lastForgedNote > 1000) {
-        lastForgedNote = Date.now()
-        const author = message.type === 'signed' ? message.from.toString() : 'an unsigned peer'
-        init.onLine?.(`ignored an update published by ${author}: only the head publishes updates`)
-      }
-      return TopicValidatorResult.Reject
-    })
-    pubsub.addEventListener('gossipsub:message', (event) => {
-      const { msg: message, propagationSource } = event.detail
-      if (message.topic !== UPDATES_TOPIC || message.type !== 'signed') return
-      if (message.from.toString() !== headPeerId) return // only the head publishes updates
-      try {
-        const frame = decodeFrame<HeadToNodeMessage>(message.data, inbound.node)
-        if (frame.type !== 'updates') return
-        const via = propagationSource.toString()
-        const seqs = [...frame.entries, ...(frame.announced ?? [])].map((u) => u.seq).join(',')
-        gossipLog('update %s from %s', seqs, via === headPeerId ? 'the head' : `node ${via}`)
-        agent.onUpdates(frame.entries)
-        for (const announced of frame.announced ?? []) {
-          if (announced.hash === undefined || !agent.hasPool(announced.poolId)) agent.onAnnounced([announced])
-          else fetchUpdateBlob(agent, peer, headAddr, blobs, { ...announced, hash: announced.hash })
-        }
-      } catch (err) {
-        log('dropping a malformed update: %s', (err as Error).message)
-      }
-    })
-    const first = await dialHead(peer, init.head, WORK_PROTOCOL, secret)
-    agent.start()
-    void (async () => {
-      let stream = first
-      let attempt = 0
-      while (!stopped) {
-        const connected = agent.connect(new StreamChannel(stream, inbound.node))
-        void agent.welcomed().then(
-          () => init.onStatus?.('connected'),
-          () => {},
-        )
-        const reason = await connected
-        if (stopped) return
-        init.onStatus?.('disconnected', reason?.message)
-        while (!stopped) {
-          await new Promise((resolve) =>
-            setTimeout(resolve, RECONNECT_BACKOFF_MS[Math.min(attempt, RECONNECT_BACKOFF_MS.length - 1)]),
-          )
-          attempt++
-          try {
-            stream = await dialHead(peer, init.head, WORK_PROTOCOL, secret)
-            attempt = 0
-            break
-          } catch (err) {
-            log('reconnect failed: %s', (err as Error).message)
-          }
-        }
-      }
-    })()
-    await agent.welcomed()
-  } catch (err) {
-    await stop()
-    throw err
-  }
-  return {
-    peerId: peer.peerId.toString(),
-    slots,
-    addresses: neighbours.addrs(),
-    drain: (timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => agent.drain(timeoutMs),
-    stop,
-  }
-}
-
-/**
- * The name of a node started without one: its host name and the start of its
- * peer id (past the `12D3KooW` every Ed25519 id begins with), e.g. `gpu1-DUxQab`,
- * so nodes on one machine differ in status and log prefixes.
- */
-export function defaultNodeName(peerId: string, host = hostname()): string {
-  const distinct = peerId.startsWith('12D3KooW') ? peerId.slice('12D3KooW'.length) : peerId
-  return `${host}-${distinct.slice(0, 6)}`
-}
-
-/** Fetches a big update announced on gossip as a blob; if that fails, a catch-up from the head gets it. */
-function fetchUpdateBlob(
-  agent: NodeAgent,
-  peer: MeshPeer,
-  head: Multiaddr,
-  blobs: BlobStore,
-  { poolId, seq, hash }: { poolId: number; seq: number; hash: string },
-): void {
-  agent.blobComing(poolId, seq, true)
-  fetchBlob(peer, head, hash, blobs)
-    .then((value) => {
-      agent.blobComing(poolId, seq, false)
-      agent.onUpdates([{ poolId, seq, value }])
-    })
-    .catch((err: Error) => {
-      log('update %d of pool %d as a blob failed (%s): catching up from the head', seq, poolId, err.message)
-      agent.blobComing(poolId, seq, false)
-      agent.onAnnounced([{ poolId, seq }])
-    })
-}
-
-/** Fetches shipped worker code from the head; undefined if the head has none by that hash. */
-async function fetchCode(peer: MeshPeer, head: Multiaddr, hash: string): Promise<Uint8Array | undefined> {
-  const stream = await peer.dialProtocol(head, CODE_PROTOCOL, { signal: AbortSignal.timeout(CODE_FETCH_TIMEOUT_MS) })
-  const channel = new StreamChannel<CodeReply, CodeRequest>(stream, inbound.codeReply)
-  return new Promise((resolve, reject) => {
-    channel.start({
-      message: (reply) => {
-        if (reply.hash !== hash) return
-        resolve(reply.code)
-        channel.close()
-      },
-      close: (reason) => reject(reason ?? new Error('the head closed the stream before sending the code')),
-    })
-    channel.send({ type: 'fetch', hash })
-  })
+  neighbours.start()
+  return { agent, neighbours }
 }

@@ -1,12 +1,10 @@
-import { logger } from '@libp2p/logger'
+import type { Logger } from '@libp2p/interface'
 import type { PeerInfo } from '@meshpool/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { MeshPeer } from '../net/peer.js'
 
-const log = logger('meshpool:mesh')
-
 /** How many other nodes a node keeps connections to, so that gossip spreads node to node. @default 4 */
-export const MESH_NEIGHBOURS = 4
+const MESH_NEIGHBOURS = 4
 /** Least time between two requests to the head for more neighbours. */
 const ASK_AGAIN_MS = 2000
 /** A node that could not be reached is not dialed again for this long. */
@@ -26,17 +24,26 @@ export class Neighbours {
   readonly #target: number
   readonly #dialing = new Set<string>()
   readonly #unreachable = new Map<string, number>()
+  readonly #log: Logger
   #lastAsk = 0
   #askTimer: NodeJS.Timeout | undefined
+  #started = false
   #stopped = false
   readonly #onDisconnect = (): void => this.#check()
 
-  constructor(peer: MeshPeer, headPeerId: string, ask: () => void, target = MESH_NEIGHBOURS) {
+  constructor(peer: MeshPeer, headPeerId: string, ask: () => void, log: Logger, target = MESH_NEIGHBOURS) {
     this.#peer = peer
     this.#head = headPeerId
     this.#ask = ask
+    this.#log = log
     this.#target = target
-    peer.addEventListener('peer:disconnect', this.#onDisconnect)
+  }
+
+  /** Watches for neighbours that leave. */
+  start(): void {
+    if (this.#started || this.#stopped) return
+    this.#started = true
+    this.#peer.addEventListener('peer:disconnect', this.#onDisconnect)
   }
 
   /** Where other nodes can reach this one: its listen addresses, loopback last. */
@@ -75,13 +82,13 @@ export class Neighbours {
       this.#peer.dial(targets, { signal: AbortSignal.timeout(10_000) }).then(
         () => {
           this.#dialing.delete(peerId)
-          log('neighbour %s', peerId)
+          this.#log('neighbour %s', peerId)
           this.#check()
         },
         (err: Error) => {
           this.#dialing.delete(peerId)
           this.#unreachable.set(peerId, Date.now() + UNREACHABLE_MS)
-          log('could not reach node %s: %s', peerId, err.message)
+          this.#log('could not reach node %s: %s', peerId, err.message)
         },
       )
     }

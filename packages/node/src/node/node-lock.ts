@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { InvalidOptionError } from '@meshpool/core'
 
 /** The folder under the home directory where meshpool keeps its state. */
-export const DEFAULT_STATE_DIR_NAME = '.meshpool'
+const DEFAULT_STATE_DIR_NAME = '.meshpool'
 const LOCK_FILE = 'node.lock'
 
 /** A node's state folder when none is given: `~/.meshpool/node`. */

@@ -1,4 +1,5 @@
 import { DEFAULT_UPDATE_LOG_BYTES, type UpdateEntry } from '@meshpool/core'
+import type { ToSlot } from '../slot/protocol.js'
 
 /**
  * A node's copy of one pool's update log: entries in order, with those that
@@ -55,6 +56,22 @@ export class PoolUpdates {
     const entries: UpdateEntry[] = []
     for (let seq = from + 1; seq <= this.known; seq++) entries.push(this.get(seq))
     return { missed, entries }
+  }
+
+  /**
+   * Sends a slot that has applied updates up to `sentSeq` what it needs next
+   * (see {@link pendingFor}): it is told how many it can no longer get, then
+   * given the others in order. Returns the number it has applied then.
+   */
+  feed(sentSeq: number, send: (message: Extract<ToSlot, { type: 'missed' | 'update' }>) => void): number {
+    const { missed, entries } = this.pendingFor(sentSeq)
+    if (missed > 0) send({ type: 'missed', count: missed })
+    let applied = sentSeq + missed
+    for (const entry of entries) {
+      send({ type: 'update', seq: entry.seq, value: entry.value })
+      applied = entry.seq
+    }
+    return applied
   }
 
   /** Whether every update missing up to `seq` is on its way as a blob. */

@@ -1,5 +1,5 @@
 import type { LeasedJob } from '@meshpool/core'
-import type { RunningJob, SlotState } from './slot-scheduling.js'
+import type { SlotPhase } from './slot-types.js'
 
 /** What a slot process's death means: for the jobs it held, for the slot's restart, and for the node's log. */
 
@@ -7,6 +7,26 @@ import type { RunningJob, SlotState } from './slot-scheduling.js'
 const RESTART_BACKOFF_MS = [0, 100, 500, 2000, 5000]
 /** Crashes in a row, with no job finished between them, before a slot is reported broken. */
 export const MAX_SLOT_CRASHES = 5
+
+/** A job handed to a slot. */
+export interface RunningJob {
+  job: LeasedJob
+  /** Its outcome is already reported (timeout) or unwanted (cancelled, stale): drop the slot's answer. */
+  abandoned: boolean
+  timer: NodeJS.Timeout | undefined
+}
+
+/** What a slot held as its process died. */
+export interface SlotHeld {
+  /** The job the process started last (see STARTED_FD), if any. */
+  lastStarted: number | undefined
+  /** Jobs handed to the slot, in order: the first is running, the rest wait their turn there. */
+  assigned: readonly RunningJob[]
+  /** The job waiting for the slot's worker to load. */
+  pendingJob: LeasedJob | undefined
+  /** What the slot was doing with its worker. */
+  phase: SlotPhase
+}
 
 /** What a slot's death means for the jobs it held (see {@link afterSlotDeath}). */
 export interface SlotDeath {
@@ -27,8 +47,8 @@ export interface SlotDeath {
  * go back without blame (`release`). `blameless`: the slot was killed for
  * ignoring an abort, or replaced by maxJobsPerSlot, not a crash of its own making.
  */
-export function afterSlotDeath(slot: SlotState): SlotDeath {
-  const startedId = slot.process.lastStarted
+export function afterSlotDeath(slot: SlotHeld): SlotDeath {
+  const startedId = slot.lastStarted
   const started = slot.assigned.find((r) => r.job.jobId === startedId)
   const lost = [started?.abandoned === false ? started.job : undefined, slot.pendingJob].filter(
     (job): job is LeasedJob => job !== undefined,
@@ -38,7 +58,7 @@ export function afterSlotDeath(slot: SlotState): SlotDeath {
 }
 
 /** What the slot was doing when it died, for the node's log: the job (its id and attempt), if any. */
-export function whatItHeld(slot: SlotState, death: SlotDeath): string {
+export function whatItHeld(slot: SlotHeld, death: SlotDeath): string {
   const job = (j: LeasedJob): string => `job ${j.jobId} (attempt ${j.attempt})`
   if (death.started !== undefined) {
     return death.started.abandoned

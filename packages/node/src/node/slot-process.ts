@@ -2,49 +2,63 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { logger } from '@libp2p/logger'
+import type { Logger } from '@libp2p/interface'
 import { type FromSlot, STARTED_FD, type ToSlot } from '../slot/protocol.js'
 import type { SlotUser } from './slot-user.js'
 
-const log = logger('meshpool:slot')
 const SLOT_MAIN = fileURLToPath(new URL('../slot/main.js', import.meta.url))
 /** Longer output lines are cut here (a frame's strings are bounded). */
 const MAX_LINE_CHARS = 4000
 
-export interface SlotEvents {
+/** What a slot process tells its {@link Slot}. */
+export interface SlotProcessEvents {
   message(message: FromSlot): void
   exit(description: string): void
   /** A line the worker printed (stdout, stderr or console). */
   output(line: string): void
 }
 
+/** A slot's process as its {@link Slot} drives it: a {@link SlotProcess}, or a fake in tests. */
+export interface SlotChild {
+  /** The job the process started last, if any. */
+  readonly lastStarted: number | undefined
+  start(): void
+  send(message: ToSlot): void
+  /** Kills the process at once; the exit is reported as usual. */
+  kill(): void
+  /** Stops the process (its exit is not reported); resolves once it has exited. */
+  stop(): Promise<void>
+}
+
+export interface SlotProcessOptions {
+  /** Added to every start of the process (a GPU slot's `CUDA_VISIBLE_DEVICES`). */
+  env?: Record<string, string>
+  /** The process runs as that user (`--slot-user`), not as the node's. */
+  user?: SlotUser | undefined
+  log: Logger
+}
+
 /**
- * One slot: a child process holding one worker instance. It forwards the
- * agent's messages in order and reports when the process dies.
+ * One slot's child process, holding one worker instance. It forwards the
+ * slot's messages in order and reports when the process dies.
  */
-export class SlotProcess {
+export class SlotProcess implements SlotChild {
   readonly index: number
   #child: ChildProcess | undefined
-  #events: SlotEvents
+  #events: SlotProcessEvents
   #stopping = false
   #lastStarted: number | undefined
   #startedTail: Buffer = Buffer.alloc(0)
   readonly #env: Record<string, string>
   readonly #user: SlotUser | undefined
+  readonly #log: Logger
 
-  /**
-   * `env` is added to every start of the process (a GPU slot's `CUDA_VISIBLE_DEVICES`);
-   * `user`: the process runs as that user (`--slot-user`), not as the node's.
-   */
-  constructor(index: number, events: SlotEvents, env: Record<string, string> = {}, user?: SlotUser) {
+  constructor(index: number, events: SlotProcessEvents, options: SlotProcessOptions) {
     this.index = index
     this.#events = events
-    this.#env = env
-    this.#user = user
-  }
-
-  get running(): boolean {
-    return this.#child !== undefined
+    this.#env = options.env ?? {}
+    this.#user = options.user
+    this.#log = options.log
   }
 
   /** The job the slot process started last (see STARTED_FD), if any. */
@@ -73,10 +87,10 @@ export class SlotProcess {
     child.once('close', (code, signal) => {
       if (this.#child === child) this.#child = undefined
       const description = signal === null ? `exited with code ${code}` : `was killed by ${signal}`
-      log('slot %d %s', this.index, description)
+      this.#log('slot %d %s', this.index, description)
       if (!this.#stopping) this.#events.exit(`slot ${this.index} ${description}`)
     })
-    child.on('error', (err) => log.error('slot %d: %s', this.index, err.message))
+    child.on('error', (err) => this.#log.error('slot %d: %s', this.index, err.message))
   }
 
   #readLines(stream: Readable): void {
@@ -97,7 +111,7 @@ export class SlotProcess {
     const child = this.#child
     if (child === undefined || !child.connected) return
     child.send(message, (err) => {
-      if (err != null) log('slot %d send failed: %s', this.index, err.message)
+      if (err != null) this.#log('slot %d send failed: %s', this.index, err.message)
     })
   }
 

@@ -1,7 +1,8 @@
-import { createServer, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ClientOutcome, NodeInfo } from '@meshpool/core'
 import type { HeadSnapshot } from '../head-types.js'
 import type { WebGuard } from '../web-guard.js'
+import { answerText, type ListeningWeb, listenWeb } from '../web-server.js'
 import { dashboardPage } from './page.js'
 
 /** Samples of the queue kept for the chart: one a second, ten minutes. */
@@ -59,48 +60,36 @@ export class Dashboard {
     return { at: Date.now(), nodes, counts, slots, pools, history: this.#history, failures: this.#failures }
   }
 
-  async serve(port: number, host: string, guard: WebGuard): Promise<{ port: number; server: Server }> {
-    const server = createServer((req, res) => {
-      if (!guard.allows(req, res)) return
-      const path = (req.url ?? '/').split('?')[0]
-      if (path === '/')
-        return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(dashboardPage)
-      if (path === '/api/state') {
-        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.state()))
-      }
-      if (path === '/api/events') {
-        if (this.#watchers.size >= MAX_DASHBOARD_WATCHERS) {
-          return void res
-            .writeHead(503, { 'content-type': 'text/plain', 'retry-after': '10' })
-            .end(`the dashboard has ${MAX_DASHBOARD_WATCHERS} pages open already; close one\n`)
-        }
-        res.writeHead(200, {
-          'content-type': 'text/event-stream',
-          'cache-control': 'no-store',
-          connection: 'keep-alive',
-        })
-        res.write(`data: ${JSON.stringify(this.state())}\n\n`)
-        this.#watchers.add(res)
-        req.on('close', () => this.#watchers.delete(res))
-        return
-      }
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
-    })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => resolve())
-    })
+  /** Serves the page and its state on host:port, and samples the queue each second from then on. */
+  async serve(port: number, host: string, guard: WebGuard): Promise<ListeningWeb> {
+    const listening = await listenWeb(port, host, guard, (req, res, path) => this.#answer(req, res, path))
     this.#timer = setInterval(() => this.#tick(), SAMPLE_MS)
     this.#timer.unref()
-    server.on('close', () => clearInterval(this.#timer))
-    const address = server.address()
-    return { port: typeof address === 'object' && address !== null ? address.port : port, server }
+    listening.server.on('close', () => clearInterval(this.#timer))
+    return listening
   }
 
   close(): void {
     clearInterval(this.#timer)
     for (const res of this.#watchers) res.end()
     this.#watchers.clear()
+  }
+
+  #answer(req: IncomingMessage, res: ServerResponse, path: string): void {
+    if (path === '/') return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(dashboardPage)
+    if (path === '/api/state') {
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.state()))
+    }
+    if (path !== '/api/events') return void answerText(res, 404, 'not found\n')
+    if (this.#watchers.size >= MAX_DASHBOARD_WATCHERS) {
+      return void answerText(res, 503, `the dashboard has ${MAX_DASHBOARD_WATCHERS} pages open already; close one\n`, {
+        'retry-after': '10',
+      })
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+    res.write(`data: ${JSON.stringify(this.state())}\n\n`)
+    this.#watchers.add(res)
+    req.on('close', () => this.#watchers.delete(res))
   }
 
   #tick(): void {

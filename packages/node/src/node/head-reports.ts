@@ -1,9 +1,9 @@
-import type { JobOutcome, JobProgress, NodeMessage } from '@meshpool/core'
+import { type JobOutcome, type JobProgress, type NodeMessage, TickFlush } from '@meshpool/core'
 
 /** Output lines a pool's client is sent per turn of the event loop, at most (a flood is cut, not queued). */
 const MAX_OUTPUT_LINES = 10_000
 
-export interface AgentReportsInit {
+export interface HeadReportsInit {
   send: (message: NodeMessage) => void
   /** Whether the head has welcomed the node on a live connection: results wait until it has. */
   welcomed: () => boolean
@@ -16,18 +16,19 @@ export interface AgentReportsInit {
  * lines (to the node's own log at once, and to the head for the pool's client)
  * and their progress, each batched into one message per turn of the event loop.
  */
-export class AgentReports {
+export class HeadReports {
   readonly #send: (message: NodeMessage) => void
   readonly #welcomed: () => boolean
   readonly #onLine: (line: string) => void
   #results: JobOutcome[] = []
-  #resultsScheduled = false
+  readonly #resultsFlush = new TickFlush(() => this.#sendResults())
   #output = new Map<number, string[]>()
-  #outputScheduled = false
+  readonly #outputFlush = new TickFlush(() => this.#sendOutput())
   /** The latest progress per job. */
-  #progress = new Map<number, JobProgress>()
+  readonly #progress = new Map<number, JobProgress>()
+  readonly #progressFlush = new TickFlush(() => this.#sendProgress())
 
-  constructor(init: AgentReportsInit) {
+  constructor(init: HeadReportsInit) {
     this.#send = init.send
     this.#welcomed = init.welcomed
     this.#onLine = init.onLine ?? (() => {})
@@ -36,19 +37,12 @@ export class AgentReports {
   /** A job's outcome: sent with the others of this turn, or kept until the head welcomes the node. */
   result(outcome: JobOutcome): void {
     this.#results.push(outcome)
-    if (this.#resultsScheduled) return
-    this.#resultsScheduled = true
-    setImmediate(() => this.flushResults())
+    this.#resultsFlush.request()
   }
 
   /** Sends the results held so far, if the head can take them. */
   flushResults(): void {
-    this.#resultsScheduled = false
-    if (this.#results.length === 0 || !this.#welcomed()) return
-    const results = this.#results
-    this.#results = []
-    this.flushOutput() // a job's output reaches its client before its result
-    this.#send({ type: 'results', results })
+    this.#resultsFlush.now()
   }
 
   /** A line for the node's log; with a pool, for that pool's client too. */
@@ -58,28 +52,38 @@ export class AgentReports {
     const lines = this.#output.get(poolId)
     if (lines === undefined) this.#output.set(poolId, [line])
     else if (lines.length < MAX_OUTPUT_LINES) lines.push(line)
-    if (this.#outputScheduled) return
-    this.#outputScheduled = true
-    setImmediate(() => this.flushOutput())
+    this.#outputFlush.request()
   }
 
   /** Sends the output lines held so far now: results go out only after the output printed before them. */
   flushOutput(): void {
-    this.#outputScheduled = false
+    this.#outputFlush.now()
+  }
+
+  progress(report: JobProgress): void {
+    this.#progress.set(report.jobId, report)
+    this.#progressFlush.request()
+  }
+
+  #sendResults(): void {
+    if (this.#results.length === 0 || !this.#welcomed()) return
+    const results = this.#results
+    this.#results = []
+    this.flushOutput() // a job's output reaches its client before its result
+    this.#send({ type: 'results', results })
+  }
+
+  #sendOutput(): void {
     if (this.#output.size === 0) return
     const output = this.#output
     this.#output = new Map()
     for (const [id, batch] of output) this.#send({ type: 'output', poolId: id, lines: batch })
   }
 
-  progress(report: JobProgress): void {
-    const first = this.#progress.size === 0
-    this.#progress.set(report.jobId, report)
-    if (!first) return
-    setImmediate(() => {
-      const progress = [...this.#progress.values()]
-      this.#progress.clear()
-      this.#send({ type: 'progress', progress })
-    })
+  #sendProgress(): void {
+    if (this.#progress.size === 0) return
+    const progress = [...this.#progress.values()]
+    this.#progress.clear()
+    this.#send({ type: 'progress', progress })
   }
 }
