@@ -168,7 +168,11 @@ export class Dispatcher {
       if (wanting.length === 0) break
       const share = Math.max(1, Math.ceil(ledger.queuedCount() / wanting.length))
       let leased = 0
-      for (const node of wanting) leased += this.#leaseTo(node, share)
+      for (const node of wanting) {
+        // The queue ran dry: the other nodes are not looked at (there may be many of them).
+        if (ledger.queuedCount() === 0) break
+        leased += this.#leaseTo(node, share)
+      }
       if (leased === 0) break
     }
     for (const [pool, progress] of this.#leasedNotes) pool.channel.send({ type: 'progress', progress })
