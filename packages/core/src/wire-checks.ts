@@ -1,4 +1,5 @@
 import { FrameError } from './errors.js'
+import { MAX_PRIORITY } from './options.js'
 import type {
   BlobReply,
   BlobRequest,
@@ -35,6 +36,10 @@ const fraction: Check = (v, at) => {
 }
 const hash: Check = (v, at) => {
   if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v)) fail(at, 'a sha-256 in hex')
+}
+const priority: Check = (v, at) => {
+  if (typeof v !== 'number' || !(Math.abs(v) <= MAX_PRIORITY))
+    fail(at, `a number from -${MAX_PRIORITY} to ${MAX_PRIORITY}`)
 }
 const bool: Check = (v, at) => {
   if (typeof v !== 'boolean') fail(at, 'a boolean')
@@ -174,6 +179,7 @@ const clientMessages: Record<ClientMessage['type'], Check> = {
       retries: optional(uint),
       leaseMs: optional(uint),
       maxJobsPerSlot: optional(uint),
+      priority: optional(priority),
     }),
     code: optional(bytes),
   }),

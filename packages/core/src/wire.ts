@@ -91,6 +91,8 @@ export interface PoolSettingsWire {
   maxAttempts?: number
   retries?: number
   leaseMs?: number
+  /** The pool's share of the slots weighs 2^priority (-MAX_PRIORITY to MAX_PRIORITY; none: 0). */
+  priority?: number
 }
 
 /** A job as a client submits it. */

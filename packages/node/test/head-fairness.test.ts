@@ -108,7 +108,7 @@ describe('fair shares over time', () => {
 
   it('a pool of priority 1 gets about twice the slots of one of priority 0', () => {
     const m = mesh()
-    const high = m.open('high.js', { priority: 1 } as never)
+    const high = m.open('high.js', { priority: 1 })
     const low = m.open('low.js')
     m.dispatcher.submit(high.pool, jobs(1, 1000))
     m.dispatcher.submit(low.pool, jobs(1, 1000))

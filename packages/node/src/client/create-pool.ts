@@ -56,6 +56,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
     ...(options.retries === undefined ? {} : { retries: options.retries }),
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     ...(options.maxJobsPerSlot === undefined ? {} : { maxJobsPerSlot: options.maxJobsPerSlot }),
+    ...(options.priority === undefined ? {} : { priority: options.priority }),
   }
   const clientInit = {
     worker,

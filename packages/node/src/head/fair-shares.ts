@@ -5,8 +5,6 @@
  * load is paid once per turn, not once per job.
  */
 export const TURN_MS = 100
-/** Priorities go from -10 to 10: a pool's weight is 2^priority, so each step of 1 doubles its share. */
-export const MAX_PRIORITY = 10
 
 /** A pool's weight in the fair shares: each step of priority doubles it (priority 0: weight 1). */
 export function weightOf(priority: number): number {

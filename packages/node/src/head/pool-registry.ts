@@ -71,7 +71,7 @@ export class PoolRegistry {
       channel,
       log: new UpdateLog(poolId, this.#init.updateLogBytes),
       watching: false,
-      weight: weightOf((open.settings as { priority?: number }).priority ?? 0),
+      weight: weightOf(open.settings.priority ?? 0),
     }
     this.#pools.set(poolId, pool)
     this.#init.log('pool %d opened for %s', poolId, open.worker)
