@@ -16,14 +16,13 @@
  * ```
  */
 export * from './blob-sources.js'
+export * from './byte-budget-log.js'
 export * from './deque.js'
 export * from './errors.js'
-export * from './ledger.js'
+export * from './ledger/index.js'
 export * from './options.js'
 export * from './printable.js'
-export * from './queued-run.js'
 export { TickFlush } from './tick-flush.js'
 export * from './update-log.js'
 export * from './values.js'
-export * from './wire.js'
-export { inbound } from './wire-checks.js'
+export * from './wire/index.js'

@@ -1,4 +1,5 @@
-import type { UpdateEntry } from './wire.js'
+import { ByteBudgetLog } from './byte-budget-log.js'
+import type { UpdateEntry } from './wire/index.js'
 
 /** Bytes of updates a pool's log keeps for late joiners. @default 64 MiB */
 export const DEFAULT_UPDATE_LOG_BYTES = 64 * 1024 * 1024
@@ -10,14 +11,12 @@ export const DEFAULT_UPDATE_LOG_BYTES = 64 * 1024 * 1024
  */
 export class UpdateLog {
   readonly poolId: number
-  readonly #budget: number
-  #entries: UpdateEntry[] = []
-  #bytes = 0
+  readonly #entries: ByteBudgetLog<UpdateEntry>
   #seq = 0
 
   constructor(poolId: number, budgetBytes = DEFAULT_UPDATE_LOG_BYTES) {
     this.poolId = poolId
-    this.#budget = budgetBytes
+    this.#entries = new ByteBudgetLog(budgetBytes, (entry) => entry.value.byteLength)
   }
 
   /** The number of the latest update (0 before the first). */
@@ -26,27 +25,20 @@ export class UpdateLog {
   }
 
   get bytes(): number {
-    return this.#bytes
+    return this.#entries.bytes
   }
 
   /** Logs an update and returns its entry with its sequence number. */
   append(value: Uint8Array): UpdateEntry {
     const entry: UpdateEntry = { poolId: this.poolId, seq: ++this.#seq, value }
     this.#entries.push(entry)
-    this.#bytes += value.byteLength
-    let drop = 0
-    while (this.#bytes > this.#budget && drop < this.#entries.length - 1) {
-      this.#bytes -= (this.#entries[drop] as UpdateEntry).value.byteLength
-      drop++
-    }
-    if (drop > 0) this.#entries = this.#entries.slice(drop)
     return entry
   }
 
   /** Entries after `seq`, and how many of them the budget has already dropped. */
   since(seq: number): { entries: UpdateEntry[]; missed: number } {
-    const first = this.#entries[0]?.seq ?? this.#seq + 1
+    const first = this.#entries.at(0)?.seq ?? this.#seq + 1
     const missed = Math.max(0, first - seq - 1)
-    return { entries: this.#entries.filter((e) => e.seq > seq), missed }
+    return { entries: this.#entries.entries().filter((e) => e.seq > seq), missed }
   }
 }

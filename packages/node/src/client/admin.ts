@@ -14,6 +14,7 @@ import { clientIdentity } from '../net/identity.js'
 import { createPeer } from '../net/peer.js'
 import { checkPeerId } from '../net/peer-id.js'
 import { type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
+import { requestOnce } from '../net/request.js'
 
 /** Where the head is, and the pool's secret: what `meshpool status`, `stop` and `revoke` need. */
 export interface HeadAccess extends PoolAccess {
@@ -60,23 +61,17 @@ async function ask<T extends HeadToClientMessage['type']>(
   const peer = await createPeer({ psk: swarmKey(secret), ...(privateKey === undefined ? {} : { privateKey }) })
   try {
     const stream = await dialHead(peer, options.head, CLIENT_PROTOCOL, secret)
-    const channel = new StreamChannel<HeadToClientMessage, ClientMessage>(stream, inbound.client)
-    return await new Promise<Reply<T>>((resolve, reject) => {
-      channel.start({
-        message: (message) => {
-          if (message.type === 'refused') {
-            reject(new NodeRefusedError(`the head refused this caller: ${message.message}`))
-            channel.close()
-          }
-          if (message.type !== answer) return
-          if ('refused' in message && message.refused !== undefined) {
-            reject(new AdminRefusedError(`the head refused: ${message.refused}`))
-          } else resolve(message as Reply<T>)
-          channel.close()
-        },
-        close: (reason) => reject(reason ?? new Error('the head closed the connection before answering')),
-      })
-      channel.send(request)
+    return await requestOnce(new StreamChannel<HeadToClientMessage, ClientMessage>(stream, inbound.client), {
+      request,
+      answer: (message) => {
+        if (message.type === 'refused') throw new NodeRefusedError(`the head refused this caller: ${message.message}`)
+        if (message.type !== answer) return undefined
+        if ('refused' in message && message.refused !== undefined) {
+          throw new AdminRefusedError(`the head refused: ${message.refused}`)
+        }
+        return message as Reply<T>
+      },
+      closedBefore: 'the head closed the connection before answering',
     })
   } finally {
     await peer.stop()

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { logger } from '@libp2p/logger'
 import {
   CLIENT_PROTOCOL,
   type ClientMessage,
@@ -13,6 +14,7 @@ import {
   type HeadToClientMessage,
   InvalidOptionError,
   inbound,
+  type PoolSettingsWire,
   printable,
 } from '@meshpool/core'
 import { callerAdminKey } from '../net/admin-key.js'
@@ -26,8 +28,10 @@ import { bundleWorker } from './bundle.js'
 import { startEmbeddedMesh } from './embedded.js'
 import { launch } from './launch.js'
 import { type Launcher, Pool } from './pool.js'
-import { PoolClient } from './pool-client.js'
+import { PoolClient, type PoolClientInit } from './pool-client.js'
 import { POOL_OPTION_KEYS, type PoolOptions, type PoolSettings } from './pool-options.js'
+
+const clientLog = logger('meshpool:client')
 
 /**
  * Creates a pool. With `head`, it joins that mesh (the password is required);
@@ -51,32 +55,53 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   checkLimits(options)
   checkPositiveInteger(options.slots, 'options.slots')
   checkPositiveInteger(options.reconnectTimeoutMs, 'options.reconnectTimeoutMs')
-  const settings = {
+  const clientInit: PoolClientInit = {
+    worker,
+    init: encodeValue((options as { init?: unknown }).init, 'options.init'),
+    settings: wireSettings(options),
+    onOutput: outputSink(options.output),
+    ...(options.reconnectTimeoutMs === undefined ? {} : { reconnectTimeoutMs: options.reconnectTimeoutMs }),
+  }
+  const callDefaults = { window: options.window ?? DEFAULT_WINDOW, timeoutMs: options.timeoutMs ?? 0 }
+  if (options.head === undefined) return embeddedPool<W>(options, clientInit, callDefaults)
+  return remotePool<W>(options, clientInit, callDefaults)
+}
+
+type CallDefaults = { window: number; timeoutMs: number }
+
+/** What the pool asks of its leases and retries, as the client protocol says it. */
+function wireSettings(options: PoolSettings): PoolSettingsWire {
+  return {
     ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
     ...(options.retries === undefined ? {} : { retries: options.retries }),
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     ...(options.maxJobsPerSlot === undefined ? {} : { maxJobsPerSlot: options.maxJobsPerSlot }),
     ...(options.priority === undefined ? {} : { priority: options.priority }),
   }
-  const clientInit = {
-    worker,
-    init: encodeValue((options as { init?: unknown }).init, 'options.init'),
-    settings,
-    onOutput: outputSink(options.output),
-    ...(options.reconnectTimeoutMs === undefined ? {} : { reconnectTimeoutMs: options.reconnectTimeoutMs }),
-  }
-  const callDefaults = { window: options.window ?? DEFAULT_WINDOW, timeoutMs: options.timeoutMs ?? 0 }
+}
 
-  if (options.head === undefined) {
-    const mesh = startEmbeddedMesh({
-      slots: options.slots,
-      onLateLine: (line) => clientInit.onOutput([line]), // dispose() as the pool closes
-    })
-    const client = new PoolClient(clientInit)
-    await client.open(mesh.channel)
-    return new Pool<W>(client, callDefaults, () => mesh.close())
-  }
+/** A pool on a head with local slots inside this process. */
+async function embeddedPool<W extends WorkerClass>(
+  options: PoolSettings,
+  clientInit: PoolClientInit,
+  callDefaults: CallDefaults,
+): Promise<Pool<W>> {
+  const onOutput = clientInit.onOutput as (lines: string[]) => void
+  const mesh = startEmbeddedMesh({
+    slots: options.slots,
+    onLateLine: (line) => onOutput([line]), // dispose() as the pool closes
+  })
+  const client = new PoolClient({ ...clientInit, log: (line) => clientLog('local: %s', line) })
+  await client.open(mesh.channel)
+  return new Pool<W>(client, callDefaults, () => mesh.close())
+}
 
+/** A pool on the mesh of the head at `options.head`. */
+async function remotePool<W extends WorkerClass>(
+  options: PoolSettings,
+  clientInit: PoolClientInit,
+  callDefaults: CallDefaults,
+): Promise<Pool<W>> {
   if (typeof options.head !== 'string') {
     throw new InvalidOptionError(`options.head must be the head's multiaddr string, got ${describe(options.head)}`)
   }
@@ -97,7 +122,7 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   if (options.ship !== undefined && typeof options.ship !== 'boolean') {
     throw new InvalidOptionError(`options.ship must be true or false, got ${describe(options.ship)}`)
   }
-  const shipped = options.ship === false ? undefined : await bundleWorker(worker)
+  const shipped = options.ship === false ? undefined : await bundleWorker(clientInit.worker)
   const privateKey = await clientIdentity(optionalPath(options.identityFile, 'identityFile'))
   const adminKeyFile = optionalPath(options.adminKeyFile, 'adminKeyFile')
   const peer: MeshPeer = await createPeer({
@@ -110,10 +135,12 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
       inbound.client,
     )
   try {
+    const peerId = peer.peerId.toString()
     const client = new PoolClient({
       ...clientInit,
       ...(shipped === undefined ? {} : { code: shipped.code }),
       reconnect: connect,
+      log: (line) => clientLog('%s: %s', peerId, line),
     })
     await client.open(await connect())
     const launcher: Launcher = (launchOptions) => launch(headAddress, access, launchOptions)
@@ -127,8 +154,10 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
   }
 }
 
-/** Where the workers' output lines go. */
-/** Lines come from other machines' workers: terminal control characters are stripped before anyone prints them. */
+/**
+ * Where the workers' output lines go. Lines come from other machines'
+ * workers: terminal control characters are stripped before anyone prints them.
+ */
 function outputSink(output: PoolSettings['output']): (lines: string[]) => void {
   if (output === undefined || output === 'inherit') {
     return (lines) => process.stderr.write(lines.map((line) => `${printable(line)}\n`).join(''))

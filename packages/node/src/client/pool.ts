@@ -1,12 +1,4 @@
-import {
-  AbortError,
-  decodeValue,
-  encodeValue,
-  InvalidOptionError,
-  type NodeInfo,
-  PoolClosedError,
-  WorkerLoadError,
-} from '@meshpool/core'
+import { decodeValue, encodeValue, type NodeInfo, PoolClosedError } from '@meshpool/core'
 import { checkPeerId } from '../net/peer-id.js'
 import type { ParamsOf, ResultOf, UpdateOf, WorkerClass } from '../worker-types.js'
 import {
@@ -17,38 +9,19 @@ import {
   type Settled,
   type SettleOptions,
 } from './call-options.js'
+import { abortError, InputRun } from './input-run.js'
 import { type Inputs, toAsyncIterator } from './inputs.js'
-import type { LaunchedWorker, LaunchHandle, LaunchOptions } from './launch.js'
+import type { LaunchedWorker, LaunchOptions } from './launch.js'
+import { LaunchedNodes, type Launcher } from './launched-nodes.js'
 import type { PoolClient } from './pool-client.js'
-import { ProgressTracker } from './progress.js'
+import { ProgressWatch } from './progress.js'
 
-/** Starts processes for launchWorkers (see launch). */
-export type Launcher = (options: LaunchOptions) => Promise<LaunchHandle[]>
+export type { Launcher } from './launched-nodes.js'
 
 /** A node of the mesh as `listWorkers()` gives it. */
 export interface WorkerInfo extends NodeInfo {
   /** This pool started it with launchWorkers. */
   launched: boolean
-}
-
-/** Read through a function so TypeScript doesn't keep an earlier narrowing of `aborted`. */
-function isAborted(signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true
-}
-
-/**
- * Errors that are not one job's failure but the whole call's: a settled call
- * rejects with them too (the pool closed, no node can load the worker).
- */
-function endsTheCall(error: Error): boolean {
-  return error instanceof PoolClosedError || error instanceof WorkerLoadError || error instanceof AbortError
-}
-
-function abortError(signal: AbortSignal): AbortError {
-  const reason = signal.reason as unknown
-  if (reason instanceof AbortError) return reason
-  const detail = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : ''
-  return new AbortError(`the call was aborted by its signal${detail}`)
 }
 
 /**
@@ -58,17 +31,12 @@ function abortError(signal: AbortSignal): AbortError {
 export class Pool<W extends WorkerClass = WorkerClass> {
   readonly #client: PoolClient
   readonly #window: number
-  /** Peer ids of the nodes this pool launched (see launchWorkers). */
-  readonly #launched = new Set<string>()
-  readonly #launchedProcesses: LaunchHandle[] = []
-  readonly #launcher: Launcher | undefined
+  readonly #launched: LaunchedNodes
   readonly #adminKey: () => string | undefined
   readonly #timeoutMs: number
   readonly #cleanup: () => Promise<void>
   #closing: Promise<void> | undefined
-  /** The tracker of each open job whose call watches its progress. */
-  readonly #trackers = new Map<number, ProgressTracker>()
-  #watchers = 0
+  readonly #progress: ProgressWatch
 
   /** @internal */
   constructor(
@@ -80,9 +48,10 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     this.#window = options.window
     this.#timeoutMs = options.timeoutMs
     this.#cleanup = cleanup
-    this.#launcher = options.launcher
+    this.#launched = new LaunchedNodes(options.launcher)
     this.#adminKey = options.adminKey ?? (() => undefined)
-    client.onProgress = (id, fraction) => this.#trackers.get(id)?.progress(id, fraction)
+    this.#progress = new ProgressWatch((on) => client.watch(on))
+    client.onProgress = (id, fraction) => this.#progress.progress(id, fraction)
   }
 
   /** Runs one job; resolves with its result. */
@@ -152,7 +121,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   /** Working slots in the mesh (the embedded or head's own local slots count; broken ones don't). */
   async workersCount(): Promise<number> {
     this.#checkOpen()
-    return (await this.#client.stats()).workers
+    return (await this.#client.stats()).slots
   }
 
   /**
@@ -177,22 +146,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   async launchWorkers(options: LaunchOptions): Promise<LaunchedWorker[]> {
     this.#checkOpen()
     checkLaunchKeys(options)
-    if (this.#launcher === undefined) {
-      throw new InvalidOptionError(
-        'launchWorkers needs a pool with a head: start `meshpool head` and pass its address as { head }',
-      )
-    }
-    const started = await this.#launcher(options)
-    for (const handle of started) {
-      this.#launchedProcesses.push(handle)
-      if (handle.nodeId !== undefined) this.#launched.add(handle.nodeId)
-    }
-    return started.map(({ kind, pid, nodeId, exited }) => ({
-      kind,
-      pid,
-      exited,
-      ...(nodeId === undefined ? {} : { nodeId }),
-    }))
+    return this.#launched.launch(options)
   }
 
   /**
@@ -216,14 +170,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   async stopWorkers(...nodeIds: string[]): Promise<string[]> {
     this.#checkOpen()
     for (const id of nodeIds) checkPeerId(id, 'stopWorkers')
-    const ids = nodeIds.length > 0 ? nodeIds : [...this.#launched]
-    const own = this.#launchedProcesses.filter((h) => h.nodeId !== undefined && ids.includes(h.nodeId))
-    const ownIds = new Set(own.map((h) => h.nodeId))
-    const others = ids.filter((id) => !ownIds.has(id))
-    const stopped = others.length === 0 ? [] : await this.#client.stopNodes(others, this.#adminKey())
-    const leaving = own.filter((h) => this.#launched.delete(h.nodeId as string))
-    for (const handle of leaving) void handle.stop() // SIGTERM: the node drains and leaves
-    return ids.filter((id) => stopped.includes(id) || leaving.some((h) => h.nodeId === id))
+    return this.#launched.stop(nodeIds, (others) => this.#client.stopNodes(others, this.#adminKey()))
   }
 
   /** Nodes joined to the head (a head with local slots counts as one). */
@@ -236,7 +183,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#client.close()
-      await Promise.all(this.#launchedProcesses.map((handle) => handle.stop()))
+      await this.#launched.stopAll()
       await this.#cleanup()
     })()
     return this.#closing
@@ -244,19 +191,6 @@ export class Pool<W extends WorkerClass = WorkerClass> {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
-  }
-
-  /** A tracker for a call with onProgress; the head is asked to say when jobs are leased while any call watches. */
-  #track(onProgress: MapOptions['onProgress'], total: number | undefined): ProgressTracker | undefined {
-    if (onProgress === undefined) return undefined
-    if (this.#watchers++ === 0) this.#client.watch(true)
-    return new ProgressTracker((progress) => {
-      try {
-        onProgress(progress)
-      } catch (err) {
-        process.emitWarning(`meshpool: onProgress threw: ${(err as Error)?.stack ?? String(err)}`)
-      }
-    }, total)
   }
 
   /** A call after close() is refused plainly (not as "closed before this call finished"). */
@@ -268,12 +202,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     }
   }
 
-  /**
-   * Runs the inputs through the pool, yielding each job's outcome with its input
-   * index as results arrive; a failed job ends the call unless `settle` is set.
-   * A feeder reads the inputs (lazily, at most `window` jobs out) while results
-   * are yielded, so a slow input never holds results back.
-   */
+  /** Runs the inputs through the pool, yielding each job's outcome with its input index as results arrive (see InputRun). */
   async *#run(
     inputs: Inputs<ParamsOf<W>>,
     options: MapOptions,
@@ -281,106 +210,19 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   ): AsyncGenerator<Settled<ResultOf<W>>> {
     this.#checkOpen()
     checkCallOptions(options, call)
-    const settle = options.settle === true
     const { signal } = options
     if (signal?.aborted === true) throw abortError(signal)
-    const window = options.window ?? this.#window
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs
     const iterator = toAsyncIterator(inputs)
-    const ready: Array<{ index: number; value?: Uint8Array; error?: Error }> = []
-    const inFlight = new Map<number, number>() // job id → input index
-    let wake: (() => void) | undefined
-    let roomFor: (() => void) | undefined
-    const nudge = (): void => {
-      wake?.()
-      wake = undefined
-    }
-    let stopped = false
-    let exhausted = false
-    let feedError: Error | undefined
-    const tracker = this.#track(options.onProgress, Array.isArray(inputs) ? inputs.length : undefined)
-
-    let read = 0
-    const feed = async (): Promise<void> => {
-      for (let index = 0; !stopped; index++) {
-        // Results not yet taken by the caller count against the window too: memory stays bounded.
-        while (inFlight.size + ready.length >= window && !stopped) {
-          await new Promise<void>((resolve) => {
-            roomFor = resolve
-          })
-        }
-        if (stopped) return
-        const next = await iterator.next()
-        if (next.done === true || stopped) break
-        const { id, result } = this.#client.submit(encodeValue(next.value, `params (input ${index})`), timeoutMs)
-        inFlight.set(id, index)
-        if (tracker !== undefined) {
-          this.#trackers.set(id, tracker)
-          tracker.submitted(id, index)
-        }
-        result
-          .then(
-            (value) => {
-              tracker?.finished(id, true)
-              ready.push({ index, value })
-            },
-            (error: Error) => {
-              tracker?.finished(id, false)
-              ready.push({ index, error })
-            },
-          )
-          .finally(() => {
-            this.#trackers.delete(id)
-            inFlight.delete(id)
-            nudge()
-          })
-        read = index + 1
-      }
-      exhausted = true
-      tracker?.exhausted(read)
-    }
-    const feeding = feed().then(
-      () => nudge(),
-      (err: unknown) => {
-        feedError = err as Error
-        nudge()
-      },
-    )
-    signal?.addEventListener('abort', nudge, { once: true })
-    try {
-      while (true) {
-        if (signal !== undefined && isAborted(signal)) throw abortError(signal)
-        if (feedError !== undefined) throw feedError
-        const item = ready.shift()
-        if (item !== undefined) {
-          const { index, error } = item
-          if (error !== undefined && (!settle || endsTheCall(error))) throw error
-          yield error === undefined
-            ? { ok: true, value: decodeValue<ResultOf<W>>(item.value as Uint8Array), index }
-            : { ok: false, error, index }
-          roomFor?.()
-          continue
-        }
-        if (exhausted && inFlight.size === 0) return
-        await new Promise<void>((resolve) => {
-          wake = resolve
-        })
-        roomFor?.()
-      }
-    } finally {
-      stopped = true
-      signal?.removeEventListener('abort', nudge)
-      roomFor?.()
-      // An error, an abort or a consumer that stopped early: the jobs still out are not wanted.
-      if (inFlight.size > 0) this.#client.cancel([...inFlight.keys()])
-      if (tracker !== undefined) {
-        for (const id of inFlight.keys()) this.#trackers.delete(id)
-        tracker.end()
-        if (--this.#watchers === 0) this.#client.watch(false)
-      }
-      // Not awaited: the input may be stuck in a next() that never resolves, and an abort rejects at once.
-      if (!exhausted) void Promise.resolve(iterator.return?.()).catch(() => {})
-      void feeding
-    }
+    const run = new InputRun<ParamsOf<W>, ResultOf<W>>({
+      client: this.#client,
+      inputs: iterator,
+      window: options.window ?? this.#window,
+      timeoutMs: options.timeoutMs ?? this.#timeoutMs,
+      settle: options.settle === true,
+      signal,
+      progress: this.#progress,
+      tracker: this.#progress.track(options.onProgress, Array.isArray(inputs) ? inputs.length : undefined),
+    })
+    yield* run.outcomes()
   }
 }

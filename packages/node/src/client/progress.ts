@@ -99,3 +99,59 @@ export class ProgressTracker {
     })
   }
 }
+
+/**
+ * The calls of one pool that watch their progress: while any does, the head
+ * is asked to say when each job is leased, and each job's progress goes to
+ * its call's tracker.
+ */
+export class ProgressWatch {
+  readonly #watch: (on: boolean) => void
+  /** The tracker of each open job whose call watches its progress. */
+  readonly #trackers = new Map<number, ProgressTracker>()
+  #watchers = 0
+
+  /** `watch`: asks the head to say when jobs are leased, or to stop. */
+  constructor(watch: (on: boolean) => void) {
+    this.#watch = watch
+  }
+
+  /** A tracker for a call with onProgress (none without); the head is asked to watch while any call does. */
+  track(
+    onProgress: ((progress: Progress) => void) | undefined,
+    total: number | undefined,
+  ): ProgressTracker | undefined {
+    if (onProgress === undefined) return undefined
+    if (this.#watchers++ === 0) this.#watch(true)
+    return new ProgressTracker((progress) => {
+      try {
+        onProgress(progress)
+      } catch (err) {
+        process.emitWarning(`meshpool: onProgress threw: ${(err as Error)?.stack ?? String(err)}`)
+      }
+    }, total)
+  }
+
+  /** A job of a watched call was submitted. */
+  submitted(tracker: ProgressTracker, id: number, index: number): void {
+    this.#trackers.set(id, tracker)
+    tracker.submitted(id, index)
+  }
+
+  /** A job was leased (0) or said how far it got. */
+  progress(id: number, fraction: number): void {
+    this.#trackers.get(id)?.progress(id, fraction)
+  }
+
+  /** A job settled. */
+  forget(id: number): void {
+    this.#trackers.delete(id)
+  }
+
+  /** A watched call ended, with these jobs still out. */
+  end(tracker: ProgressTracker, open: Iterable<number>): void {
+    for (const id of open) this.#trackers.delete(id)
+    tracker.end()
+    if (--this.#watchers === 0) this.#watch(false)
+  }
+}

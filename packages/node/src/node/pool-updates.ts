@@ -1,4 +1,4 @@
-import { DEFAULT_UPDATE_LOG_BYTES, type UpdateEntry } from '@meshpool/core'
+import { ByteBudgetLog, DEFAULT_UPDATE_LOG_BYTES, type UpdateEntry } from '@meshpool/core'
 import type { ToSlot } from '../slot/protocol.js'
 
 /**
@@ -9,10 +9,8 @@ import type { ToSlot } from '../slot/protocol.js'
  * {@link first} are gone, and such a slot is told how many it missed.
  */
 export class PoolUpdates {
-  #entries: UpdateEntry[] = []
+  readonly #entries: ByteBudgetLog<UpdateEntry>
   readonly #ahead = new Map<number, UpdateEntry>()
-  readonly #budget: number
-  #bytes = 0
   /** Updates up to this number are not held: dropped for the budget, or gone from the head's log. */
   #base = 0
   /** A catch-up request is out. */
@@ -23,7 +21,7 @@ export class PoolUpdates {
   readonly blobsComing = new Set<number>()
 
   constructor(budgetBytes = DEFAULT_UPDATE_LOG_BYTES) {
-    this.#budget = budgetBytes
+    this.#entries = new ByteBudgetLog(budgetBytes, (entry) => entry.value.byteLength)
   }
 
   /** The number of the last update held in order. */
@@ -38,7 +36,7 @@ export class PoolUpdates {
 
   /** The update with this number; it must be held (first ≤ seq ≤ known). */
   get(seq: number): UpdateEntry {
-    return this.#entries[seq - this.#base - 1] as UpdateEntry
+    return this.#entries.at(seq - this.#base - 1) as UpdateEntry
   }
 
   /**
@@ -99,25 +97,14 @@ export class PoolUpdates {
   /** The head's log no longer has the updates up to `through`: go on from there without them. */
   skipTo(through: number): void {
     if (through <= this.known) return
-    this.#entries = []
-    this.#bytes = 0
+    this.#entries.clear()
     this.#base = through
     for (const seq of this.#ahead.keys()) if (seq <= through) this.#ahead.delete(seq)
     this.#drainAhead()
   }
 
   #push(entry: UpdateEntry): void {
-    this.#entries.push(entry)
-    this.#bytes += entry.value.byteLength
-    let drop = 0
-    while (this.#bytes > this.#budget && drop < this.#entries.length - 1) {
-      this.#bytes -= (this.#entries[drop] as UpdateEntry).value.byteLength
-      drop++
-    }
-    if (drop > 0) {
-      this.#entries = this.#entries.slice(drop)
-      this.#base += drop
-    }
+    this.#base += this.#entries.push(entry)
   }
 
   #drainAhead(): void {

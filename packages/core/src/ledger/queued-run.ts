@@ -1,4 +1,4 @@
-import type { SubmittedJob } from './wire.js'
+import type { SubmittedJob } from '../wire/index.js'
 
 /**
  * Jobs submitted together and not leased yet, kept in columns: a queued job

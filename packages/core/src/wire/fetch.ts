@@ -1,0 +1,39 @@
+import { bool, bytes, type Check, type FrameLimits, hash, list, message, optional, peerInfo } from './checks.js'
+import { MEDIUM_FRAME_BYTES, SMALL_FRAME_BYTES } from './limits.js'
+import type { PeerInfo } from './work.js'
+
+/** Nodes fetch shipped worker code from the head by its hash. */
+export const CODE_PROTOCOL = '/meshpool/code/1.0.0'
+/** Every peer serves the big updates it holds, by hash: nodes fetch them from the head or from each other. */
+export const BLOB_PROTOCOL = '/meshpool/blob/1.0.0'
+
+/** Node → head on {@link CODE_PROTOCOL}. */
+export type CodeRequest = { type: 'fetch'; hash: string }
+/** Head → node on {@link CODE_PROTOCOL}: the module, or no `code` if the head has none by that hash. */
+export type CodeReply = { type: 'code'; hash: string; code?: Uint8Array }
+
+/**
+ * Either side of {@link BLOB_PROTOCOL}. A node asks the head (or a peer) for a blob
+ * by hash; `have` tells the head it now holds it, so others may fetch it there.
+ * `direct` asks the head for the bytes itself after the peers it named failed.
+ */
+export type BlobRequest = { type: 'fetch'; hash: string; direct?: boolean } | { type: 'have'; hash: string }
+/** The bytes (none if this peer has no blob by that hash), or peers that have them. */
+export type BlobReply =
+  | { type: 'blob'; hash: string; data?: Uint8Array }
+  | { type: 'elsewhere'; hash: string; peers: PeerInfo[] }
+
+export const codeRequests: Record<CodeRequest['type'], Check> = { fetch: message({ hash }) }
+export const codeRequestLimits: FrameLimits<CodeRequest['type']> = { fetch: SMALL_FRAME_BYTES }
+export const codeReplies: Record<CodeReply['type'], Check> = { code: message({ hash, code: optional(bytes) }) }
+
+export const blobRequests: Record<BlobRequest['type'], Check> = {
+  fetch: message({ hash, direct: optional(bool) }),
+  have: message({ hash }),
+}
+export const blobRequestLimits: FrameLimits<BlobRequest['type']> = { fetch: SMALL_FRAME_BYTES, have: SMALL_FRAME_BYTES }
+export const blobReplies: Record<BlobReply['type'], Check> = {
+  blob: message({ hash, data: optional(bytes) }),
+  elsewhere: message({ hash, peers: list(peerInfo) }),
+}
+export const blobReplyLimits: FrameLimits<BlobReply['type']> = { elsewhere: MEDIUM_FRAME_BYTES }

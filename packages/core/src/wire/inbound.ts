@@ -1,0 +1,37 @@
+import type { Check } from './checks.js'
+import { clientMessageLimits, clientMessages, headToClientLimits, headToClientMessages } from './client.js'
+import {
+  blobReplies,
+  blobReplyLimits,
+  blobRequestLimits,
+  blobRequests,
+  codeReplies,
+  codeRequestLimits,
+  codeRequests,
+} from './fetch.js'
+import { headToNodeLimits, headToNodeMessages, nodeMessageLimits, nodeMessages } from './work.js'
+
+/** The messages each side of each protocol may receive. */
+export const inbound = {
+  head: { work: nodeMessages, client: clientMessages, code: codeRequests },
+  node: headToNodeMessages,
+  client: headToClientMessages,
+  codeReply: codeReplies,
+  blobRequest: blobRequests,
+  blobReply: blobReplies,
+} as const
+
+const limits = new WeakMap<object, Partial<Record<string, number>>>([
+  [nodeMessages, nodeMessageLimits],
+  [headToNodeMessages, headToNodeLimits],
+  [clientMessages, clientMessageLimits],
+  [headToClientMessages, headToClientLimits],
+  [codeRequests, codeRequestLimits],
+  [blobRequests, blobRequestLimits],
+  [blobReplies, blobReplyLimits],
+])
+
+/** The frame limit of a message type on one side (see {@link FrameLimits}); undefined for one that carries values. */
+export function frameLimit(accepted: Record<string, Check>, type: string): number | undefined {
+  return limits.get(accepted)?.[type]
+}

@@ -1,0 +1,186 @@
+import {
+  BATCH_SOFT_BYTES,
+  type ClientOutcome,
+  Deque,
+  errorFromShape,
+  MAX_BATCH_ITEMS,
+  MAX_OPEN_JOBS_PER_CLIENT,
+  RemoteJobError,
+  type SubmittedJob,
+  TickFlush,
+  WorkerLoadError,
+  WorkerLostError,
+} from '@meshpool/core'
+import type { ClientLink } from './client-link.js'
+
+interface OpenJob {
+  job: SubmittedJob
+  /** Sent to the head on the current connection (the rest wait: see MAX_OPEN_JOBS_PER_CLIENT). */
+  sent: boolean
+  resolve(value: Uint8Array): void
+  reject(err: Error): void
+}
+
+/** Errors that meshpool itself raises keep their class; anything else a worker threw is a RemoteJobError. */
+const OWN_ERRORS = new Set([
+  WorkerLostError.name,
+  WorkerLoadError.name,
+  'TimeoutError',
+  'AbortError',
+  'UnsendableValueError',
+])
+
+/**
+ * A client's open jobs: each is kept until its result arrives (and sent
+ * again after a reconnect), sent in submit frames of one event-loop turn
+ * each, while the head holds fewer of them than it allows.
+ */
+export class JobTable {
+  readonly #link: ClientLink
+  readonly #jobs = new Map<number, OpenJob>()
+  /** Open jobs not yet sent, in order: the head holds as many of this client's as it takes. */
+  readonly #unsent = new Deque<number>()
+  #sentOpen = 0
+  /** The head's limit on this client's open jobs (it says in `opened`). */
+  #maxOpen = MAX_OPEN_JOBS_PER_CLIENT
+  #outbox: SubmittedJob[] = []
+  #outboxBytes = 0
+  readonly #batch = new TickFlush(() => this.#flush())
+  #nextJobId = 1
+
+  constructor(link: ClientLink) {
+    this.#link = link
+  }
+
+  /** Jobs open: submitted and not yet settled. */
+  get size(): number {
+    return this.#jobs.size
+  }
+
+  has(id: number): boolean {
+    return this.#jobs.has(id)
+  }
+
+  /** Submits one job; resolves with its encoded result. Returns the job's id with the promise. */
+  submit(params: Uint8Array, timeoutMs: number): { id: number; result: Promise<Uint8Array> } {
+    const id = this.#nextJobId++
+    const closed = this.#link.closed()
+    if (closed !== undefined) return { id, result: Promise.reject(closed) }
+    const job: SubmittedJob = timeoutMs > 0 ? { id, params, timeoutMs } : { id, params }
+    const result = new Promise<Uint8Array>((resolve, reject) =>
+      this.#jobs.set(id, { job, sent: false, resolve, reject }),
+    )
+    this.#unsent.push(id)
+    this.#sendUnsent()
+    this.#link.changed()
+    return { id, result }
+  }
+
+  /** Cancels open jobs: their promises are settled by the caller; the head drops or stops them. */
+  cancel(ids: number[]): void {
+    const open: number[] = []
+    for (const id of ids) {
+      const job = this.#jobs.get(id)
+      if (job === undefined) continue
+      this.#forget(id, job)
+      if (job.sent) open.push(id)
+    }
+    this.#link.changed()
+    this.#sendUnsent()
+    if (open.length === 0) return
+    const gone = new Set(open)
+    this.#outbox = this.#outbox.filter((job) => !gone.has(job.id))
+    for (let at = 0; at < open.length; at += MAX_BATCH_ITEMS) {
+      this.#link.channel()?.send({ type: 'cancel', ids: open.slice(at, at + MAX_BATCH_ITEMS) })
+    }
+  }
+
+  /** The head opened the pool and said how many open jobs it takes. */
+  opened(maxOpenJobs: number | undefined): void {
+    this.#maxOpen = maxOpenJobs ?? MAX_OPEN_JOBS_PER_CLIENT
+    this.#sendUnsent()
+  }
+
+  /** A job's outcome came: its promise settles. */
+  settle(outcome: ClientOutcome): void {
+    const open = this.#jobs.get(outcome.id)
+    if (open === undefined) return
+    this.#forget(outcome.id, open)
+    this.#link.changed()
+    if (this.#unsent.length > 0) this.#sendUnsent()
+    if (outcome.ok) open.resolve(outcome.value)
+    else
+      open.reject(
+        OWN_ERRORS.has(outcome.error.name)
+          ? errorFromShape(outcome.error)
+          : new RemoteJobError(outcome.error, outcome.where),
+      )
+  }
+
+  /** After a reconnect: every open job is sent again, as the head allows. */
+  resend(): void {
+    this.#outbox = []
+    this.#outboxBytes = 0
+    this.#unsent.clear()
+    this.#sentOpen = 0
+    for (const [id, open] of this.#jobs) {
+      open.sent = false
+      this.#unsent.push(id)
+    }
+    this.#sendUnsent()
+    this.flush()
+  }
+
+  /** Sends the jobs batched so far now, not at the end of the turn. */
+  flush(): void {
+    this.#batch.now()
+  }
+
+  /** The pool closed or the head is gone: every open job rejects with `reason`. */
+  fail(reason: Error): void {
+    for (const open of this.#jobs.values()) open.reject(reason)
+    this.#jobs.clear()
+    this.#unsent.clear()
+    this.#sentOpen = 0
+  }
+
+  /**
+   * Sends waiting jobs while the head holds fewer than MAX_OPEN_JOBS_PER_CLIENT of this
+   * client's: past that, submitting goes on in the client and the jobs wait here
+   * (backpressure), where the head would refuse them.
+   */
+  #sendUnsent(): void {
+    while (this.#sentOpen < this.#maxOpen && this.#unsent.length > 0) {
+      const id = this.#unsent.shift() as number
+      const open = this.#jobs.get(id)
+      if (open === undefined || open.sent) continue
+      open.sent = true
+      this.#sentOpen++
+      this.#queue(open.job)
+    }
+  }
+
+  #queue(job: SubmittedJob): void {
+    this.#outbox.push(job)
+    this.#outboxBytes += job.params.byteLength
+    if (this.#outboxBytes >= BATCH_SOFT_BYTES || this.#outbox.length >= MAX_BATCH_ITEMS) this.#batch.now()
+    else this.#batch.request()
+  }
+
+  #flush(): void {
+    const channel = this.#link.channel()
+    if (this.#outbox.length === 0 || channel === undefined) return
+    const jobs = this.#outbox
+    this.#outbox = []
+    this.#outboxBytes = 0
+    // A frame holds at most MAX_BATCH_ITEMS jobs (a resubmission after a reconnect may hold many more).
+    for (let at = 0; at < jobs.length; at += MAX_BATCH_ITEMS) {
+      channel.send({ type: 'submit', jobs: jobs.slice(at, at + MAX_BATCH_ITEMS) })
+    }
+  }
+
+  #forget(id: number, open: OpenJob): void {
+    this.#jobs.delete(id)
+    if (open.sent) this.#sentOpen--
+  }
+}
