@@ -36,9 +36,40 @@ describe('meshpool slurm', () => {
     expect(script).toMatch(/^#SBATCH --time=02:00:00$/m)
     expect(script).toMatch(/^'meshpool' head --no-work --port 8899/m)
     expect(script).toMatch(/sbatch --job-name=meshpool-nodes --array=1-6 --ntasks=1 --gpus-per-task=2/)
-    expect(script).toMatch(/--wrap .*exec '\\''meshpool'\\'' join '"\$address"' --gpus all --state-dir/)
+    expect(script).toMatch(/--wrap .*exec '\\''meshpool'\\'' join '"\$address"' --gpus "\$gpus" --state-dir/)
     const shared = await print(['slurm', '--meshpool', 'node /shared/meshpool/bin.js'])
     expect(shared).toMatch(/^'node' '\/shared\/meshpool\/bin\.js' head --no-work/m)
+  })
+
+  it("asks for what a small partition has by default: one CPU for the head, the partition's default for each node", async () => {
+    const script = await print(['slurm', '--workers', '2'])
+    expect(script).toMatch(/^#SBATCH --cpus-per-task=1$/m)
+    const nodes = script.split('\n').find((line) => line.startsWith('sbatch --job-name=meshpool-nodes'))
+    expect(nodes).toBe('sbatch --job-name=meshpool-nodes --array=1-2 --ntasks=1 --gpus-per-task=1 \\')
+    const sized = await print(['slurm', '--head-cpus', '2', '--cpus-per-worker', '16', '--gpus-per-worker', '0'])
+    expect(sized).toMatch(/^#SBATCH --cpus-per-task=2$/m)
+    expect(sized).toMatch(/^sbatch --job-name=meshpool-nodes --array=1-4 --ntasks=1 --cpus-per-task=16 \\$/m)
+    // A CPU node runs one slot per CPU Slurm gave it, whatever the partition's default was.
+    expect(sized).toContain(`--slots "\${SLURM_CPUS_ON_NODE:-1}"`)
+    expect(sized).not.toContain('--gpus')
+  })
+
+  it('refuses a bad count with the flag, the range and the value, before writing any script', async () => {
+    const bad: Array<[string, string, string]> = [
+      ['--head-cpus', '0', 'from 1 to 4096'],
+      ['--head-cpus', 'two', 'from 1 to 4096'],
+      ['--cpus-per-worker', '0', 'from 1 to 4096'],
+      ['--cpus-per-worker', '1.5', 'from 1 to 4096'],
+      ['--gpus-per-worker', '-1', 'from 0 to 64'],
+      ['--workers', '0', 'from 1 to 4000000'],
+      ['--port', '70000', 'from 0 to 65535'],
+    ]
+    for (const [flag, value, range] of bad) {
+      const proc = meshpool(['slurm', flag, value])
+      expect(await proc.exited, proc.output()).toBe(2)
+      expect(proc.output()).toContain(`${flag} takes a whole number ${range}, got ${JSON.stringify(value)}`)
+      expect(proc.output()).not.toContain('#!/bin/bash')
+    }
   })
 })
 
@@ -109,7 +140,9 @@ describe('meshpool slurm with hostile values', () => {
     const sbatch = logged(sbatchLog)[0] ?? []
     expect(sbatch).toContain('--array=1-2')
     const wrap = sbatch[sbatch.indexOf('--wrap') + 1] as string
-    const node = spawnSync('sh', ['-c', wrap], { encoding: 'utf8', env, timeout: 20_000 })
+    // Slurm names the task's GPUs in CUDA_VISIBLE_DEVICES: the node runs on those alone.
+    const nodeEnv = { ...env, CUDA_VISIBLE_DEVICES: '2,3' }
+    const node = spawnSync('sh', ['-c', wrap], { encoding: 'utf8', env: nodeEnv, timeout: 20_000 })
     expect(node.status, node.stdout + node.stderr).toBe(0)
     const joined = logged(meshpoolLog)[1] ?? []
     expect(joined.slice(0, -1)).toEqual([
@@ -117,7 +150,7 @@ describe('meshpool slurm with hostile values', () => {
       'join',
       '/ip4/10.1.2.3/tcp/8899/p2p/12D3KooWFake',
       '--gpus',
-      'all',
+      '2,3',
       '--state-dir',
     ])
     // Its state folder is fresh, made by mktemp: private, with a name no one could take in advance.
@@ -125,6 +158,16 @@ describe('meshpool slurm with hostile values', () => {
     expect(stateDir).toMatch(new RegExp(`^${dir}/meshpool-node\\.\\w{8}$`))
     expect(statSync(stateDir).mode & 0o777).toBe(0o700)
     expect(existsSync(join(dir, 'pwned'))).toBe(false)
+
+    // A CUDA_VISIBLE_DEVICES that is not a list of indexes (unset, or anything else) means every GPU.
+    for (const visible of [undefined, '', 'NoDevFiles', `0;touch\${IFS}${marker}`, 'GPU-1234-abcd']) {
+      const other = { ...env, CUDA_VISIBLE_DEVICES: visible }
+      if (visible === undefined) delete other.CUDA_VISIBLE_DEVICES
+      expect(spawnSync('sh', ['-c', wrap], { encoding: 'utf8', env: other, timeout: 20_000 }).status).toBe(0)
+      const args = logged(meshpoolLog).at(-1) ?? []
+      expect(args[args.indexOf('--gpus') + 1]).toBe('all')
+    }
+    expect(existsSync(marker)).toBe(false)
   })
 
   it('refuses a --partition or --time that sbatch would not take, before writing any script', async () => {

@@ -1,0 +1,112 @@
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createPool } from 'meshpool'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { BIN, meshpool, PASSWORD, stopAll, waitFor } from './harness.js'
+import { type SlurmCluster, startSlurmCluster } from './slurm-cluster.js'
+
+const WORKER = new URL('./fixtures/slurm-worker.js', import.meta.url)
+const FAKE_NVIDIA_SMI = fileURLToPath(new URL('./fixtures/fake-nvidia-smi.mjs', import.meta.url))
+
+interface Out {
+  x: number
+  y: number
+  node: string
+  task: string | null
+  visible: string | null
+  gpu: number | null
+}
+
+// Three CPUs: the head's one and one for each node, as a small partition has them. The old
+// defaults (2 for the head, 8 per node) left the array waiting here forever.
+let cluster: SlurmCluster
+beforeAll(async () => {
+  cluster = await startSlurmCluster({ cpus: 3 })
+}, 60_000)
+afterAll(async () => {
+  await cluster?.stop()
+}, 60_000)
+afterEach(stopAll)
+
+/** What the jobs wrote (their output, the head's log), for a failure message. */
+function jobOutput(dir: string): string {
+  const home = join(dir, 'home', '.meshpool')
+  const logs = existsSync(home) ? readdirSync(home).map((job) => join(home, job, 'head.log')) : []
+  const outs = readdirSync(dir)
+    .filter((file) => /^(head|slurm)-.*\.out$/.test(file))
+    .map((file) => join(dir, file))
+  return [...outs, ...logs.filter(existsSync)].map((file) => `--- ${file}\n${readFileSync(file, 'utf8')}`).join('\n')
+}
+
+describe('meshpool slurm on a real Slurm cluster', () => {
+  it('runs the printed script with its defaults; a client maps through the address file; scancel of one node mid-map loses no result and runs none twice', async () => {
+    const { dir } = cluster
+    const proc = meshpool(
+      ['slurm', '--workers', '2', '--gpus-per-worker', '1', '--port', '0'].concat([
+        '--meshpool',
+        `${process.execPath} ${BIN}`,
+      ]),
+    )
+    expect(await proc.exited, proc.output()).toBe(0)
+    const script = join(dir, 'meshpool.sbatch')
+    writeFileSync(script, proc.output())
+
+    // The node's nvidia-smi lists the two GPUs Slurm knows; sbatch passes this environment on to the jobs.
+    const bin = join(dir, 'bin')
+    const home = join(dir, 'home')
+    mkdirSync(bin)
+    mkdirSync(home)
+    writeFileSync(join(bin, 'nvidia-smi'), `#!/bin/sh\nexec '${process.execPath}' '${FAKE_NVIDIA_SMI}' "$@"\n`)
+    chmodSync(join(bin, 'nvidia-smi'), 0o755)
+    const env = { PATH: `${bin}:${process.env.PATH}`, HOME: home, TMPDIR: home, FAKE_NVIDIA_SMI_COUNT: '2' }
+    const headJob = cluster.run('sbatch', ['--parsable', '--output', join(dir, 'head-%j.out'), script], {
+      ...env,
+      MESHPOOL_PASSWORD: PASSWORD,
+    })
+    const addressFile = join(home, '.meshpool', `slurm-${headJob.trim()}`, 'address')
+    const detail = () => `${cluster.run('squeue', [])}\n${jobOutput(dir)}\n${cluster.logs()}`
+    await waitFor(() => existsSync(addressFile), 30_000, 'the head job to write its address', detail)
+    const address = readFileSync(addressFile, 'utf8').trim()
+
+    await using pool = await createPool({ worker: WORKER, head: address, password: PASSWORD, output: 'ignore' })
+    await waitFor(async () => (await pool.nodesCount()) === 2, 30_000, 'both array tasks to join', detail)
+    const nodesJob = /^\s*(\d+)_1\s/m.exec(cluster.run('squeue', ['-h', '-o', '%i ']))?.[1]
+    expect(nodesJob, detail()).toBeDefined()
+
+    const total = 120
+    const results: Out[] = []
+    let cancelledAt = -1
+    const inputs = Array.from({ length: total }, (_, x) => ({ x, delayMs: 25 }))
+    for await (const out of pool.imapUnordered(inputs) as AsyncIterable<Out>) {
+      results.push(out)
+      const tasks = new Set(results.map((r) => r.task))
+      if (cancelledAt < 0 && results.filter((r) => r.task === '2').length >= 5 && tasks.has('1')) {
+        // The node of array task 2 gets what Slurm sends a cancelled job: SIGTERM, SIGKILL after KillWait.
+        cluster.run('scancel', [`${nodesJob}_2`])
+        cancelledAt = results.length
+      }
+    }
+
+    // The cancel came mid-map, and every job's result arrived exactly once.
+    expect(cancelledAt).toBeGreaterThan(0)
+    expect(cancelledAt).toBeLessThan(total / 4)
+    expect(results.map((r) => r.x).sort((a, b) => a - b)).toEqual(inputs.map((input) => input.x))
+    for (const r of results) expect(r.y).toBe(r.x * 2)
+    // The surviving node ran the rest (the cancelled one finished at most what it was running when
+    // the signal came); the cancelled one left the mesh and the queue.
+    expect(results.slice(total / 2).every((r) => r.task === '1')).toBe(true)
+    await waitFor(async () => (await pool.nodesCount()) === 1, 20_000, 'the cancelled node to leave', detail)
+    expect(cluster.run('squeue', ['-h', '-o', '%i'])).not.toContain(`${nodesJob}_2`)
+
+    // Each node ran one slot, on the GPU Slurm gave its array task, not on every GPU of the machine.
+    for (const task of ['1', '2']) {
+      const ran = results.filter((r) => r.task === task)
+      expect(new Set(ran.map((r) => r.node)).size).toBe(1)
+      expect(new Set(ran.map((r) => r.visible)).size).toBe(1)
+      expect(String(ran[0]?.gpu)).toBe(ran[0]?.visible)
+    }
+    const gpus = ['1', '2'].map((task) => results.find((r) => r.task === task)?.visible)
+    expect(gpus.sort()).toEqual(['0', '1'])
+  })
+})
