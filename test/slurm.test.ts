@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createPool } from 'meshpool'
+import { createPool, type Pool } from 'meshpool'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, meshpool, PASSWORD, stopAll, waitFor } from './harness.js'
 import { type SlurmCluster, startSlurmCluster } from './slurm-cluster.js'
@@ -39,59 +39,70 @@ function jobOutput(dir: string): string {
   return [...outs, ...logs.filter(existsSync)].map((file) => `--- ${file}\n${readFileSync(file, 'utf8')}`).join('\n')
 }
 
+/**
+ * Prints the script as a user would (`--workers 2 --gpus-per-worker 1`, every other flag at its
+ * default but a free port) and submits it with sbatch; returns where the head will write its address.
+ */
+async function submitScript(dir: string): Promise<string> {
+  const args = ['slurm', '--workers', '2', '--gpus-per-worker', '1', '--port', '0']
+  const proc = meshpool([...args, '--meshpool', `${process.execPath} ${BIN}`])
+  expect(await proc.exited, proc.output()).toBe(0)
+  const script = join(dir, 'meshpool.sbatch')
+  writeFileSync(script, proc.output())
+
+  // The node's nvidia-smi lists the two GPUs Slurm knows; sbatch passes this environment on to the jobs.
+  const bin = join(dir, 'bin')
+  const home = join(dir, 'home')
+  mkdirSync(bin)
+  mkdirSync(home)
+  writeFileSync(join(bin, 'nvidia-smi'), `#!/bin/sh\nexec '${process.execPath}' '${FAKE_NVIDIA_SMI}' "$@"\n`)
+  chmodSync(join(bin, 'nvidia-smi'), 0o755)
+  const env = { PATH: `${bin}:${process.env.PATH}`, HOME: home, TMPDIR: home, FAKE_NVIDIA_SMI_COUNT: '2' }
+  const headJob = cluster.run('sbatch', ['--parsable', '--output', join(dir, 'head-%j.out'), script], {
+    ...env,
+    MESHPOOL_PASSWORD: PASSWORD,
+  })
+  return join(home, '.meshpool', `slurm-${headJob.trim()}`, 'address')
+}
+
+/**
+ * Maps `total` jobs; once both nodes have results, scancels array task 2 (its node gets what
+ * Slurm sends a cancelled job: SIGTERM, SIGKILL after KillWait). Returns the results in the
+ * order they came and how many had come at the cancel.
+ */
+async function mapCancellingTask2(pool: Pool, nodesJob: string, total: number) {
+  const results: Out[] = []
+  let cancelledAt = -1
+  const inputs = Array.from({ length: total }, (_, x) => ({ x, delayMs: 25 }))
+  for await (const out of pool.imapUnordered(inputs) as AsyncIterable<Out>) {
+    results.push(out)
+    if (cancelledAt < 0 && results.filter((r) => r.task === '2').length >= 5 && results.some((r) => r.task === '1')) {
+      cluster.run('scancel', [`${nodesJob}_2`])
+      cancelledAt = results.length
+    }
+  }
+  return { results, cancelledAt }
+}
+
 describe('meshpool slurm on a real Slurm cluster', () => {
   it('runs the printed script with its defaults; a client maps through the address file; scancel of one node mid-map loses no result and runs none twice', async () => {
     const { dir } = cluster
-    const proc = meshpool(
-      ['slurm', '--workers', '2', '--gpus-per-worker', '1', '--port', '0'].concat([
-        '--meshpool',
-        `${process.execPath} ${BIN}`,
-      ]),
-    )
-    expect(await proc.exited, proc.output()).toBe(0)
-    const script = join(dir, 'meshpool.sbatch')
-    writeFileSync(script, proc.output())
-
-    // The node's nvidia-smi lists the two GPUs Slurm knows; sbatch passes this environment on to the jobs.
-    const bin = join(dir, 'bin')
-    const home = join(dir, 'home')
-    mkdirSync(bin)
-    mkdirSync(home)
-    writeFileSync(join(bin, 'nvidia-smi'), `#!/bin/sh\nexec '${process.execPath}' '${FAKE_NVIDIA_SMI}' "$@"\n`)
-    chmodSync(join(bin, 'nvidia-smi'), 0o755)
-    const env = { PATH: `${bin}:${process.env.PATH}`, HOME: home, TMPDIR: home, FAKE_NVIDIA_SMI_COUNT: '2' }
-    const headJob = cluster.run('sbatch', ['--parsable', '--output', join(dir, 'head-%j.out'), script], {
-      ...env,
-      MESHPOOL_PASSWORD: PASSWORD,
-    })
-    const addressFile = join(home, '.meshpool', `slurm-${headJob.trim()}`, 'address')
+    const addressFile = await submitScript(dir)
     const detail = () => `${cluster.run('squeue', [])}\n${jobOutput(dir)}\n${cluster.logs()}`
     await waitFor(() => existsSync(addressFile), 30_000, 'the head job to write its address', detail)
     const address = readFileSync(addressFile, 'utf8').trim()
 
     await using pool = await createPool({ worker: WORKER, head: address, password: PASSWORD, output: 'ignore' })
     await waitFor(async () => (await pool.nodesCount()) === 2, 30_000, 'both array tasks to join', detail)
-    const nodesJob = /^\s*(\d+)_1\s/m.exec(cluster.run('squeue', ['-h', '-o', '%i ']))?.[1]
+    const nodesJob = /^\s*(\d+)_1\s/m.exec(cluster.run('squeue', ['-h', '-o', '%i ']))?.[1] as string
     expect(nodesJob, detail()).toBeDefined()
 
     const total = 120
-    const results: Out[] = []
-    let cancelledAt = -1
-    const inputs = Array.from({ length: total }, (_, x) => ({ x, delayMs: 25 }))
-    for await (const out of pool.imapUnordered(inputs) as AsyncIterable<Out>) {
-      results.push(out)
-      const tasks = new Set(results.map((r) => r.task))
-      if (cancelledAt < 0 && results.filter((r) => r.task === '2').length >= 5 && tasks.has('1')) {
-        // The node of array task 2 gets what Slurm sends a cancelled job: SIGTERM, SIGKILL after KillWait.
-        cluster.run('scancel', [`${nodesJob}_2`])
-        cancelledAt = results.length
-      }
-    }
-
+    const { results, cancelledAt } = await mapCancellingTask2(pool, nodesJob, total)
     // The cancel came mid-map, and every job's result arrived exactly once.
     expect(cancelledAt).toBeGreaterThan(0)
     expect(cancelledAt).toBeLessThan(total / 4)
-    expect(results.map((r) => r.x).sort((a, b) => a - b)).toEqual(inputs.map((input) => input.x))
+    expect(results.map((r) => r.x).sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, x) => x))
     for (const r of results) expect(r.y).toBe(r.x * 2)
     // The surviving node ran the rest (the cancelled one finished at most what it was running when
     // the signal came); the cancelled one left the mesh and the queue.
