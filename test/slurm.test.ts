@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createPool, type Pool } from 'meshpool'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { BIN, meshpool, PASSWORD, stopAll, waitFor } from './harness.js'
 import { SlurmCluster } from './slurm-cluster.js'
 
@@ -97,6 +97,22 @@ describe('meshpool slurm on a real Slurm cluster', () => {
       await cluster.stop()
     }
   }, 120_000)
+})
+
+describe('the Slurm test where slurmd cannot run', () => {
+  it('fails saying why, and leaves nothing behind', async () => {
+    const cluster = new SlurmCluster()
+    vi.spyOn(process, 'getuid').mockReturnValue(1000)
+    try {
+      await expect(cluster.start({ cpus: CPUS })).rejects.toThrow(
+        'a real Slurm cluster needs root (slurmd starts jobs as their users), and this test runs as uid 1000: run it as root, as CI does',
+      )
+    } finally {
+      vi.restoreAllMocks()
+      await cluster.stop()
+    }
+    expect(existsSync(cluster.dir)).toBe(false)
+  })
 })
 
 /** Submits the script, maps from a client through its address file, and cancels one node mid-map. */
