@@ -36,9 +36,40 @@ describe('meshpool slurm', () => {
     expect(script).toMatch(/^#SBATCH --time=02:00:00$/m)
     expect(script).toMatch(/^'meshpool' head --no-work --port 8899/m)
     expect(script).toMatch(/sbatch --job-name=meshpool-nodes --array=1-6 --ntasks=1 --gpus-per-task=2/)
-    expect(script).toMatch(/--wrap .*exec '\\''meshpool'\\'' join '"\$address"' --gpus all --state-dir/)
+    expect(script).toMatch(/--wrap .*exec '\\''meshpool'\\'' join '"\$address"' --gpus "\$gpus" --state-dir/)
     const shared = await print(['slurm', '--meshpool', 'node /shared/meshpool/bin.js'])
     expect(shared).toMatch(/^'node' '\/shared\/meshpool\/bin\.js' head --no-work/m)
+  })
+
+  it("asks for what a small partition has by default: one CPU for the head, the partition's default for each node", async () => {
+    const script = await print(['slurm', '--workers', '2'])
+    expect(script).toMatch(/^#SBATCH --cpus-per-task=1$/m)
+    const nodes = script.split('\n').find((line) => line.startsWith('sbatch --job-name=meshpool-nodes'))
+    expect(nodes).toBe('sbatch --job-name=meshpool-nodes --array=1-2 --ntasks=1 --gpus-per-task=1 \\')
+    const sized = await print(['slurm', '--head-cpus', '2', '--cpus-per-worker', '16', '--gpus-per-worker', '0'])
+    expect(sized).toMatch(/^#SBATCH --cpus-per-task=2$/m)
+    expect(sized).toMatch(/^sbatch --job-name=meshpool-nodes --array=1-4 --ntasks=1 --cpus-per-task=16 \\$/m)
+    // A CPU node runs one slot per CPU Slurm gave it, whatever the partition's default was.
+    expect(sized).toContain(`--slots "\${SLURM_CPUS_ON_NODE:-1}"`)
+    expect(sized).not.toContain('--gpus')
+  })
+
+  it('refuses a bad count with the flag, the range and the value, before writing any script', async () => {
+    const bad: Array<[string, string, string]> = [
+      ['--head-cpus', '0', 'from 1 to 4096'],
+      ['--head-cpus', 'two', 'from 1 to 4096'],
+      ['--cpus-per-worker', '0', 'from 1 to 4096'],
+      ['--cpus-per-worker', '1.5', 'from 1 to 4096'],
+      ['--gpus-per-worker', '-1', 'from 0 to 64'],
+      ['--workers', '0', 'from 1 to 4000000'],
+      ['--port', '70000', 'from 0 to 65535'],
+    ]
+    for (const [flag, value, range] of bad) {
+      const proc = meshpool(['slurm', flag, value])
+      expect(await proc.exited, proc.output()).toBe(2)
+      expect(proc.output()).toContain(`${flag} takes a whole number ${range}, got ${JSON.stringify(value)}`)
+      expect(proc.output()).not.toContain('#!/bin/bash')
+    }
   })
 })
 
@@ -71,28 +102,49 @@ function logged(log: string): string[][] {
     : []
 }
 
+/**
+ * Runs the script `meshpool slurm --workers 2 --meshpool <words>` prints as the head job, with
+ * a fake sbatch and meshpool on PATH that log their arguments; returns the node job it submitted.
+ */
+async function headJobThroughFakes(words: string[]) {
+  const dir = tempDir()
+  const bin = join(dir, 'bin')
+  mkdirSync(bin)
+  const script = await print(['slurm', '--workers', '2', '--meshpool', words.join(' ')])
+  const file = join(dir, 'meshpool.sbatch')
+  writeFileSync(file, script)
+  expect(spawnSync('bash', ['-n', file], { encoding: 'utf8' }).status).toBe(0)
+
+  const meshpoolLog = join(dir, 'meshpool.log')
+  const sbatchLog = join(dir, 'sbatch.log')
+  fakeCommand(bin, words[0] as string, meshpoolLog)
+  fakeCommand(bin, 'sbatch', sbatchLog)
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOME: dir, TMPDIR: dir }
+  env.SLURM_JOB_ID = '4242'
+  delete env.CUDA_VISIBLE_DEVICES
+  const head = spawnSync('bash', [file], { encoding: 'utf8', env, timeout: 20_000 })
+  expect(head.status, head.stdout + head.stderr).toBe(0)
+  // sbatch got the node job as one --wrap argument.
+  const sbatch = logged(sbatchLog)[0] ?? []
+  expect(sbatch).toContain('--array=1-2')
+  const wrap = sbatch[sbatch.indexOf('--wrap') + 1] as string
+  /** Runs the node job as sbatch would, with sh; returns the arguments meshpool got. */
+  const runNodeJob = (more: NodeJS.ProcessEnv = {}): string[] => {
+    const node = spawnSync('sh', ['-c', wrap], { encoding: 'utf8', env: { ...env, ...more }, timeout: 20_000 })
+    expect(node.status, node.stdout + node.stderr).toBe(0)
+    return logged(meshpoolLog).at(-1) ?? []
+  }
+  return { dir, headArgs: logged(meshpoolLog)[0], runNodeJob }
+}
+
 describe('meshpool slurm with hostile values', () => {
   it('quotes every value: run through a fake sbatch and meshpool, each arrives as the single argument it was', async () => {
-    const dir = tempDir()
-    const bin = join(dir, 'bin')
-    mkdirSync(bin)
-    const marker = join(dir, 'pwned')
+    const marker = join(tempDir(), 'pwned')
     // The first word is the command; every other word of --meshpool must arrive as it is.
     const words = ['fake-meshpool', "';", 'touch', marker, '#', `$(touch\${IFS}${marker})`]
     words.push(`\`touch\${IFS}${marker}\``, '"q"', '\\"', '\\', "it's", 'a\nb', '$HOME')
-    const script = await print(['slurm', '--workers', '2', '--meshpool', words.join(' ')])
-    const file = join(dir, 'meshpool.sbatch')
-    writeFileSync(file, script)
-    expect(spawnSync('bash', ['-n', file], { encoding: 'utf8' }).status).toBe(0)
-
-    const meshpoolLog = join(dir, 'meshpool.log')
-    const sbatchLog = join(dir, 'sbatch.log')
-    fakeCommand(bin, 'fake-meshpool', meshpoolLog)
-    fakeCommand(bin, 'sbatch', sbatchLog)
-    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOME: dir, TMPDIR: dir, SLURM_JOB_ID: '4242' }
-    const head = spawnSync('bash', [file], { encoding: 'utf8', env, timeout: 20_000 })
-    expect(head.status, head.stdout + head.stderr).toBe(0)
-    expect(logged(meshpoolLog)[0]).toEqual([
+    const { dir, headArgs, runNodeJob } = await headJobThroughFakes(words)
+    expect(headArgs).toEqual([
       ...words.slice(1),
       'head',
       '--no-work',
@@ -105,13 +157,7 @@ describe('meshpool slurm with hostile values', () => {
       '/ip4/10.1.2.3/tcp/8899/p2p/12D3KooWFake\n',
     )
 
-    // sbatch got the node job as one --wrap argument; run it as sbatch would, with sh.
-    const sbatch = logged(sbatchLog)[0] ?? []
-    expect(sbatch).toContain('--array=1-2')
-    const wrap = sbatch[sbatch.indexOf('--wrap') + 1] as string
-    const node = spawnSync('sh', ['-c', wrap], { encoding: 'utf8', env, timeout: 20_000 })
-    expect(node.status, node.stdout + node.stderr).toBe(0)
-    const joined = logged(meshpoolLog)[1] ?? []
+    const joined = runNodeJob()
     expect(joined.slice(0, -1)).toEqual([
       ...words.slice(1),
       'join',
@@ -124,7 +170,22 @@ describe('meshpool slurm with hostile values', () => {
     const stateDir = joined.at(-1) as string
     expect(stateDir).toMatch(new RegExp(`^${dir}/meshpool-node\\.\\w{8}$`))
     expect(statSync(stateDir).mode & 0o777).toBe(0o700)
-    expect(existsSync(join(dir, 'pwned'))).toBe(false)
+    expect(existsSync(marker)).toBe(false)
+  })
+
+  it('runs each node on the GPUs Slurm names in CUDA_VISIBLE_DEVICES, and on all where that is no list of indexes', async () => {
+    const marker = join(tempDir(), 'pwned')
+    const { runNodeJob } = await headJobThroughFakes(['fake-meshpool'])
+    const gpus = (visible?: string): string | undefined => {
+      const args = runNodeJob(visible === undefined ? {} : { CUDA_VISIBLE_DEVICES: visible })
+      return args[args.indexOf('--gpus') + 1]
+    }
+    expect(gpus('2,3')).toBe('2,3')
+    expect(gpus('0')).toBe('0')
+    for (const visible of [undefined, '', 'NoDevFiles', `0;touch\${IFS}${marker}`, 'GPU-1234-abcd']) {
+      expect(gpus(visible), String(visible)).toBe('all')
+    }
+    expect(existsSync(marker)).toBe(false)
   })
 
   it('refuses a --partition or --time that sbatch would not take, before writing any script', async () => {
@@ -157,7 +218,7 @@ describe('meshpool k8s', () => {
       return doc.toJS()
     })
     const byKind = (kind: string) => docs.filter((d) => d.kind === kind)
-    expect(docs.map((d) => d.kind)).toEqual(['Secret', 'Secret', 'Deployment', 'Service', 'StatefulSet'])
+    expect(docs.map((d) => d.kind)).toEqual(['Secret', 'Secret', 'Deployment', 'Service', 'Service', 'StatefulSet'])
     for (const doc of docs) expect(doc.metadata.namespace).toBe('ml')
 
     const [password, identity] = byKind('Secret')
@@ -194,11 +255,11 @@ describe('meshpool k8s with hostile values', () => {
       expect(doc.errors).toEqual([])
       return doc.toJS()
     })
-    expect(docs.map((d) => d.kind)).toEqual(['Secret', 'Secret', 'Deployment', 'Service', 'StatefulSet'])
+    expect(docs.map((d) => d.kind)).toEqual(['Secret', 'Secret', 'Deployment', 'Service', 'Service', 'StatefulSet'])
     const head = docs[2].spec.template.spec.containers[0]
     expect(head.image).toBe(image)
     expect(head.command.slice(0, words.length + 1)).toEqual([...words, 'head'])
-    const node = docs[4].spec.template.spec.containers[0]
+    const node = docs[5].spec.template.spec.containers[0]
     expect(node.image).toBe(image)
     expect(node.command.slice(0, words.length + 1)).toEqual([...words, 'join'])
     // An emptyDir is mode 0777, which a node refuses as its state folder: it uses a folder inside.

@@ -5,7 +5,7 @@ import { quietPool } from './quiet-pool.js'
 
 afterEach(stopAll)
 
-/** Lines a node logs with DEBUG=meshpool:gossip (which peer each update came through) or meshpool:blobs. */
+/** Lines a node logs with DEBUG=meshpool:gossip* (which peer each update came through) or meshpool:blobs* (each node's lines are named meshpool:<topic>:<node name>). */
 const lines = (node: JoinedNode, pattern: RegExp): string[] =>
   node
     .output()
@@ -16,14 +16,14 @@ describe('a real mesh', () => {
   it('updates reach nodes through other nodes: the head sends each to a few peers, not to all', async () => {
     const head = await startHead({ noWork: true })
     const nodes = await Promise.all(
-      Array.from({ length: 14 }, () => joinNode(head.address, 1, { DEBUG: 'meshpool:gossip' })),
+      Array.from({ length: 14 }, () => joinNode(head.address, 1, { DEBUG: 'meshpool:gossip*' })),
     )
     const { pool, appliedBy } = await quietPool(head.address, nodes.length)
     await using _ = pool
     await pool.updateWorkers({ i: 1 })
     expect(await appliedBy(nodes.length)).toBe(nodes.length)
     // Each node logs every copy that reaches it (the first one is applied, later ones are dropped by gossipsub).
-    const first = nodes.map((node) => lines(node, /meshpool:gossip update \S+ from /)[0] ?? '')
+    const first = nodes.map((node) => lines(node, /meshpool:gossip:\S+ update \S+ from /)[0] ?? '')
     const viaNodes = first.filter((line) => /from node /.test(line)).length
     const viaHead = first.filter((line) => /from the head/.test(line)).length
     expect(viaNodes + viaHead).toBe(nodes.length)
@@ -35,7 +35,7 @@ describe('a real mesh', () => {
   it('a 20 MiB update travels as a blob: the head sends it a few times, the other nodes fetch it from nodes', async () => {
     const head = await startHead({ noWork: true })
     const nodes = await Promise.all(
-      Array.from({ length: 7 }, () => joinNode(head.address, 1, { DEBUG: 'meshpool:blobs' })),
+      Array.from({ length: 7 }, () => joinNode(head.address, 1, { DEBUG: 'meshpool:blobs*' })),
     )
     const { pool, appliedBy } = await quietPool(head.address, nodes.length)
     await using _ = pool

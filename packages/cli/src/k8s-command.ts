@@ -6,6 +6,9 @@ import { comment, DEFAULT_MESHPOOL } from './cluster-text.js'
 import { integer } from './options.js'
 import { UsageError } from './usage-error.js'
 
+/** Where each node listens for the other nodes (the gossip mesh); a fixed port, so a probe can check it. */
+export const NODE_MESH_PORT = 8900
+
 /** A Kubernetes namespace: an RFC 1123 label (it is part of the head's DNS name). */
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 
@@ -20,24 +23,27 @@ interface K8sFlags {
 
 /** `meshpool k8s`: Kubernetes manifests for a head Deployment and Service and the nodes as a StatefulSet. */
 export function k8sCommand(): Command {
-  return new Command('k8s')
-    .description(
-      'print Kubernetes manifests: the password and head identity as Secrets, the head, its Service, the nodes',
-    )
-    .option('--workers <n>', 'node replicas', integer('--workers', { min: 1 }), 4)
-    .option(
-      '--gpus-per-worker <n>',
-      'nvidia.com/gpu per node (one slot each); 0 for CPU nodes',
-      integer('--gpus-per-worker'),
-      1,
-    )
-    .option('--image <image>', 'an image in which the --meshpool command runs', 'meshpool:latest')
-    .option('--namespace <ns>', 'the namespace for everything', 'default')
-    .option('--port <port>', "the head's port", integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
-    .option('--meshpool <command>', 'how the image starts meshpool', DEFAULT_MESHPOOL)
-    .action(async (opts: K8sFlags) => {
-      process.stdout.write(await k8sManifests(opts))
-    })
+  return (
+    new Command('k8s')
+      .description(
+        'print Kubernetes manifests: the password and head identity as Secrets, the head, its Service, the nodes',
+      )
+      .option('--workers <n>', 'node replicas', integer('--workers', { min: 1 }), 4)
+      .option(
+        '--gpus-per-worker <n>',
+        'nvidia.com/gpu per node (one slot each); 0 for CPU nodes',
+        integer('--gpus-per-worker'),
+        1,
+      )
+      .option('--image <image>', 'an image in which the --meshpool command runs', 'meshpool:latest')
+      .option('--namespace <ns>', 'the namespace for everything', 'default')
+      // A container port is 1 to 65535: the head's port is in the Service and the nodes' join address, so it is fixed.
+      .option('--port <port>', "the head's port", integer('--port', { min: 1, max: 65535 }), DEFAULT_HEAD_PORT)
+      .option('--meshpool <command>', 'how the image starts meshpool', DEFAULT_MESHPOOL)
+      .action(async (opts: K8sFlags) => {
+        process.stdout.write(await k8sManifests(opts))
+      })
+  )
 }
 
 export async function k8sManifests(opts: K8sFlags): Promise<string> {
@@ -70,14 +76,26 @@ export async function k8sManifests(opts: K8sFlags): Promise<string> {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: meta(opts, 'meshpool-head', 'head'),
-      spec: { selector: labels('head'), ports: [{ name: 'meshpool', port: opts.port, targetPort: opts.port }] },
+      spec: { selector: labels('head'), ports: [{ name: 'meshpool', port: opts.port, targetPort: 'meshpool' }] },
+    },
+    {
+      // The StatefulSet's governing Service: headless, it gives each node a stable DNS name.
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(opts, 'meshpool-nodes', 'node'),
+      spec: {
+        clusterIP: 'None',
+        selector: labels('node'),
+        ports: [{ name: 'mesh', port: NODE_MESH_PORT, targetPort: 'mesh' }],
+      },
     },
     nodeStatefulSet(opts, address),
   ]
   const header = `# meshpool on Kubernetes: kubectl apply -f meshpool.yaml
 # Programs in the cluster reach the head at ${address}
 # with the password in the meshpool-password Secret. Keep this file private: it holds the secrets.
-# The image ${comment(opts.image)} must start meshpool as \`${comment(opts.meshpool)}\` (e.g. node:22 with meshpool installed).
+# The image ${comment(opts.image)} must start meshpool as \`${comment(opts.meshpool)}\` (the image the repo's Containerfile builds,
+# pushed to a registry the cluster pulls from; name it with --image).
 `
   return header + documents.map((doc) => stringify(doc)).join('---\n')
 }
@@ -89,6 +107,14 @@ function labels(role: string) {
 
 function meta(opts: K8sFlags, name: string, role: string) {
   return { name, namespace: opts.namespace, labels: labels(role) }
+}
+
+/**
+ * A TCP check of a named port: the kubelet connects and closes at once, which a meshpool peer
+ * lets go quietly, as any dial that gave up before its handshake.
+ */
+function tcpProbe(port: string, periodSeconds: number, failureThreshold: number) {
+  return { tcpSocket: { port }, periodSeconds, failureThreshold }
 }
 
 /** The pool's password, from its Secret, in the head's and the nodes' environment. */
@@ -124,6 +150,8 @@ function headDeployment(opts: K8sFlags) {
               ],
               env: SECRET_ENV,
               ports: [{ name: 'meshpool', containerPort: opts.port }],
+              readinessProbe: tcpProbe('meshpool', 5, 3),
+              livenessProbe: tcpProbe('meshpool', 20, 3),
               volumeMounts: [{ name: 'identity', mountPath: '/identity', readOnly: true }],
             },
           ],
@@ -158,11 +186,18 @@ function nodeStatefulSet(opts: K8sFlags, address: string) {
                 'join',
                 address,
                 ...(opts.gpusPerWorker > 0 ? ['--gpus', 'all'] : []),
+                '--listen',
+                `/ip4/0.0.0.0/tcp/${NODE_MESH_PORT}`,
                 // An emptyDir is writable by everyone (mode 0777), which a node refuses: its own folder inside.
                 '--state-dir',
                 '/state/node',
               ],
               env: SECRET_ENV,
+              ports: [{ name: 'mesh', containerPort: NODE_MESH_PORT }],
+              // A node listens once it has joined the head: up to 5 minutes for that (the head may start
+              // later; a node that can't reach it exits and is restarted), then a liveness check.
+              startupProbe: tcpProbe('mesh', 5, 60),
+              livenessProbe: tcpProbe('mesh', 20, 3),
               resources: gpuLimits,
               volumeMounts: [{ name: 'state', mountPath: '/state' }],
             },

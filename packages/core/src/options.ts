@@ -8,7 +8,11 @@ export interface PoolLimits {
   leaseMs?: number
   maxJobsPerSlot?: number
   window?: number
+  priority?: number
 }
+
+/** A pool's priority runs from -MAX_PRIORITY to MAX_PRIORITY: its share of the slots weighs 2^priority. */
+export const MAX_PRIORITY = 10
 
 /** Jobs a call keeps in flight before it waits for results. @default 4096 */
 export const DEFAULT_WINDOW = 4096
@@ -32,6 +36,17 @@ export function checkLimits(limits: PoolLimits, prefix = 'options'): void {
   checkPositiveInteger(limits.leaseMs, `${prefix}.leaseMs`)
   checkPositiveInteger(limits.maxJobsPerSlot, `${prefix}.maxJobsPerSlot`)
   checkPositiveInteger(limits.window, `${prefix}.window`)
+  checkPriority(limits.priority, `${prefix}.priority`)
+}
+
+/** Throws InvalidOptionError unless a pool's priority is a number from -MAX_PRIORITY to MAX_PRIORITY. */
+export function checkPriority(value: unknown, name: string): void {
+  if (value === undefined) return
+  if (typeof value !== 'number' || !Number.isFinite(value) || Math.abs(value) > MAX_PRIORITY) {
+    throw new InvalidOptionError(
+      `${name} must be a number from -${MAX_PRIORITY} to ${MAX_PRIORITY} (each step of 1 doubles the pool's share of the slots; leave it out for 0, an even share), got ${describe(value)}`,
+    )
+  }
 }
 
 /** A short, safe description of a value for error messages. */

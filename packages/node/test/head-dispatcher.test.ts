@@ -1,63 +1,6 @@
-import {
-  type ClientMessage,
-  type HeadToClientMessage,
-  type HeadToNodeMessage,
-  JobLedger,
-  type NodeMessage,
-  type SubmittedJob,
-} from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
-import { Dispatcher, MAX_WANTED_PER_SLOT } from '../src/head/dispatcher.js'
-import { NodeRegistry } from '../src/head/node-registry.js'
-import { PoolRegistry } from '../src/head/pool-registry.js'
-import { ResultRouter } from '../src/head/result-router.js'
-import { RecordingChannel } from './head-fakes.js'
-
-const quiet = () => {}
-
-/** A head's registries and dispatcher, with nodes and clients on recording channels. */
-function mesh({ alone = false } = {}) {
-  let dispatcher: Dispatcher | undefined
-  const now = () => 0
-  const ledger = new JobLedger({ now })
-  const nodes = new NodeRegistry({
-    now,
-    admission: undefined,
-    onNodeEvent: quiet,
-    onLeft: (node) => dispatcher?.nodeLeft(node),
-    disconnect: quiet,
-    note: quiet,
-    log: quiet,
-  })
-  const pools = new PoolRegistry({
-    ledger,
-    nodes,
-    updateLogBytes: 1 << 20,
-    maxOpenJobs: 100_000,
-    admission: undefined,
-    disconnect: quiet,
-    note: quiet,
-    noteRefusal: quiet,
-    log: quiet,
-  })
-  const router = new ResultRouter({ ledger, nodes, pools, now, onJobDone: quiet, note: quiet })
-  dispatcher = new Dispatcher({ ledger, nodes, pools, router, alone, log: quiet })
-  const join = (id: string, slots: number) => {
-    const channel = new RecordingChannel<NodeMessage, HeadToNodeMessage>()
-    const node = nodes.connect(id, channel, { local: false, remoteIp: undefined })
-    nodes.hello(node, { type: 'hello', name: id, slots })
-    return { node, channel, leased: () => channel.of('lease').flatMap((m) => m.jobs) }
-  }
-  const open = (worker: string) => {
-    const channel = new RecordingChannel<ClientMessage, HeadToClientMessage>()
-    const pool = pools.open({ type: 'open', worker, init: new Uint8Array(), settings: {} }, channel)
-    return { pool, channel, results: () => channel.of('results').flatMap((m) => m.results) }
-  }
-  return { ledger, nodes, dispatcher, join, open }
-}
-
-const jobs = (from: number, count: number): SubmittedJob[] =>
-  Array.from({ length: count }, (_, i) => ({ id: from + i, params: new Uint8Array([i]) }))
+import { MAX_WANTED_PER_SLOT } from '../src/head/dispatcher.js'
+import { jobs, mesh } from './head-mesh.js'
 
 describe("the head's dispatcher", () => {
   it('shares the slots fairly between pools that both have jobs queued', () => {

@@ -39,7 +39,6 @@ export function nodeSession(id: string, slots = 1): NodeSession {
     local: false,
     silent: false,
     unloadable: new Map(),
-    shares: undefined,
     addrs: [],
     remoteIp: undefined,
     gpus: [],

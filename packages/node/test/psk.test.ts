@@ -5,7 +5,11 @@ import { join } from 'node:path'
 import { checkPrivateFile, derivePoolKey, startHead, writePoolKeyFile } from '@meshpool/node'
 import { afterAll, describe, expect, it } from 'vitest'
 
-describe('derivePoolKey', () => {
+// Each key costs one scrypt at N = 2^17 (by design, 0.1 to 0.3 s, and more on a busy machine):
+// these tests get more than the default 5 s.
+const SCRYPT_TESTS = { timeout: 30_000 }
+
+describe('derivePoolKey', SCRYPT_TESTS, () => {
   it('derives the same 32-byte swarm key from the same password, another from another', () => {
     const text = new TextDecoder().decode(derivePoolKey('correct horse battery'))
     expect(text).toMatch(/^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
@@ -29,7 +33,7 @@ describe('derivePoolKey', () => {
   })
 })
 
-describe('pool key files', () => {
+describe('pool key files', SCRYPT_TESTS, () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshpool-psk-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -85,7 +89,7 @@ describe('pool key files', () => {
   })
 })
 
-describe("the head's peer id salts the key", () => {
+describe("the head's peer id salts the key", SCRYPT_TESTS, () => {
   it('the same password gives another key on another mesh: no dictionary serves two meshes', () => {
     const a = derivePoolKey('correct horse battery', '', '12D3KooWHeadA')
     const b = derivePoolKey('correct horse battery', '', '12D3KooWHeadB')

@@ -1,4 +1,5 @@
-import type { ErrorShape } from '../errors.js'
+import { type ErrorShape, FrameError } from '../errors.js'
+import { MAX_PRIORITY } from '../options.js'
 import {
   addrList,
   bool,
@@ -34,6 +35,8 @@ export interface PoolSettingsWire {
   maxAttempts?: number
   retries?: number
   leaseMs?: number
+  /** The pool's share of the slots weighs 2^priority (-MAX_PRIORITY to MAX_PRIORITY; none: 0). */
+  priority?: number
 }
 
 /** A job as a client submits it. */
@@ -95,6 +98,13 @@ export type HeadToClientMessage =
   /** `stopping`: those of the nodes asked for that were here and are leaving. `refused`: none was asked, and why. */
   | { type: 'stopping'; reqId: number; nodeIds: string[]; refused?: string }
 
+/** A pool's priority: a number from -MAX_PRIORITY to MAX_PRIORITY. */
+const priority: Check = (v, at) => {
+  if (typeof v !== 'number' || !(Math.abs(v) <= MAX_PRIORITY)) {
+    throw new FrameError(`malformed frame: ${at} should be a number from -${MAX_PRIORITY} to ${MAX_PRIORITY}`)
+  }
+}
+
 const nodeInfo = shape({
   nodeId: str,
   name: str,
@@ -116,6 +126,7 @@ export const clientMessages: Record<ClientMessage['type'], Check> = {
       retries: optional(uint),
       leaseMs: optional(uint),
       maxJobsPerSlot: optional(uint),
+      priority: optional(priority),
     }),
     code: optional(bytes),
   }),

@@ -76,6 +76,7 @@ function wireSettings(options: PoolSettings): PoolSettingsWire {
     ...(options.retries === undefined ? {} : { retries: options.retries }),
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     ...(options.maxJobsPerSlot === undefined ? {} : { maxJobsPerSlot: options.maxJobsPerSlot }),
+    ...(options.priority === undefined ? {} : { priority: options.priority }),
   }
 }
 

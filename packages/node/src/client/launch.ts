@@ -146,12 +146,13 @@ function node(
   }
   const child = spawn(process.execPath, [LAUNCHED_NODE, JSON.stringify(config)], {
     env,
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
   })
   // The secret, on fd 3 (see ACCESS_FD in node/launched-main.ts); the node reads it to the end, then closes it.
   const secretPipe = child.stdio[3] as Writable | null
   secretPipe?.on('error', () => {}) // a node that died at start reports itself through its exit
   secretPipe?.end(JSON.stringify(access))
+  holdLifeline(child)
   const handle = handleOf('node', child, () => rmSync(stateDir, { recursive: true, force: true }))
   return new Promise((resolveReady, reject) => {
     let text = ''
@@ -175,6 +176,18 @@ function node(
       reject(new Error(`a launched node exited (${code}) before it joined:\n${text}`))
     })
   })
+}
+
+/**
+ * Keeps this process's end of the node's fd 4 (LIFELINE_FD in node/launched-main.ts)
+ * open, writing nothing: the node sees it close when this process ends however it
+ * ends (close(), an uncaught error, SIGKILL), and drains and leaves. It must not
+ * keep this process alive on its own.
+ */
+function holdLifeline(child: ChildProcess): void {
+  const lifeline = child.stdio[4] as (Writable & { unref?: () => void }) | null
+  lifeline?.on('error', () => {}) // the node has gone: its exit says so
+  lifeline?.unref?.()
 }
 
 function program(args: string[], env: NodeJS.ProcessEnv, index: number): LaunchHandle {

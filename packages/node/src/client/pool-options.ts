@@ -44,6 +44,12 @@ export interface PoolSettings {
    */
   maxJobsPerSlot?: number
   /**
+   * How large a share of the mesh's slots this pool gets while several pools
+   * have jobs waiting: shares weigh 2^priority, so a pool of priority 1 gets
+   * twice the slots of one of priority 0, and one of -1 half. From -10 to 10. @default 0
+   */
+  priority?: number
+  /**
    * Bundle the worker module (esbuild; package imports stay imports) and ship
    * it to the nodes, which cache it by hash. false: every node loads `worker`
    * from the same path. Only a remote head uses it. @default true
@@ -90,6 +96,7 @@ export const POOL_OPTION_KEYS = Object.keys({
   timeoutMs: true,
   leaseMs: true,
   maxJobsPerSlot: true,
+  priority: true,
   ship: true,
   output: true,
   reconnectTimeoutMs: true,

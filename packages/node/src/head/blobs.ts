@@ -7,9 +7,9 @@ import {
   inbound,
   type PeerInfo,
 } from '@meshpool/core'
-import { StreamChannel } from '../net/channel.js'
 import { codeHash } from '../net/code-hash.js'
-import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from '../net/limits.js'
+import { type FetchStream, serveFetches } from '../net/fetch-server.js'
+import { STREAMS_PER_CONNECTION } from '../net/limits.js'
 import type { MeshPeer } from '../net/peer.js'
 import { BlobStore } from '../node/blob-store.js'
 
@@ -43,43 +43,47 @@ export class HeadBlobs {
     this.#sources.gone(peerId)
   }
 
+  /** Answers nodes' fetches of blobs: the bytes, or a node that has them. One blob per stream. */
   async serve(peer: MeshPeer): Promise<void> {
-    await peer.handle(
-      BLOB_PROTOCOL,
-      (stream, connection) => {
-        const requester = connection.remotePeer.toString()
-        const channel = new StreamChannel<BlobRequest, BlobReply>(stream, inbound.blobRequest, {
-          maxInFrameBytes: MAX_REQUEST_FRAME_BYTES,
-        })
-        const asked = new Set<string>()
-        channel.start({
-          message: (request) => {
-            const { hash } = request
-            if (request.type === 'have') {
-              if (asked.has(hash)) this.#sources.done(hash, requester, true)
-              return
-            }
-            // One blob per stream at a time: a peer that asks for more before reading is cut off.
-            if (asked.size >= 1 && !asked.has(hash)) return channel.close(new FrameError('one blob per fetch stream'))
-            if (channel.queuedBytes > 0)
-              return channel.close(new FrameError('a second fetch before the first was read'))
-            asked.add(hash)
-            this.#sources.request(hash, requester, request.direct === true, (source) => {
-              const where = source === 'head' ? undefined : this.#whereIs(source.peer)
-              if (where !== undefined) {
-                channel.send({ type: 'elsewhere', hash, peers: [where] })
-                return
-              }
-              const data = this.#store.get(hash)
-              channel.send({ type: 'blob', hash, ...(data === undefined ? {} : { data }) })
-            })
-          },
-          close: () => {
-            for (const hash of asked) this.#sources.done(hash, requester, false)
-          },
+    await serveFetches<BlobRequest, BlobReply>(peer, {
+      protocol: BLOB_PROTOCOL,
+      accepted: inbound.blobRequest,
+      maxInboundStreams: STREAMS_PER_CONNECTION.blob,
+      isFetch: (request) => request.type === 'fetch',
+      open: (send, connection, close) => this.#serveStream(send, connection.remotePeer.toString(), close),
+    })
+  }
+
+  /** One stream's fetch: a blob (or where to find it), and the requester's word that it has it now. */
+  #serveStream(
+    send: (reply: BlobReply) => void,
+    requester: string,
+    close: (err: Error) => void,
+  ): FetchStream<BlobRequest> {
+    const asked = new Set<string>()
+    return {
+      message: (request) => {
+        const { hash } = request
+        if (request.type === 'have') {
+          if (asked.has(hash)) this.#sources.done(hash, requester, true)
+          return
+        }
+        // One blob per stream: a peer that asks for another on it is cut off.
+        if (asked.size >= 1 && !asked.has(hash)) return close(new FrameError('one blob per fetch stream'))
+        asked.add(hash)
+        this.#sources.request(hash, requester, request.direct === true, (source) => {
+          const where = source === 'head' ? undefined : this.#whereIs(source.peer)
+          if (where !== undefined) {
+            send({ type: 'elsewhere', hash, peers: [where] })
+            return
+          }
+          const data = this.#store.get(hash)
+          send({ type: 'blob', hash, ...(data === undefined ? {} : { data }) })
         })
       },
-      { maxInboundStreams: STREAMS_PER_CONNECTION.blob },
-    )
+      close: () => {
+        for (const hash of asked) this.#sources.done(hash, requester, false)
+      },
+    }
   }
 }

@@ -1,6 +1,6 @@
-import { CODE_PROTOCOL, type CodeReply, type CodeRequest, FrameError, inbound } from '@meshpool/core'
-import { StreamChannel } from '../net/channel.js'
-import { MAX_REQUEST_FRAME_BYTES, STREAMS_PER_CONNECTION } from '../net/limits.js'
+import { CODE_PROTOCOL, type CodeReply, type CodeRequest, inbound } from '@meshpool/core'
+import { serveFetches } from '../net/fetch-server.js'
+import { STREAMS_PER_CONNECTION } from '../net/limits.js'
 import type { MeshPeer } from '../net/peer.js'
 
 export interface CodeServerInit {
@@ -12,24 +12,16 @@ export interface CodeServerInit {
 
 /** Serves shipped worker code to the nodes that fetch it, one fetch at a time per stream. */
 export async function serveCode(peer: MeshPeer, { mayFetch, code }: CodeServerInit): Promise<void> {
-  await peer.handle(
-    CODE_PROTOCOL,
-    (stream, connection) => {
-      if (!mayFetch(connection.remotePeer.toString())) return stream.abort(new Error('refused'))
-      const channel = new StreamChannel<CodeRequest, CodeReply>(stream, inbound.head.code, {
-        maxInFrameBytes: MAX_REQUEST_FRAME_BYTES,
-      })
-      channel.start({
-        message: ({ hash }) => {
-          // One fetch at a time: a peer that asks again before reading the answer is cut off.
-          if (channel.queuedBytes > 0)
-            return channel.close(new FrameError('a second code fetch before the first was read'))
-          const found = code(hash)
-          channel.send({ type: 'code', hash, ...(found === undefined ? {} : { code: found }) })
-        },
-        close: () => {},
-      })
-    },
-    { maxInboundStreams: STREAMS_PER_CONNECTION.code },
-  )
+  await serveFetches<CodeRequest, CodeReply>(peer, {
+    protocol: CODE_PROTOCOL,
+    accepted: inbound.head.code,
+    maxInboundStreams: STREAMS_PER_CONNECTION.code,
+    refuse: (connection) => !mayFetch(connection.remotePeer.toString()),
+    open: (send) => ({
+      message: ({ hash }) => {
+        const found = code(hash)
+        send({ type: 'code', hash, ...(found === undefined ? {} : { code: found }) })
+      },
+    }),
+  })
 }

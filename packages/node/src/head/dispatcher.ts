@@ -1,8 +1,9 @@
 import { type ErrorShape, type JobLedger, type RoutedOutcome, type SubmittedJob, WorkerLostError } from '@meshpool/core'
 import { MAX_SLOT_CRASHES } from '../node/slot-deaths.js'
-import { mayRun, shareSlots } from './fair-shares.js'
+import { FairShares } from './fair-shares.js'
 import type { HeadLog, NodeSession, PoolSession } from './head-types.js'
 import type { NodeRegistry } from './node-registry.js'
+import type { PoolReach } from './pool-reach.js'
 import type { PoolRegistry } from './pool-registry.js'
 import type { ResultRouter } from './result-router.js'
 
@@ -21,6 +22,8 @@ export interface DispatcherInit {
   nodes: NodeRegistry
   pools: PoolRegistry
   router: ResultRouter
+  reach: PoolReach
+  now: () => number
   /** An embedded head: no node joins but its own (see HeadServiceInit.alone). */
   alone: boolean
   log: HeadLog
@@ -28,19 +31,50 @@ export interface DispatcherInit {
 
 /**
  * Routes jobs to nodes: what nodes ask for (their credit), what is queued,
- * fair shares between pools, and the jobs no node can run, which fail
- * instead of waiting for ever.
+ * fair shares between pools (see FairShares), and the jobs no node can run,
+ * which fail instead of waiting for ever. What it does for an event costs
+ * the same however many nodes there are: it looks at the nodes that want
+ * work, and at the pools.
  */
 export class Dispatcher {
   readonly #init: DispatcherInit
+  readonly #fair: FairShares
+  /** Nodes that may want jobs (credit left, not silent); those that don't are dropped as they are met. */
+  readonly #wanting = new Set<NodeSession>()
   readonly #leasedNotes = new Map<PoolSession, Array<{ id: number; fraction: number }>>()
 
   constructor(init: DispatcherInit) {
     this.#init = init
+    this.#fair = new FairShares({ now: init.now, queuedCount: (poolId) => init.ledger.queuedCount(poolId) })
+  }
+
+  /** A pool closed (its jobs are gone from the ledger): its slots are free. */
+  poolClosed(pool: PoolSession): void {
+    this.#fair.removePool(pool.spec.poolId)
+    this.dispatch()
+  }
+
+  /** A node joined: its slots count in every pool's share. */
+  nodeJoined(node: NodeSession): void {
+    this.#init.reach.slotsChanged(node, 0)
+    this.#fair.setSlots(node, node.slots)
+  }
+
+  /** A node stopped renewing its leases: its slots count in no share until it is back. */
+  nodeSilent(node: NodeSession): void {
+    this.#fair.setSlots(node, 0)
+  }
+
+  /** A silent node heartbeats again: its slots count again, and what waits may go to it. */
+  nodeBack(node: NodeSession): void {
+    this.#fair.setSlots(node, node.slots)
+    this.dispatch()
   }
 
   /** A client's jobs, queued and leased where nodes want them. */
   submit(pool: PoolSession, jobs: readonly SubmittedJob[]): void {
+    // From its first jobs on, the pool has a share of the slots, by its weight, whenever it has jobs queued.
+    this.#fair.addPool(pool.spec.poolId, pool.weight)
     this.#init.ledger.submitMany(pool.spec.poolId, jobs)
     this.failIfUnrunnable(pool.spec.poolId)
     this.failIfNoSlotLeft()
@@ -60,13 +94,19 @@ export class Dispatcher {
       0,
       Math.min(node.wanted + n, node.slots * MAX_WANTED_PER_SLOT - this.#init.ledger.heldBy(node.id)),
     )
+    // Credit comes back as jobs end there: the moments its slots may change pools.
+    this.#fair.boundaries(node, n)
+    if (node.wanted > 0) this.#wanting.add(node)
     this.dispatch()
   }
 
   /** A node's count of working slots changed (a slot went down, or came back). */
   slotsChanged(node: NodeSession, slots: number): void {
     if (!this.#init.nodes.isJoined(node)) return
-    node.slots = slots
+    const before = node.slots
+    this.#init.nodes.setSlots(node, slots)
+    this.#init.reach.slotsChanged(node, before)
+    if (!node.silent) this.#fair.setSlots(node, slots)
     node.wanted = Math.min(node.wanted, node.slots * MAX_WANTED_PER_SLOT)
     this.#init.log('node %s now has %d working slots', node.id, node.slots)
     this.failIfNoSlotLeft()
@@ -91,8 +131,7 @@ export class Dispatcher {
   /** A pool's worker can't start on a node: it gets none of the pool's jobs, and its client hears why. */
   loadFailed(node: NodeSession, poolId: number, error: ErrorShape): void {
     const pool = this.#init.pools.get(poolId)
-    if (pool === undefined || !node.poolsSent.has(poolId) || node.unloadable.has(poolId)) return
-    node.unloadable.set(poolId, error)
+    if (pool === undefined || !this.#init.reach.cannotStart(node, poolId, error)) return
     this.#init.log('pool %d can not start on node %s: %s', poolId, node.id, error.message)
     pool.channel.send({ type: 'output', lines: [`[${node.name}] ${error.message}`] })
     this.failIfUnrunnable(poolId)
@@ -101,6 +140,9 @@ export class Dispatcher {
 
   /** A node left the mesh: its jobs go back to the queue at once (or fail, out of attempts). */
   nodeLeft(node: NodeSession): void {
+    this.#init.reach.left(node)
+    this.#fair.removeNode(node)
+    this.#wanting.delete(node)
     this.#init.router.route(this.#init.ledger.releaseNode(node.id))
     for (const poolId of this.#init.pools.ids()) this.failIfUnrunnable(poolId)
     this.dispatch()
@@ -119,14 +161,18 @@ export class Dispatcher {
    * learnt that jobs are short) never takes everything from the others.
    */
   dispatch(): void {
-    const { ledger, nodes, pools } = this.#init
-    shareSlots([...nodes.values()], [...pools.ids()], (poolId) => ledger.queuedCount(poolId))
+    const { ledger } = this.#init
+    if (ledger.queuedCount() > 0) this.#fair.refresh()
     while (ledger.queuedCount() > 0) {
-      const wanting = [...nodes.values()].filter((node) => node.wanted > 0 && !node.silent)
+      const wanting = this.#wantingNow()
       if (wanting.length === 0) break
       const share = Math.max(1, Math.ceil(ledger.queuedCount() / wanting.length))
       let leased = 0
-      for (const node of wanting) leased += this.#leaseTo(node, share)
+      for (const node of wanting) {
+        // The queue ran dry: the other nodes are not looked at (there may be many of them).
+        if (ledger.queuedCount() === 0) break
+        leased += this.#leaseTo(node, share)
+      }
       if (leased === 0) break
     }
     for (const [pool, progress] of this.#leasedNotes) pool.channel.send({ type: 'progress', progress })
@@ -140,27 +186,32 @@ export class Dispatcher {
    * run the jobs submitted after it.
    */
   failIfUnrunnable(poolId: number): void {
-    let error: ErrorShape | undefined
-    for (const node of this.#init.nodes.values()) {
-      if (node.slots === 0) continue
-      error = node.unloadable.get(poolId)
-      if (error === undefined) return
-    }
+    const error = this.#init.reach.unrunnable(poolId)
     if (error !== undefined) this.#init.router.route(this.#init.ledger.failQueued(poolId, error))
   }
 
   /** An embedded head whose slots are all broken: no node will come to run what waits, so it fails now. */
   failIfNoSlotLeft(): void {
-    const { nodes, pools, ledger, router } = this.#init
-    if (!this.#init.alone || nodes.size === 0) return
-    for (const node of nodes.values()) if (node.slots > 0) return
+    const { nodes, pools, ledger, router, reach } = this.#init
+    if (!this.#init.alone || nodes.size === 0 || reach.anyWorking) return
     for (const poolId of pools.ids()) router.route(ledger.failQueued(poolId, NO_SLOT_LEFT))
+  }
+
+  /** The nodes that want jobs now; those that don't any more leave the set. */
+  #wantingNow(): NodeSession[] {
+    const wanting: NodeSession[] = []
+    for (const node of this.#wanting) {
+      if (node.wanted > 0 && !node.silent && this.#init.nodes.isJoined(node)) wanting.push(node)
+      else this.#wanting.delete(node)
+    }
+    return wanting
   }
 
   /** Leases a node up to `share` of what it may run; returns how many. Pools new to the node are sent first. */
   #leaseTo(node: NodeSession, share: number): number {
-    const { ledger, pools } = this.#init
-    const canRun = (poolId: number): boolean => mayRun(node, poolId, (id) => ledger.queuedCount(id))
+    const { ledger, pools, reach } = this.#init
+    this.#fair.settle(node)
+    const canRun = (poolId: number): boolean => this.#fair.mayRun(node, poolId)
     const jobs = ledger.lease(node.id, Math.min(node.wanted, share, LEASE_CHUNK), (id) => pools.seqOf(id), canRun)
     if (jobs.length === 0) return 0
     node.wanted -= jobs.length
@@ -168,9 +219,7 @@ export class Dispatcher {
       const pool = pools.get(job.poolId)
       if (pool === undefined) continue
       if (pool.watching) this.#noteLeased(pool, job.jobId)
-      if (node.poolsSent.has(job.poolId)) continue
-      node.poolsSent.add(job.poolId)
-      node.channel.send({ type: 'pool', pool: pool.spec })
+      if (reach.send(node, job.poolId)) node.channel.send({ type: 'pool', pool: pool.spec })
     }
     node.channel.send({ type: 'lease', jobs })
     return jobs.length

@@ -13,17 +13,24 @@ export function groupBy<T, K, V>(items: Iterable<T>, key: (item: T) => K, value:
   return groups
 }
 
-/** Up to `count` of the nodes that listen, picked at random, as other nodes dial them. */
-export function pickPeers(nodes: ReadonlyArray<{ id: string; addrs: string[] }>, count: number): PeerInfo[] {
-  const listening = nodes.filter((n) => n.addrs.length > 0)
-  for (let i = listening.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    ;[listening[i], listening[j]] = [
-      listening[j] as (typeof listening)[number],
-      listening[i] as (typeof listening)[number],
-    ]
+/**
+ * Up to `count` of the nodes that listen (all of `listening` do), other than
+ * `except` (`exceptListed`: it is one of them), picked at random as other
+ * nodes dial them: a few random draws, however many nodes there are.
+ */
+export function pickPeers<T extends { id: string; addrs: string[] }>(
+  listening: readonly T[],
+  count: number,
+  except: T,
+  exceptListed: boolean,
+): PeerInfo[] {
+  const others = listening.length - (exceptListed ? 1 : 0)
+  const picked = new Set<T>()
+  while (picked.size < Math.min(count, others)) {
+    const node = listening[Math.floor(Math.random() * listening.length)] as T
+    if (node !== except) picked.add(node)
   }
-  return listening.slice(0, count).map((n) => ({ peerId: n.id, addrs: n.addrs }))
+  return [...picked].map((n) => ({ peerId: n.id, addrs: n.addrs }))
 }
 
 /** What `meshpool status` shows of a node. */

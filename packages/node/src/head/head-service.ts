@@ -19,6 +19,7 @@ import { headSnapshot, headStats } from './head-stats.js'
 import type { HeadServiceInit, HeadSnapshot, HeadStats, NodeSession, PoolSession } from './head-types.js'
 import { LeaseClock } from './lease-clock.js'
 import { NodeRegistry } from './node-registry.js'
+import { PoolReach } from './pool-reach.js'
 import { PoolRegistry } from './pool-registry.js'
 import { ResultRouter } from './result-router.js'
 import { UpdateFanout } from './update-fanout.js'
@@ -50,39 +51,41 @@ export class HeadService {
     const noteRefusal = throttledNote(note, now)
     const disconnect = init.disconnect ?? (() => {})
     const { admission } = init
+    // How the parts that deal with peers cut one off and say what they did.
+    const outlets = { disconnect, note, log }
     const ledger = new JobLedger({ now, ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }) })
     const nodes = new NodeRegistry({
       now,
       admission,
       onNodeEvent: init.onNodeEvent ?? (() => {}),
+      onJoined: (node) => this.#dispatcher.nodeJoined(node),
       onLeft: (node) => this.#dispatcher.nodeLeft(node),
-      disconnect,
-      note,
-      log,
+      ...outlets,
     })
+    const reach = new PoolReach()
     const pools = new PoolRegistry({
       ledger,
       nodes,
+      reach,
       updateLogBytes: init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES,
       maxOpenJobs: init.maxOpenJobsPerClient ?? MAX_OPEN_JOBS_PER_CLIENT,
       admission,
-      disconnect,
-      note,
       noteRefusal,
-      log,
+      ...outlets,
     })
     const router = new ResultRouter({ ledger, nodes, pools, now, onJobDone: init.onJobDone ?? (() => {}), note })
-    const dispatcher = new Dispatcher({ ledger, nodes, pools, router, alone: init.alone ?? false, log })
+    const dispatcher = new Dispatcher({ ledger, nodes, pools, router, reach, now, alone: init.alone ?? false, log })
     this.#leases = new LeaseClock({
       ledger,
       nodeOf: (nodeId) => nodes.get(nodeId),
       now,
       ...(init.repeat === undefined ? {} : { repeat: init.repeat }),
       onTick: (failed) => dispatcher.ticked(failed),
-      onBack: () => dispatcher.dispatch(),
+      onBack: (node) => dispatcher.nodeBack(node),
+      onSilent: (node) => dispatcher.nodeSilent(node),
       log,
     })
-    this.#updates = new UpdateFanout({ nodes, pools, publish: init.publish ?? (() => {}) })
+    this.#updates = new UpdateFanout({ reach, pools, publish: init.publish ?? (() => {}) })
     this.#admin = new AdminHandler({
       nodes,
       admission,
@@ -158,7 +161,9 @@ export class HeadService {
         this.#onClientMessage(pool, message)
       },
       close: () => {
-        if (pool !== undefined) this.#pools.close(pool)
+        if (pool === undefined) return
+        this.#pools.close(pool)
+        this.#dispatcher.poolClosed(pool)
       },
     })
   }

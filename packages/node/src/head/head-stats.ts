@@ -19,7 +19,5 @@ export function headSnapshot(nodes: NodeRegistry, pools: PoolRegistry, counts: L
 
 /** The mesh in a few numbers, as `meshpool head` prints them and a pool's stats() reads them. */
 export function headStats(nodes: NodeRegistry, pools: PoolRegistry, counts: LedgerCounts): HeadStats {
-  let workers = 0
-  for (const node of nodes.values()) workers += node.slots
-  return { nodes: nodes.size, workers, queued: counts.queued, leased: counts.leased, pools: pools.size }
+  return { nodes: nodes.size, workers: nodes.slots, queued: counts.queued, leased: counts.leased, pools: pools.size }
 }

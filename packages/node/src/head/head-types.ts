@@ -91,10 +91,8 @@ export interface NodeSession {
   local: boolean
   /** Its leases ran out: it gets no jobs until a heartbeat shows it is back. */
   silent: boolean
-  /** Pools whose worker can't start on this node: it is leased none of their jobs. */
+  /** Pools whose worker can't start on this node: it is leased none of their jobs. PoolReach changes both. */
   unloadable: Map<number, ErrorShape>
-  /** Its fair share of slots per pool while several pools wait (see fairShares); undefined: any pool. */
-  shares: Map<number, number> | undefined
   /** Where other nodes can reach it (empty: nowhere; it only dials out). */
   addrs: string[]
   /** The IP address its connection came from (none for local slots). */
@@ -115,6 +113,8 @@ export interface PoolSession {
   log: UpdateLog
   /** The client wants to hear when each job is leased (progress 0). */
   watching: boolean
+  /** Its weight in the fair shares of slots: 2^priority (see weightOf). */
+  weight: number
 }
 
 export interface HeadStats {

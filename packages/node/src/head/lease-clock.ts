@@ -15,6 +15,8 @@ export interface LeaseClockInit {
   onTick: (failed: RoutedOutcome[]) => void
   /** A node that had gone silent renews again: it may be given jobs. */
   onBack: (node: NodeSession) => void
+  /** A node let its leases run out: it is silent now. */
+  onSilent?: (node: NodeSession) => void
   log: HeadLog
 }
 
@@ -68,6 +70,7 @@ export class LeaseClock {
       node.silent = true
       node.wanted = 0
       this.#init.log('node %s stopped renewing its leases', nodeId)
+      this.#init.onSilent?.(node)
     }
     this.#init.onTick(this.#init.ledger.tick())
   }

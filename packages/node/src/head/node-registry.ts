@@ -13,6 +13,8 @@ export interface NodeRegistryInit {
   /** Who may join (none: any peer with the password). */
   admission: NodeAdmission | undefined
   onNodeEvent: (event: NodeEvent) => void
+  /** A node joined the mesh with its slots. */
+  onJoined: (node: NodeSession) => void
   /** A node left the mesh: what it held must go elsewhere. Called after it is out of the registry. */
   onLeft: (node: NodeSession) => void
   disconnect: (peerId: string) => void
@@ -27,7 +29,11 @@ export interface NodeRegistryInit {
  */
 export class NodeRegistry {
   readonly #nodes = new Map<string, NodeSession>()
+  /** The remote nodes that listen, for the gossip mesh: an array to pick from at random, and where each is in it. */
+  readonly #listening: NodeSession[] = []
+  readonly #listeningAt = new Map<NodeSession, number>()
   readonly #init: NodeRegistryInit
+  #slots = 0
 
   constructor(init: NodeRegistryInit) {
     this.#init = init
@@ -51,7 +57,6 @@ export class NodeRegistry {
       local,
       silent: false,
       unloadable: new Map(),
-      shares: undefined,
       addrs: [],
       remoteIp,
       gpus: [],
@@ -77,15 +82,20 @@ export class NodeRegistry {
     }
     if (!node.local) admission?.admitted(node.id, message.name)
     node.name = message.name
-    node.slots = message.slots
     node.addrs = node.remoteIp === undefined ? (message.addrs ?? []) : addrsOnIp(message.addrs ?? [], node.remoteIp)
     node.gpus = message.gpus ?? []
     // An older connection of the same node that is not gone yet: its leases go back now.
     const old = this.#nodes.get(node.id)
     if (old !== undefined && old !== node) this.gone(old, new Error('replaced by a newer connection'))
     this.#nodes.set(node.id, node)
+    this.setSlots(node, message.slots)
+    if (!node.local && node.addrs.length > 0) {
+      this.#listeningAt.set(node, this.#listening.length)
+      this.#listening.push(node)
+    }
     this.#init.log('node %s (%s) joined with %d slots', node.id, node.name, node.slots)
     this.#init.onNodeEvent({ type: 'joined', nodeId: node.id, name: node.name, slots: node.slots })
+    this.#init.onJoined(node)
     node.channel.send({ type: 'welcome', nodeId: node.id })
     if (node.local) return
     const revoked = admission?.revokedIds() ?? []
@@ -99,6 +109,8 @@ export class NodeRegistry {
   gone(node: NodeSession, reason: Error | undefined): void {
     if (!this.isJoined(node)) return
     this.#nodes.delete(node.id)
+    this.#slots -= node.slots
+    this.#unlist(node)
     this.#init.log('node %s left%s', node.id, reason === undefined ? '' : `: ${reason.message}`)
     this.#init.onNodeEvent({
       type: 'left',
@@ -113,6 +125,17 @@ export class NodeRegistry {
   /** A node asks for more peers to connect to. */
   findPeers(node: NodeSession): void {
     if (this.isJoined(node)) node.channel.send({ type: 'peers', peers: this.#somePeers(node) })
+  }
+
+  /** A joined node's count of working slots changed (or was first said, in its hello). */
+  setSlots(node: NodeSession, slots: number): void {
+    if (this.isJoined(node)) this.#slots += slots - node.slots
+    node.slots = slots
+  }
+
+  /** Slots of every node of the mesh. */
+  get slots(): number {
+    return this.#slots
   }
 
   /** Whether this session is the node's current one in the mesh. */
@@ -154,9 +177,17 @@ export class NodeRegistry {
 
   /** A random few of the other nodes that listen, for `node` to connect to (the gossip mesh). */
   #somePeers(node: NodeSession): PeerInfo[] {
-    return pickPeers(
-      [...this.#nodes.values()].filter((n) => n !== node && !n.local),
-      PEERS_OFFERED,
-    )
+    return pickPeers(this.#listening, PEERS_OFFERED, node, this.#listeningAt.has(node))
+  }
+
+  #unlist(node: NodeSession): void {
+    const at = this.#listeningAt.get(node)
+    if (at === undefined) return
+    const last = this.#listening.pop() as NodeSession
+    if (last !== node) {
+      this.#listening[at] = last
+      this.#listeningAt.set(last, at)
+    }
+    this.#listeningAt.delete(node)
   }
 }

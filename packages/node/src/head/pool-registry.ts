@@ -1,14 +1,17 @@
 import { type ClientMessage, type JobLedger, UpdateLog } from '@meshpool/core'
 import { CodeStore } from './code-store.js'
+import { weightOf } from './fair-shares.js'
 import { groupBy } from './head-helpers.js'
 import type { HeadLog, NodeAdmission, PoolSession } from './head-types.js'
 import type { NodeRegistry } from './node-registry.js'
+import type { PoolReach } from './pool-reach.js'
 
 type Open = Extract<ClientMessage, { type: 'open' }>
 
 export interface PoolRegistryInit {
   ledger: JobLedger
   nodes: NodeRegistry
+  reach: PoolReach
   /** Bytes of updates each pool's log keeps for nodes that join late. */
   updateLogBytes: number
   /** Most jobs one client may have open. */
@@ -68,6 +71,7 @@ export class PoolRegistry {
       channel,
       log: new UpdateLog(poolId, this.#init.updateLogBytes),
       watching: false,
+      weight: weightOf(open.settings.priority ?? 0),
     }
     this.#pools.set(poolId, pool)
     this.#init.log('pool %d opened for %s', poolId, open.worker)
@@ -87,11 +91,12 @@ export class PoolRegistry {
       (l) => l.jobId,
     )
     // Every node that was given the pool hears it closed: its slots dispose of the pool's worker.
-    for (const node of this.#init.nodes.values()) {
-      node.unloadable.delete(poolId)
-      const jobIds = cancelled.get(node.id) ?? []
-      if (!node.poolsSent.delete(poolId) && jobIds.length === 0) continue
-      node.channel.send({ type: 'cancel', jobIds, closedPools: [poolId] })
+    for (const node of this.#init.reach.close(poolId)) {
+      node.channel.send({ type: 'cancel', jobIds: cancelled.get(node.id) ?? [], closedPools: [poolId] })
+      cancelled.delete(node.id)
+    }
+    for (const [nodeId, jobIds] of cancelled) {
+      this.#init.nodes.get(nodeId)?.channel.send({ type: 'cancel', jobIds, closedPools: [poolId] })
     }
     this.#init.log('pool %d closed', poolId)
   }

@@ -9,14 +9,15 @@ import {
 import type { MeshPeer } from '../net/peer.js'
 import type { HeadBlobs } from './blobs.js'
 import type { HeadLog, NodeSession, PoolSession } from './head-types.js'
-import type { NodeRegistry } from './node-registry.js'
+import type { PoolReach } from './pool-reach.js'
 import type { PoolRegistry } from './pool-registry.js'
 
 /** A catch-up is not answered while this much is still queued to the node. */
 const MAX_CATCHUP_QUEUED_BYTES = 64 * 1024 * 1024
 
 export interface UpdateFanoutInit {
-  nodes: NodeRegistry
+  /** Which nodes were given each pool. */
+  reach: PoolReach
   pools: PoolRegistry
   /** Publishes an update to the nodes that listen on gossip (remote nodes). */
   publish: (entry: UpdateEntry) => void
@@ -39,8 +40,8 @@ export class UpdateFanout {
   update(pool: PoolSession, message: Extract<ClientMessage, { type: 'update' }>): void {
     const entry = pool.log.append(message.value)
     this.#init.publish(entry)
-    for (const node of this.#init.nodes.values()) {
-      if (node.local && node.poolsSent.has(entry.poolId)) node.channel.send({ type: 'updates', entries: [entry] })
+    for (const node of this.#init.reach.givenTo(entry.poolId)) {
+      if (node.local) node.channel.send({ type: 'updates', entries: [entry] })
     }
     pool.channel.send({ type: 'updated', reqId: message.reqId, seq: entry.seq })
   }

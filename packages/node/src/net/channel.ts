@@ -8,6 +8,7 @@ import {
   FRAME_START_BYTES,
   FrameError,
   MAX_FRAME_BYTES,
+  TickFlush,
 } from '@meshpool/core'
 import * as varint from 'uint8-varint'
 import { FrameReader } from './frame-reader.js'
@@ -62,12 +63,20 @@ class MemoryChannel<In, Out> implements Channel<In, Out> {
   peer!: MemoryChannel<Out, In>
   #handlers: ChannelHandlers<In> | undefined
   #inbox: In[] = []
-  #scheduled = false
   #closed = false
+  /** Messages sent in one turn are delivered together at its end, in order. */
+  readonly #delivery = new TickFlush(() => {
+    const batch = this.#inbox
+    this.#inbox = []
+    for (const message of batch) {
+      if (this.#closed) return
+      safely(() => this.#handlers?.message(message))
+    }
+  })
 
   start(handlers: ChannelHandlers<In>): void {
     this.#handlers = handlers
-    this.#schedule()
+    this.#delivery.request()
   }
 
   readonly queuedBytes = 0
@@ -89,21 +98,7 @@ class MemoryChannel<In, Out> implements Channel<In, Out> {
   #deliver(message: In): void {
     if (this.#closed) return
     this.#inbox.push(message)
-    this.#schedule()
-  }
-
-  #schedule(): void {
-    if (this.#scheduled || this.#handlers === undefined) return
-    this.#scheduled = true
-    setImmediate(() => {
-      this.#scheduled = false
-      const batch = this.#inbox
-      this.#inbox = []
-      for (const message of batch) {
-        if (this.#closed) return
-        safely(() => this.#handlers?.message(message))
-      }
-    })
+    if (this.#handlers !== undefined) this.#delivery.request()
   }
 }
 

@@ -132,6 +132,28 @@ const MSS_PROPOSAL = mssMessage(POOL_KEY_NOISE_PROTOCOL)
 const MSS_NA = mssMessage('na')
 
 /**
+ * What the probe makes of the bytes received so far: a head (it took our
+ * handshake's protocol), an error saying what else listens there, or 'wait'
+ * for more.
+ */
+function readProbeAnswer(received: Buffer, where: string): 'head' | 'wait' | NotAHeadError {
+  const head = received.subarray(0, Math.min(received.length, MSS_HEADER.length))
+  if (!MSS_HEADER.subarray(0, head.length).equals(head)) {
+    const greeting = JSON.stringify(received.subarray(0, 16).toString('latin1'))
+    return new NotAHeadError(
+      `${where} is not libp2p (it greets with ${greeting}): it is not a meshpool head; check the address`,
+    )
+  }
+  const answer = received.subarray(MSS_HEADER.length)
+  if (answer.length >= MSS_NA.length && answer.subarray(0, MSS_NA.length).equals(MSS_NA)) {
+    return new NotAHeadError(
+      `${where} speaks libp2p but not meshpool's handshake (${POOL_KEY_NOISE_PROTOCOL}): another program, or a meshpool head of another version`,
+    )
+  }
+  return answer.length >= MSS_PROPOSAL.length ? 'head' : 'wait'
+}
+
+/**
  * Checks the address before libp2p dials it, over one plain TCP connection
  * that carries nothing derived from the pool key: nothing listening
  * (unreachable), a server that is not libp2p (not a head), or a libp2p peer
@@ -167,20 +189,8 @@ function probe(host: string, port: number): Promise<void> {
     socket.on('connect', () => socket.write(Buffer.concat([MSS_HEADER, MSS_PROPOSAL])))
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk])
-      const head = received.subarray(0, Math.min(received.length, MSS_HEADER.length))
-      if (!MSS_HEADER.subarray(0, head.length).equals(head)) {
-        const greeting = JSON.stringify(received.subarray(0, 16).toString('latin1'))
-        return finish(notAHead(`is not libp2p (it greets with ${greeting})`))
-      }
-      const answer = received.subarray(MSS_HEADER.length)
-      if (answer.length >= MSS_NA.length && answer.subarray(0, MSS_NA.length).equals(MSS_NA)) {
-        return finish(
-          new NotAHeadError(
-            `${host}:${port} speaks libp2p but not meshpool's handshake (${POOL_KEY_NOISE_PROTOCOL}): another program, or a meshpool head of another version`,
-          ),
-        )
-      }
-      if (answer.length >= MSS_PROPOSAL.length) finish()
+      const verdict = readProbeAnswer(received, `${host}:${port}`)
+      if (verdict !== 'wait') finish(verdict === 'head' ? undefined : verdict)
     })
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (

@@ -1,6 +1,5 @@
 import { join } from 'node:path'
 import type { Logger } from '@libp2p/interface'
-import { logger } from '@libp2p/logger'
 import { WORK_PROTOCOL } from '@meshpool/core'
 import { dialHead, parseHeadAddress } from '../net/dial.js'
 import { loadOrCreateIdentity } from '../net/identity.js'
@@ -16,6 +15,7 @@ import { defaultSlots } from './gpus.js'
 import { HeadReconnect } from './head-reconnect.js'
 import { Neighbours } from './neighbours.js'
 import { defaultStateDir } from './node-lock.js'
+import { nodeLog } from './node-log.js'
 import { defaultNodeName } from './node-name.js'
 import { PeerGate } from './peer-gate.js'
 import { lookupSlotUser, type SlotSetup, setUpSlots } from './slot-user.js'
@@ -90,7 +90,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const gate = new PeerGate(headPeerId ?? '')
   const peer = await nodePeer(init.stateDir, { listen, secret, gate })
   const name = init.name ?? defaultNodeName(peer.peerId.toString())
-  const log = logger(`meshpool:node:${name}`)
+  const log = nodeLog('node', name)
   const blobs = new BlobStore()
   await serveBlobs(peer, blobs)
   const codeDir = join(init.stateDir ?? defaultStateDir(), 'code')
@@ -108,7 +108,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     await peer.stop()
   }
   const { agent, neighbours } = nodeAgent(init, { name, peer, headPeerId, gate, slotSetup, log, stop })
-  const gossip = new UpdateGossip({ peer, headPeerId, head: headAddr, agent, blobs, onLine: init.onLine, log })
+  const gossip = new UpdateGossip({ peer, headPeerId, head: headAddr, agent, blobs, onLine: init.onLine, log, name })
   const dial = () => dialHead(peer, init.head, WORK_PROTOCOL, secret)
   const reconnect = new HeadReconnect({ agent, dial, onStatus: init.onStatus, log })
   try {
@@ -159,7 +159,7 @@ interface NodeContext {
  */
 function nodeAgent(init: NodeInit, node: NodeContext): { agent: NodeAgent; neighbours: Neighbours } {
   const { peer, slotSetup, stop } = node
-  const neighbours = new Neighbours(peer, node.headPeerId ?? '', () => agent.findPeers(), node.log.newScope('mesh'))
+  const neighbours = new Neighbours(peer, node.headPeerId ?? '', () => agent.findPeers(), nodeLog('mesh', node.name))
   const agent: NodeAgent = new NodeAgent({
     slots: init.slots ?? defaultSlots(),
     name: node.name,

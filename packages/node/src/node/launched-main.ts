@@ -2,10 +2,12 @@
  * The program `pool.launchWorkers()` starts for each node: it joins the head in
  * MESHPOOL_HEAD with the secret read from fd 3 (a pipe: the environment would
  * show it to its slots through /proc), prints `node <peer id>` and `ready`, and
- * leaves (draining) on SIGTERM, as `meshpool join` does.
+ * leaves (draining) on SIGTERM, as `meshpool join` does, and when the process
+ * that launched it ends, however it ends (see LIFELINE_FD).
  * Its options come as one JSON argument: { slots, gpus, stateDir, name, listen }.
  */
-import { closeSync, readFileSync } from 'node:fs'
+import { closeSync, readFileSync, rmSync } from 'node:fs'
+import { Socket } from 'node:net'
 import type { PoolAccess } from '../net/psk.js'
 import { parseGpuSelection, planSlots } from './gpus.js'
 import { joinHead } from './join-head.js'
@@ -14,6 +16,15 @@ import { joinHead } from './join-head.js'
 const ACCESS_FD = 3
 const access = JSON.parse(readFileSync(ACCESS_FD, 'utf8')) as Pick<PoolAccess, 'token' | 'password' | 'poolKeyFile'>
 closeSync(ACCESS_FD)
+/**
+ * A pipe whose other end only the launcher holds, and never writes to: it
+ * closes when the launcher's process ends, by close(), an uncaught error or
+ * SIGKILL, and the node then drains and leaves rather than outlive it.
+ */
+const LIFELINE_FD = 4
+/** What to do once the launcher is gone: before the node has joined, just end. */
+let onLauncherGone = (): void => process.exit(0)
+watchLauncher(() => onLauncherGone())
 
 const options = JSON.parse(process.argv[2] ?? '{}') as {
   slots?: number
@@ -51,12 +62,30 @@ const node = await joinHead({
 process.stdout.write(`node ${node.peerId}\nready\n`)
 let leaving = false
 const leave = (): void => {
-  if (leaving) process.exit(0)
+  if (leaving) return
   leaving = true
   void node
     .drain()
     .then(() => node.stop())
-    .then(() => process.exit(0))
+    .then(() => {
+      // The launcher removes it too, unless it is gone.
+      rmSync(options.stateDir, { recursive: true, force: true })
+      process.exit(0)
+    })
 }
-process.on('SIGTERM', leave)
-process.on('SIGINT', leave)
+// A second signal leaves at once; the launcher going away while the node drains changes nothing.
+const onSignal = (): void => (leaving ? process.exit(0) : leave())
+process.on('SIGTERM', onSignal)
+process.on('SIGINT', onSignal)
+onLauncherGone = leave
+
+function watchLauncher(onGone: () => void): void {
+  const lifeline = new Socket({ fd: LIFELINE_FD, readable: true, writable: false })
+  lifeline.on('error', () => {})
+  lifeline.once('close', () => {
+    // The launcher read this node's output: with it gone, what the node prints while it drains goes nowhere.
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+    onGone()
+  })
+  lifeline.resume()
+}

@@ -5,6 +5,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { MeshPeer } from '../net/peer.js'
 import type { NodeAgent } from './agent.js'
 import type { BlobStore } from './blob-store.js'
+import { nodeLog } from './node-log.js'
 import { fetchUpdateBlob } from './update-blob.js'
 
 /** Least time between two notes of a forged update in the node's log. */
@@ -21,6 +22,8 @@ export interface UpdateGossipInit {
   /** The node's own log. */
   onLine?: (line: string) => void
   log: Logger
+  /** The node's name, which tags its gossip and blob logs (see nodeLog). */
+  name: string
 }
 
 /**
@@ -39,7 +42,7 @@ export class UpdateGossip {
 
   constructor(init: UpdateGossipInit) {
     this.#init = init
-    this.#gossipLog = init.log.newScope('gossip')
+    this.#gossipLog = nodeLog('gossip', init.name)
   }
 
   start(): void {

@@ -1,3 +1,5 @@
+import { TickFlush } from '@meshpool/core'
+
 /**
  * What the worker writes with `process.stdout` / `process.stderr` (and so
  * `console`) goes to the agent over IPC, as lines, instead of down the pipes:
@@ -7,15 +9,13 @@
  */
 export function captureOutput(send: (lines: string[]) => void): { flush(): void } {
   let lines: string[] = []
-  let scheduled = false
-  const flush = (): void => {
-    scheduled = false
+  const flush = new TickFlush(() => {
     for (const partial of partials) partial.end()
     if (lines.length === 0) return
     const out = lines
     lines = []
     send(out)
-  }
+  })
   const partials = [process.stdout, process.stderr].map((stream) => {
     let partial = ''
     stream.write = ((chunk: unknown, encoding?: unknown, callback?: unknown): boolean => {
@@ -28,10 +28,7 @@ export function captureOutput(send: (lines: string[]) => void): { flush(): void 
       const parts = (partial + text).split('\n')
       partial = parts.pop() ?? ''
       lines.push(...parts.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line)))
-      if (!scheduled) {
-        scheduled = true
-        setImmediate(flush)
-      }
+      flush.request()
       const done = typeof encoding === 'function' ? encoding : callback
       if (typeof done === 'function') queueMicrotask(() => (done as () => void)())
       return true
@@ -45,5 +42,5 @@ export function captureOutput(send: (lines: string[]) => void): { flush(): void 
       },
     }
   })
-  return { flush }
+  return { flush: () => flush.now() }
 }
