@@ -72,6 +72,10 @@ export const SIZES = quick
 if (nodesArg !== undefined) SIZES.scaleNodes = [2, ...nodesArg.filter((n) => n !== 2)]
 if (idleArg !== undefined) SIZES.scaleIdleS = { default: idleArg }
 export const SLEEP_MS = 10
+/** Case i: simulated nodes per process (the head takes at most 256 connections from one address). */
+export const SIM_NODES_PER_PROCESS = 125
+/** Case i: how many of its nodes a simulating process joins at once (see bench/sim-nodes.js). */
+export const SIM_JOINS_AT_ONCE = 2
 export const SLOTS = 2
 export const IDEAL_S = (SIZES.sleepJobs * SLEEP_MS) / SLOTS / 1000
 export const STREAM_INPUTS = 10_000_000

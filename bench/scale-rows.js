@@ -1,6 +1,6 @@
 // The figures of case i (scale.js), in table order: for each number of simulated
 // nodes, with the targets of issue 16 at 100 and 1,000 nodes.
-import { fmtInt, fmtMB, fmtMs, k, SIZES } from './config.js'
+import { fmtInt, fmtMB, fmtMs, k, SIM_JOINS_AT_ONCE, SIZES } from './config.js'
 
 const [jobs0, jobs1] = SIZES.scaleJobs
 const largest = Math.max(...SIZES.scaleNodes)
@@ -47,7 +47,7 @@ function rowsOf(n) {
   if (n === 2) return dispatch
   const idleS = SIZES.scaleIdleS[n] ?? SIZES.scaleIdleS.default
   const rows = [
-    row(n, 'join', `${nodes} × 1 in-process slot: all joined (4 at a time per process)`, 'ms', fmtS),
+    row(n, 'join', `${nodes} × 1 in-process slot: all joined (${SIM_JOINS_AT_ONCE} at a time per process)`, 'ms', fmtS),
     ...dispatch,
     row(n, 'share', `${nodes}: dispatch (${k(jobs1)}) ÷ the 2-node rate of i`, '%', (v) => `${v.toFixed(0)} %`),
     row(n, 'p50', `${nodes}: updateWorkers → applied at every node, p50`, 'ms', fmtMs),

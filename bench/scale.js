@@ -6,14 +6,12 @@
 // from /proc over each phase, so a figure bounded by the simulation says so.
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { dir, fmtInt, password, quick, range, SIZES } from './config.js'
+import { dir, fmtInt, password, quick, range, SIM_JOINS_AT_ONCE, SIM_NODES_PER_PROCESS, SIZES } from './config.js'
 import { BENCH_DIR, BIN, quantile, rssMB, sleep, start, startHead, stop } from './lib.js'
 import { openPool, updateLatencies } from './pools.js'
 import { cpuWindow } from './proc-cpu.js'
 import { details, log, notes, record, runCase, values } from './results.js'
 
-/** Nodes per simulating process: the head takes at most 256 connections from one address. */
-const NODES_PER_PROCESS = 125
 /**
  * The simulating processes run at this nice level: on a machine with fewer cores than processes
  * the head gets the CPU it wants first, as on a machine of its own, and the simulation takes
@@ -82,12 +80,20 @@ async function caseScale(n, idleS, largest) {
 
 /** Starts the simulating processes, each dialling from a loopback address of its own; records the join time. */
 async function startSims(head, n, procs) {
-  const count = Math.max(Math.min(n, 2), Math.ceil(n / NODES_PER_PROCESS))
+  const count = Math.max(Math.min(n, 2), Math.ceil(n / SIM_NODES_PER_PROCESS))
   const t0 = performance.now()
   const sims = []
   for (let p = 0, first = 0; p < count; p++) {
     const size = Math.floor(n / count) + (p < n % count ? 1 : 0)
-    const args = [join(BENCH_DIR, 'sim-nodes.js'), head.address, String(size), String(first), `127.0.0.${11 + p}`]
+    const source = `127.0.0.${11 + p}`
+    const args = [
+      join(BENCH_DIR, 'sim-nodes.js'),
+      head.address,
+      String(size),
+      String(first),
+      source,
+      String(SIM_JOINS_AT_ONCE),
+    ]
     const sim = start(`sim-${p}`, args, { MESHPOOL_PASSWORD: password }, { nice: SIM_NICE })
     procs.push(sim)
     sims.push(sim)

@@ -2,7 +2,7 @@
 // (joinHead: its own libp2p peer, head link, heartbeats, leases, gossip mesh) whose
 // one slot runs the worker in this process (in-process-slot.js) instead of in a slot
 // process, so that a few of these processes can stand for 1,000 machines.
-// Usage: node bench/sim-nodes.js <head> <count> <first index> <source address>
+// Usage: node bench/sim-nodes.js <head> <count> <first index> <source address> <joins at once>
 //
 // It prints `joined <n> in <ms> ms, <r> retries` (n: those that joined; `gave up on <name>: <why>`
 // for each that could not), then `ready`, and `dropped <name>: <why>` whenever a node loses its
@@ -12,7 +12,7 @@ import net from 'node:net'
 import { joinHead } from 'meshpool'
 import { inProcessSlot } from './in-process-slot.js'
 
-const [head, count, first, source] = process.argv.slice(2)
+const [head, count, first, source, atOnce] = process.argv.slice(2)
 const n = Number(count)
 const password = process.env.MESHPOOL_PASSWORD
 
@@ -71,11 +71,11 @@ async function join(i) {
 }
 
 /**
- * Joins at once per process. A head swamped by a thousand handshakes at once answers the dial's
+ * Joins at once per process (`atOnce`). A head swamped by a thousand handshakes at once answers the dial's
  * probe too late (joinHead then fails as if the address were no head), so the nodes of each
  * process join a few at a time, as machines that boot over a minute or two would.
  */
-const AT_ONCE = 2
+const AT_ONCE = Number(atOnce)
 const nodes = []
 for (let i = 0; i < n; i += AT_ONCE) {
   const batch = Array.from({ length: Math.min(AT_ONCE, n - i) }, (_, j) => join(Number(first) + i + j))

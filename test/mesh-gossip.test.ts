@@ -13,14 +13,28 @@ const lines = (node: JoinedNode, pattern: RegExp): string[] =>
     .filter((line) => pattern.test(line))
 
 describe('a real mesh', () => {
-  it('updates reach nodes through other nodes: the head sends each to a few peers, not to all', async () => {
+  it('a small update reaches every node straight from the head, on its link', async () => {
+    const head = await startHead({ noWork: true })
+    const nodes = await Promise.all(
+      Array.from({ length: 6 }, () => joinNode(head.address, 1, { DEBUG: 'meshpool:gossip*' })),
+    )
+    const { pool, appliedBy } = await quietPool(head.address, nodes.length)
+    await using _ = pool
+    await pool.updateWorkers({ i: 1 })
+    expect(await appliedBy(nodes.length)).toBe(nodes.length)
+    // Not one copy came on gossip: each node received the one the head sent it.
+    for (const node of nodes) expect(lines(node, /meshpool:gossip:\S+ update \S+ from /)).toEqual([])
+  })
+
+  it('a bigger update reaches nodes through other nodes: the head sends it to a few peers, not to all', async () => {
     const head = await startHead({ noWork: true })
     const nodes = await Promise.all(
       Array.from({ length: 14 }, () => joinNode(head.address, 1, { DEBUG: 'meshpool:gossip*' })),
     )
     const { pool, appliedBy } = await quietPool(head.address, nodes.length)
     await using _ = pool
-    await pool.updateWorkers({ i: 1 })
+    // 14 copies of 320 KiB would pass the head's budget for sending an update on every link (4 MiB).
+    await pool.updateWorkers({ i: 1, pad: new Uint8Array(320 * 1024) })
     expect(await appliedBy(nodes.length)).toBe(nodes.length)
     // Each node logs every copy that reaches it (the first one is applied, later ones are dropped by gossipsub).
     const first = nodes.map((node) => lines(node, /meshpool:gossip:\S+ update \S+ from /)[0] ?? '')

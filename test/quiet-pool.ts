@@ -6,8 +6,9 @@ import { PASSWORD, tempDir, WORKER } from './harness.js'
 
 /**
  * A pool whose slots log each handleUpdate to a file, warmed on `nodes` nodes,
- * with heartbeats every 20 s: within a few seconds only gossip (or its
- * announcement of a big update) can bring an update to an idle slot.
+ * with heartbeats every 20 s: within a few seconds only the update's own
+ * delivery (on the head link, on gossip, or its announcement of a big one)
+ * can bring it to an idle slot.
  */
 export async function quietPool(address: string, nodes: number) {
   const updateLog = join(tempDir(), 'updates.log')

@@ -4,9 +4,11 @@ import {
   type HeadToClientMessage,
   type HeadToNodeMessage,
   type NodeMessage,
+  type UpdateEntry,
 } from '@meshpool/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { HeadService } from '../src/head/head-service.js'
+import { DIRECT_UPDATE_BYTES } from '../src/head/update-fanout.js'
 import { channelPair } from '../src/net/channel.js'
 import { until } from './head-fakes.js'
 
@@ -22,10 +24,12 @@ function peerSide<In extends { type: string }, Out>() {
   return { theirs, send: (m: Out) => mine.send(m), inbox, of, closed: () => closed }
 }
 
-/** A head with a clock the test moves, and a lease clock it ticks by hand. */
+/** A head with a clock the test moves, and a lease clock it ticks by hand (and what it published on gossip). */
 function headWithClock() {
   const clock = { now: 1_000_000, timers: 0, tick: () => {} }
+  const published: UpdateEntry[] = []
   const head = new HeadService({
+    publish: (entry) => published.push(entry),
     now: () => clock.now,
     repeat: (tick) => {
       clock.timers++
@@ -37,7 +41,7 @@ function headWithClock() {
     onNote: () => {},
   })
   heads.push(head)
-  return { head, clock }
+  return { head, clock, published }
 }
 
 async function fakeNode(head: HeadService, id: string, slots = 1) {
@@ -142,5 +146,26 @@ describe('the head service over in-memory channels', () => {
     await until(() => late.closed(), 'a late node turned away')
     head.start()
     expect(clock.timers).toBe(1)
+  })
+
+  it('sends a small update to each node of its pool on its link, and a big one on gossip', async () => {
+    const { head, published } = headWithClock()
+    const nodes = [await fakeNode(head, 'node-1'), await fakeNode(head, 'node-2'), await fakeNode(head, 'node-3')]
+    const client = await fakeClient(head)
+    // Two of the three nodes are given the pool, with a job each.
+    client.send({ type: 'submit', jobs: [1, 2].map((id) => ({ id, params: encodeValue(id) })) })
+    for (const node of nodes.slice(0, 2)) node.send({ type: 'pull', n: 1 })
+    await until(() => nodes.slice(0, 2).every((node) => node.of('lease').length > 0), 'both leases')
+    const live = (node: (typeof nodes)[number]) => node.of('updates').filter((m) => m.live === true)
+    client.send({ type: 'update', reqId: 1, value: encodeValue({ small: true }) })
+    await until(() => client.of('updated').length === 1, 'the small update logged')
+    await until(() => live(nodes[0] as (typeof nodes)[number]).length === 1, 'node-1 told')
+    expect(nodes.map((node) => live(node).length)).toEqual([1, 1, 0])
+    expect(published).toEqual([])
+    // Copies to both nodes past the budget: one publish on gossip, no copies on the links.
+    client.send({ type: 'update', reqId: 2, value: new Uint8Array(DIRECT_UPDATE_BYTES / 2 + 1) })
+    await until(() => client.of('updated').length === 2, 'the big update logged')
+    expect(published.map((entry) => entry.seq)).toEqual([2])
+    expect(nodes.map((node) => live(node).length)).toEqual([1, 1, 0])
   })
 })

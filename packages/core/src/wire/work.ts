@@ -1,6 +1,7 @@
 import type { ErrorShape } from '../errors.js'
 import {
   addrList,
+  bool,
   bytes,
   type Check,
   errorShapeCheck,
@@ -123,11 +124,13 @@ export type HeadToNodeMessage =
   /**
    * `dropped`: a catch-up found the pool's log no longer holding its updates up to
    * `through` (its byte budget). `announced`: updates too big for gossip, named so
-   * that nodes fetch them from the head at once.
+   * that nodes fetch them from the head at once. `live`: sent as the client
+   * updated, not in answer to a catch-up.
    */
   | {
       type: 'updates'
       entries: UpdateEntry[]
+      live?: boolean
       dropped?: { poolId: number; through: number }
       announced?: AnnouncedUpdate[]
     }
@@ -216,6 +219,7 @@ export const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   lease: message({ jobs: list(leasedJob) }),
   updates: message({
     entries: list(updateEntry),
+    live: optional(bool),
     dropped: optional(shape({ poolId: uint, through: uint })),
     announced: optional(list(shape({ poolId: uint, seq: uint, hash: optional(hash) }))),
   }),

@@ -14,6 +14,16 @@ import type { PoolRegistry } from './pool-registry.js'
 
 /** A catch-up is not answered while this much is still queued to the node. */
 const MAX_CATCHUP_QUEUED_BYTES = 64 * 1024 * 1024
+/**
+ * An update whose copies to every node of its pool come to at most this many
+ * bytes goes to each of them on its head link: one hop, and one copy per node.
+ * Gossip would have each node receive it from several mesh peers and pass it
+ * on, several times the work in all; on gossip, the head sends a bigger update
+ * to a few peers only, so its upload doesn't grow with the mesh.
+ */
+export const DIRECT_UPDATE_BYTES = 4 * 1024 * 1024
+/** A node this far behind on reading its link hears of an update with its next heartbeat instead, and catches up. */
+const MAX_LIVE_QUEUED_BYTES = 16 * 1024 * 1024
 
 export interface UpdateFanoutInit {
   /** Which nodes were given each pool. */
@@ -25,9 +35,10 @@ export interface UpdateFanoutInit {
 
 /**
  * A pool's updates on their way to nodes: each is logged in its pool's
- * update log and published (gossip for remote nodes, the channel for local
- * ones); a node that missed some hears the latest number with each
- * heartbeat and catches up from the log.
+ * update log and sent to the nodes given the pool, on their head links when
+ * that is small (see {@link DIRECT_UPDATE_BYTES}), else published on gossip
+ * (local nodes always get it on their channel); a node that missed some hears
+ * the latest number with each heartbeat and catches up from the log.
  */
 export class UpdateFanout {
   readonly #init: UpdateFanoutInit
@@ -39,9 +50,12 @@ export class UpdateFanout {
   /** A client's update: logged, published, and its number told to the client. */
   update(pool: PoolSession, message: Extract<ClientMessage, { type: 'update' }>): void {
     const entry = pool.log.append(message.value)
-    this.#init.publish(entry)
-    for (const node of this.#init.reach.givenTo(entry.poolId)) {
-      if (node.local) node.channel.send({ type: 'updates', entries: [entry] })
+    const nodes = this.#init.reach.givenTo(entry.poolId)
+    const direct = entry.value.byteLength * nodes.size <= DIRECT_UPDATE_BYTES
+    if (!direct) this.#init.publish(entry)
+    for (const node of nodes) {
+      const send = node.local || (direct && node.channel.queuedBytes <= MAX_LIVE_QUEUED_BYTES)
+      if (send) node.channel.send({ type: 'updates', entries: [entry], live: true })
     }
     pool.channel.send({ type: 'updated', reqId: message.reqId, seq: entry.seq })
   }

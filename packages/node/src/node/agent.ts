@@ -186,7 +186,8 @@ export class NodeAgent {
         this.#dispatcher.lease(message.jobs)
         break
       case 'updates':
-        this.#updates.caughtUp(message)
+        if (message.live === true) this.#updates.take(message.entries)
+        else this.#updates.caughtUp(message)
         break
       case 'cancel':
         this.#dispatcher.cancel(new Set(message.jobIds))
