@@ -133,14 +133,21 @@ function tail(text) {
   return lines.slice(-30).join('\n')
 }
 
-/** `meshpool head` on 127.0.0.1, a free port, no local slots (and `more` flags); resolves once it prints `ready`. */
+/**
+ * `meshpool head` on 127.0.0.1, a free port, no local slots (and `more` flags); resolves once it prints `ready`.
+ * Without a password, the head makes its join token (the default secret), kept as `proc.token`.
+ */
 export async function startHead(keyFile, password, more = []) {
   const args = [BIN, 'head', '--host', '127.0.0.1', '--port', '0', '--no-work', '--key-file', keyFile, ...more]
-  const proc = start('head', args, { MESHPOOL_PASSWORD: password })
+  const proc = start('head', args, { MESHPOOL_PASSWORD: password ?? '' })
   await proc.waitForLine(/^ready$/)
   const address = /\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/.exec(proc.output())?.[0]
   if (address === undefined) throw new Error(`no join address in the head's output:\n${proc.output()}`)
   proc.address = address
+  if (password === undefined) {
+    proc.token = /MESHPOOL_TOKEN=(\S+)/.exec(proc.output())?.[1]
+    if (proc.token === undefined) throw new Error(`no join token in the head's output:\n${proc.output()}`)
+  }
   return proc
 }
 

@@ -48,8 +48,10 @@ export async function updateLatencies(pool, slots, count, { sleepMs = 0, settle 
   return { latencies, applied, failed }
 }
 
+/** A pool on the head, with the head's secret: its token if it made one, else the bench's password. */
 export function openPool(head, options = {}) {
-  return createPool({ worker: WORKER, head: head.address, password, ...options })
+  const secret = head.token === undefined ? { password } : { token: head.token }
+  return createPool({ worker: WORKER, head: head.address, ...secret, ...options })
 }
 
 /**

@@ -6,7 +6,7 @@
 // from /proc over each phase, so a figure bounded by the simulation says so.
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { dir, fmtInt, password, quick, range, SIM_JOINS_AT_ONCE, SIM_NODES_PER_PROCESS, SIZES } from './config.js'
+import { dir, fmtInt, quick, range, SIM_JOINS_AT_ONCE, SIM_NODES_PER_PROCESS, SIZES } from './config.js'
 import { BENCH_DIR, BIN, quantile, rssMB, sleep, start, startHead, stop } from './lib.js'
 import { openPool, updateLatencies } from './pools.js'
 import { cpuWindow } from './proc-cpu.js'
@@ -43,7 +43,8 @@ async function caseScale(n, idleS, largest) {
   let pool
   const phases = {}
   try {
-    const head = await startHead(join(dir, `scale-${n}.key`), password, ['--dashboard-port', '0'])
+    // The head's join token, the default secret (a password would cost every client and node its KDF).
+    const head = await startHead(join(dir, `scale-${n}.key`), undefined, ['--dashboard-port', '0'])
     procs.push(head)
     const { sims, use, nodes } = await startSims(head, n, procs)
     // The bench itself is the client: its share shows too.
@@ -94,7 +95,7 @@ async function startSims(head, n, procs) {
       source,
       String(SIM_JOINS_AT_ONCE),
     ]
-    const sim = start(`sim-${p}`, args, { MESHPOOL_PASSWORD: password }, { nice: SIM_NICE })
+    const sim = start(`sim-${p}`, args, { MESHPOOL_TOKEN: head.token }, { nice: SIM_NICE })
     procs.push(sim)
     sims.push(sim)
     first += size
@@ -201,7 +202,7 @@ async function updates(pool, n, nodes) {
 /** `meshpool status` (the whole command, as a user runs it) and the dashboard's page and state. */
 async function answers(head, n, nodes) {
   const t0 = performance.now()
-  const status = start('status', [BIN, 'status', head.address], { MESHPOOL_PASSWORD: password })
+  const status = start('status', [BIN, 'status', head.address], { MESHPOOL_TOKEN: head.token })
   const code = await status.exited
   const statusMs = performance.now() - t0
   if (code !== 0 || !status.output().startsWith(`${nodes} node(s)`)) {

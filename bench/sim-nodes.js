@@ -14,7 +14,7 @@ import { inProcessSlot } from './in-process-slot.js'
 
 const [head, count, first, source, atOnce] = process.argv.slice(2)
 const n = Number(count)
-const password = process.env.MESHPOOL_PASSWORD
+const token = process.env.MESHPOOL_TOKEN
 
 // The head takes at most 256 connections from one IP address (MAX_CONNECTIONS_PER_IP, for nodes
 // behind one NAT). Each process of simulated nodes dials from a loopback address of its own
@@ -49,7 +49,7 @@ async function join(i) {
     try {
       return await joinHead({
         head,
-        password,
+        token,
         slots: 1,
         name,
         listen: [`/ip4/${source}/tcp/0`],

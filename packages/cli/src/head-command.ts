@@ -1,6 +1,7 @@
 import { printable } from '@meshpool/core'
+import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT } from '@meshpool/node/defaults'
 import type { SlotPlan } from '@meshpool/node/gpus'
-import { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type RunningHead, startHead } from '@meshpool/node/head'
+import type { RunningHead } from '@meshpool/node/head'
 import { Command, Option } from 'commander'
 import { integer } from './options.js'
 import { type AccessFlags, readAccess, readWebToken, withAccessOptions } from './password.js'
@@ -72,6 +73,8 @@ async function runHead(opts: HeadFlags): Promise<void> {
   const access = readAccess(opts, { optional: true })
   const webToken = readWebToken(opts.webTokenFile)
   const plan = opts.work ? await resolveSlots(opts) : { slots: 0, gpus: [] }
+  // Loaded here, not with the CLI: `meshpool status` and `--help` don't pay for the head's libp2p.
+  const { startHead } = await import('@meshpool/node/head')
   const head = await startHead({
     ...access,
     port: opts.port,

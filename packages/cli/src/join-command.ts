@@ -1,6 +1,7 @@
 import { printable } from '@meshpool/core'
+import { DEFAULT_DRAIN_TIMEOUT_MS } from '@meshpool/node/defaults'
 import { DEFAULT_NODE_LISTEN } from '@meshpool/node/listen-address'
-import { DEFAULT_DRAIN_TIMEOUT_MS, joinHead, type NodeInit } from '@meshpool/node/node'
+import type { NodeInit } from '@meshpool/node/node'
 import { acquireNodeLock, defaultStateDir, releaseNodeLockSync } from '@meshpool/node/node-lock'
 import { Command, Option } from 'commander'
 import { integer } from './options.js'
@@ -63,6 +64,7 @@ async function runNode(head: string, opts: JoinFlags): Promise<void> {
   process.once('exit', () => releaseNodeLockSync(opts.stateDir))
   try {
     const plan = await resolveSlots(opts)
+    const { joinHead } = await import('@meshpool/node/node')
     const node = await joinHead({
       head,
       ...access,

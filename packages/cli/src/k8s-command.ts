@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { DEFAULT_HEAD_PORT } from '@meshpool/node/head'
+import { DEFAULT_HEAD_PORT } from '@meshpool/node/defaults'
 import { Command } from 'commander'
 import { stringify } from 'yaml'
 import { comment, DEFAULT_MESHPOOL } from './cluster-text.js'

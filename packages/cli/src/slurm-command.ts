@@ -1,4 +1,4 @@
-import { DEFAULT_HEAD_PORT } from '@meshpool/node/head'
+import { DEFAULT_HEAD_PORT } from '@meshpool/node/defaults'
 import { Command } from 'commander'
 import { comment, DEFAULT_MESHPOOL, shellQuote } from './cluster-text.js'
 import { integer } from './options.js'

@@ -1,13 +1,8 @@
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import type { PoolAccess } from '../net/psk.js'
 import type { GpuInfo } from '../worker-types.js'
 import type { HeadStats, NodeEvent } from './head-types.js'
 
-/** @default 8899 */
-export const DEFAULT_HEAD_PORT = 8899
-/** Where a head keeps its identity unless told otherwise. */
-export const DEFAULT_HEAD_KEY_FILE = join(homedir(), '.meshpool', 'head.key')
+export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT } from '../defaults.js'
 
 export interface HeadInit extends PoolAccess {
   /** @default 8899 */

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import type { Logger } from '@libp2p/interface'
 import { WORK_PROTOCOL } from '@meshpool/core'
+import { DEFAULT_DRAIN_TIMEOUT_MS } from '../defaults.js'
 import { dialHead, parseHeadAddress } from '../net/dial.js'
 import { loadOrCreateIdentity } from '../net/identity.js'
 import { checkListenAddress, DEFAULT_NODE_LISTEN } from '../net/listen-address.js'
@@ -21,8 +22,7 @@ import { PeerGate } from './peer-gate.js'
 import { lookupSlotUser, type SlotSetup, setUpSlots } from './slot-user.js'
 import { UpdateGossip } from './update-gossip.js'
 
-/** How long a stopping node lets its running jobs finish. @default 30000 */
-export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
+export { DEFAULT_DRAIN_TIMEOUT_MS } from '../defaults.js'
 
 export interface NodeInit extends PoolAccess {
   head: string
