@@ -74,4 +74,48 @@ describe('LeaseTable', () => {
     expect(leases.takeNode('n1')).toStrictEqual([])
     expect(leases.overdueNodes(1000)).toStrictEqual([])
   })
+
+  it('a tick looks at no lease of a node until its first one could have run out', () => {
+    const leases = new LeaseTable(() => 0)
+    let looks = 0
+    /** A job that counts each time its expiry is read. */
+    const counted = (jobId: number): Job => {
+      const j = job(jobId)
+      let expiresAt = 0
+      Object.defineProperty(j, 'expiresAt', {
+        get: () => {
+          looks++
+          return expiresAt
+        },
+        set: (v: number) => {
+          expiresAt = v
+        },
+      })
+      return j
+    }
+    const jobs = Array.from({ length: 1000 }, (_, i) => counted(i))
+    for (const [i, j] of jobs.entries()) leases.grant(j, `n${i % 10}`, 1000)
+    looks = 0
+    for (let now = 0; now < 1000; now += 100) {
+      expect(leases.overdueNodes(now)).toEqual([])
+      expect(leases.expire(now)).toEqual([])
+    }
+    expect(looks).toBe(0)
+    // Node n3 stops renewing; the others renew. Only n3's leases run out, and only its are looked at.
+    for (let n = 0; n < 10; n++) if (n !== 3) leases.renew(`n${n}`, () => 2000)
+    looks = 0
+    expect(leases.overdueNodes(1000)).toEqual(['n3'])
+    expect(leases.expire(1000).map((e) => e.nodeId)).toEqual(Array(100).fill('n3'))
+    expect(looks).toBeLessThanOrEqual(2 * 100)
+    expect(leases.heldBy('n3')).toBe(0)
+    expect(leases.expire(1999)).toEqual([])
+    // A node whose earliest lease ended meanwhile is looked at once, then keeps its next deadline.
+    const early = job(5000)
+    leases.grant(early, 'n0', 1500)
+    leases.end(early)
+    expect(leases.expire(1500)).toEqual([])
+    looks = 0
+    expect(leases.expire(1600)).toEqual([])
+    expect(looks).toBe(0)
+  })
 })

@@ -12,6 +12,13 @@ export const DEFAULT_LEASE_MS = 3000
  */
 export class LeaseTable {
   readonly #byNode = new Map<string, Set<Job>>()
+  /**
+   * Per node, no later than its first lease to run out: a tick looks inside
+   * only the nodes whose deadline has come, so the leases of nodes that
+   * heartbeat cost nothing between heartbeats. (A lease that ends leaves the
+   * deadline early, never late: that node is looked at once more.)
+   */
+  readonly #deadline = new Map<string, number>()
   #nextLeaseId: number
   #granted = 0
   #expired = 0
@@ -53,6 +60,7 @@ export class LeaseTable {
     job.nodeId = nodeId
     job.expiresAt = expiresAt
     this.#held(nodeId).add(job)
+    if (!(expiresAt >= (this.#deadline.get(nodeId) ?? Number.POSITIVE_INFINITY))) this.#deadline.set(nodeId, expiresAt)
   }
 
   /** Whether a report names the job's lease of now. */
@@ -81,7 +89,12 @@ export class LeaseTable {
   renew(nodeId: string, expiresAt: (job: Job) => number): number {
     const held = this.#byNode.get(nodeId)
     if (held === undefined) return 0
-    for (const job of held) job.expiresAt = expiresAt(job)
+    let first = Number.POSITIVE_INFINITY
+    for (const job of held) {
+      job.expiresAt = expiresAt(job)
+      if (job.expiresAt < first) first = job.expiresAt
+    }
+    this.#setDeadline(nodeId, first)
     return held.size
   }
 
@@ -89,6 +102,7 @@ export class LeaseTable {
   takeNode(nodeId: string): Job[] {
     const held = this.#byNode.get(nodeId)
     this.#byNode.delete(nodeId)
+    this.#deadline.delete(nodeId)
     if (held === undefined) return []
     const jobs = [...held].reverse()
     for (const job of jobs) {
@@ -102,8 +116,9 @@ export class LeaseTable {
   /** Ends, and remembers, every lease that ran out by `now`. Returns their jobs, node by node, newest first. */
   expire(now: number): Array<{ nodeId: string; job: Job }> {
     const ended: Array<{ nodeId: string; job: Job }> = []
-    for (const [nodeId, held] of this.#byNode) {
-      const expired = [...held].filter((job) => job.expiresAt <= now)
+    for (const nodeId of this.#due(now)) {
+      const { out: expired, next } = this.#runOut(nodeId, now)
+      this.#setDeadline(nodeId, next)
       for (const job of expired.reverse()) {
         this.#expired++
         remember(job, nodeId)
@@ -116,16 +131,35 @@ export class LeaseTable {
 
   /** Nodes holding a lease that has run out by `now` (they stopped renewing). */
   overdueNodes(now: number): string[] {
-    const overdue: string[] = []
-    for (const [nodeId, held] of this.#byNode) {
-      for (const job of held) {
-        if (job.expiresAt <= now) {
-          overdue.push(nodeId)
-          break
-        }
-      }
+    return this.#due(now).filter((nodeId) => {
+      const { out, next } = this.#runOut(nodeId, now)
+      // Its deadline came with no lease run out (the early one had ended): the next one is its deadline.
+      if (out.length === 0) this.#setDeadline(nodeId, next)
+      return out.length > 0
+    })
+  }
+
+  /** The nodes whose deadline has come (by their deadline alone: O(nodes), no lease looked at). */
+  #due(now: number): string[] {
+    const due: string[] = []
+    for (const [nodeId, deadline] of this.#deadline) if (deadline <= now) due.push(nodeId)
+    return due
+  }
+
+  /** The node's leases that have run out by `now`, oldest first, and when the first of the others runs out. */
+  #runOut(nodeId: string, now: number): { out: Job[]; next: number } {
+    const out: Job[] = []
+    let next = Number.POSITIVE_INFINITY
+    for (const job of this.#byNode.get(nodeId) ?? []) {
+      if (job.expiresAt <= now) out.push(job)
+      else if (job.expiresAt < next) next = job.expiresAt
     }
-    return overdue
+    return { out, next }
+  }
+
+  #setDeadline(nodeId: string, deadline: number): void {
+    if (deadline === Number.POSITIVE_INFINITY) this.#deadline.delete(nodeId)
+    else this.#deadline.set(nodeId, deadline)
   }
 
   #held(nodeId: string): Set<Job> {
