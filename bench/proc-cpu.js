@@ -39,7 +39,7 @@ export function waitSeconds(pid) {
 
 /**
  * A window over some processes (`{ name, pid }`): `end()` gives each one's CPU use over
- * it (`percent`, of one core) and the share of it its event loop waited for a CPU (`waiting`).
+ * it (`cpuSeconds`; `percent`, of one core) and the share of it its event loop waited for a CPU (`waiting`).
  */
 export function cpuWindow(procs) {
   const t0 = performance.now()
@@ -52,6 +52,7 @@ export function cpuWindow(procs) {
       const machine = {
         name: 'machine',
         pid: 0,
+        cpuSeconds: machineBusySeconds() - machine0,
         percent: ((machineBusySeconds() - machine0) / seconds) * 100,
         waiting: 0,
       }
@@ -59,6 +60,7 @@ export function cpuWindow(procs) {
         .map((proc, i) => ({
           name: proc.name,
           pid: proc.pid,
+          cpuSeconds: cpuSeconds(proc.pid) - start[i][0],
           percent: ((cpuSeconds(proc.pid) - start[i][0]) / seconds) * 100,
           waiting: ((waitSeconds(proc.pid) - start[i][1]) / seconds) * 100,
         }))

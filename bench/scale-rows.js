@@ -11,6 +11,7 @@ const fmtPct = (v) => `${v.toFixed(v < 10 ? 1 : 0)} %`
 const TARGETS = {
   100: {
     share: ['≥ 80 %', (v) => v >= 80],
+    capacity: ['≥ 80 %', (v) => v >= 80],
     p99: ['< 250 ms', (v) => v < 250],
     drops: ['0', (v) => v === 0],
   },
@@ -43,6 +44,7 @@ function rowsOf(n) {
   const dispatch = [
     row(n, 'rate0', `${nodes}: dispatch, ${k(jobs0)} trivial jobs`, 'jobs/s', (v) => `${fmtInt(v)} jobs/s`),
     row(n, 'rate1', `${nodes}: dispatch, ${k(jobs1)} trivial jobs`, 'jobs/s', (v) => `${fmtInt(v)} jobs/s`),
+    row(n, 'headcpu', `${nodes}: head CPU per job dispatched`, 'µs', (v) => `${v.toFixed(1)} µs`),
   ]
   if (n === 2) return dispatch
   const idleS = SIZES.scaleIdleS[n] ?? SIZES.scaleIdleS.default
@@ -50,6 +52,7 @@ function rowsOf(n) {
     row(n, 'join', `${nodes} × 1 in-process slot: all joined (${SIM_JOINS_AT_ONCE} at a time per process)`, 'ms', fmtS),
     ...dispatch,
     row(n, 'share', `${nodes}: dispatch (${k(jobs1)}) ÷ the 2-node rate of i`, '%', (v) => `${v.toFixed(0)} %`),
+    row(n, 'capacity', `${nodes}: the head's jobs per CPU-second ÷ with 2 nodes`, '%', (v) => `${v.toFixed(0)} %`),
     row(n, 'p50', `${nodes}: updateWorkers → applied at every node, p50`, 'ms', fmtMs),
     row(n, 'p99', `${nodes}: updateWorkers → applied at every node, p99`, 'ms', fmtMs),
     row(n, 'cpu', `${nodes}: head CPU per idle second (${idleS} s idle), of one core`, '%', fmtPct),

@@ -33,6 +33,9 @@ export async function stageScale() {
   for (const n of SIZES.scaleNodes) {
     const rate = values.get(`i.rate1.${n}`)
     if (n !== 2 && rate !== undefined && base !== undefined) record(`i.share.${n}`, (rate / base) * 100)
+    const cost = values.get(`i.headcpu.${n}`)
+    const baseCost = values.get('i.headcpu.2')
+    if (n !== 2 && cost !== undefined && baseCost !== undefined) record(`i.capacity.${n}`, (baseCost / cost) * 100)
   }
 }
 
@@ -56,6 +59,9 @@ async function caseScale(n, idleS, largest) {
     const warm = await pool.map(range(nodes * 20), { settle: true })
     record(`i.failed.${n}`, warm.filter((r) => !r.ok).length)
     phases.dispatch = await measured(watched, 'dispatch', () => dispatch(pool, n))
+    // The head's own cost per job, which contention for the 2 cores doesn't change (its rate does).
+    const headCpu = phases.dispatch.find((p) => p.name === 'head').cpuSeconds
+    record(`i.headcpu.${n}`, (headCpu / SIZES.scaleJobs.reduce((a, b) => a + b, 0)) * 1e6)
     if (n > 2) {
       phases.updates = await measured(watched, 'updates', () => updates(pool, n, nodes))
       phases.idle = await measured(watched, 'idle', () => sleep(idleS * 1000))
