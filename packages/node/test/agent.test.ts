@@ -2,6 +2,7 @@ import { encodeValue, type HeadToNodeMessage, type NodeMessage } from '@meshpool
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { channelPair } from '../src/net/channel.js'
 import { NodeAgent } from '../src/node/agent.js'
+import { IDLE_HEARTBEAT_MS } from '../src/node/head-link.js'
 import { FakeProcess, job, settle, spec } from './fake-slot.js'
 
 // The agent's parts wired together, over an in-memory channel to a head the test plays, with
@@ -71,6 +72,42 @@ describe('a node agent', () => {
     process().tell({ type: 'disposed' })
     await stopped
     expect(process().stops).toBe(1)
+  })
+
+  it('heartbeats every leaseMs / 3 while it holds a job, and every 5 s while it holds none', async () => {
+    const { head, of, process } = agentWithHead()
+    head.send({ type: 'welcome', nodeId: 'node-1' })
+    head.send({ type: 'pool', pool: spec(1, { leaseMs: 300 }) })
+    await turn()
+    // Idle: nothing to renew.
+    vi.advanceTimersByTime(IDLE_HEARTBEAT_MS - 1)
+    await turn()
+    expect(of('heartbeat')).toHaveLength(0)
+    vi.advanceTimersByTime(1)
+    await turn()
+    expect(of('heartbeat')).toHaveLength(1)
+    // A lease brings the lease cadence back at once (its renewal is due within 300 ms).
+    head.send({ type: 'lease', jobs: [job(1)] })
+    await turn()
+    process().tell({ type: 'loaded' })
+    await turn()
+    for (let i = 0; i < 3; i++) {
+      vi.advanceTimersByTime(100)
+      await turn()
+    }
+    expect(of('heartbeat')).toHaveLength(4)
+    // The job done, the heartbeat after the next slows down again.
+    process().tell({ type: 'results', results: [{ jobId: 1, ms: 4, ok: true, value: encodeValue(1) }] })
+    await turn()
+    vi.advanceTimersByTime(100)
+    await turn()
+    expect(of('heartbeat')).toHaveLength(5)
+    vi.advanceTimersByTime(IDLE_HEARTBEAT_MS - 1)
+    await turn()
+    expect(of('heartbeat')).toHaveLength(5)
+    vi.advanceTimersByTime(1)
+    await turn()
+    expect(of('heartbeat')).toHaveLength(6)
   })
 
   it("gives back the jobs of a pool whose worker can't load here, and tells the head so once", async () => {

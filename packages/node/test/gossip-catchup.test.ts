@@ -13,9 +13,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor } from '../../../test/wait-for.js'
 import { PoolClient } from '../dist/client/pool-client.js'
 import { HeadService } from '../dist/head/head-service.js'
+import { DIRECT_UPDATE_BYTES } from '../dist/head/update-fanout.js'
 import { channelPair } from '../dist/net/channel.js'
 // Built code (pnpm test builds first): the agent forks dist/slot/main.js.
 import { NodeAgent } from '../dist/node/agent.js'
+import { IDLE_HEARTBEAT_MS } from '../dist/node/head-link.js'
 
 const WORKER = new URL('./fixtures/worker.js', import.meta.url).pathname
 const cleanups: Array<() => unknown> = []
@@ -48,7 +50,7 @@ describe('a node cut off from gossip', () => {
     const client = new PoolClient({
       worker: WORKER,
       init: encodeValue({ updateLog }),
-      settings: { leaseMs: 600 }, // heartbeats every 200 ms
+      settings: { leaseMs: 600 }, // heartbeats every 200 ms while it holds a job, 5 s while idle
     })
     const [clientSide, headClientSide] = channelPair<HeadToClientMessage, ClientMessage>()
     head.attachClient(headClientSide)
@@ -58,14 +60,16 @@ describe('a node cut off from gossip', () => {
     const applied = () =>
       readFileSync(updateLog, 'utf8')
         .split('\n')
-        .filter(Boolean)
+        .slice(0, -1) // whole lines only: a big one may be half written
         .map((l) => JSON.parse(l).i)
-    await client.update(encodeValue({ i: 1 }))
+    // Updates this big go on gossip (a small one would go on the node's link to the head).
+    const pad = 'x'.repeat(DIRECT_UPDATE_BYTES)
+    await client.update(encodeValue({ i: 1, pad }))
     await waitFor(() => applied().length === 1, 3000, 'the first update by gossip')
     cut = true
-    for (let i = 2; i <= 6; i++) await client.update(encodeValue({ i }))
-    // No gossip, no job: the head's answer to a heartbeat names the pool's latest update.
-    await waitFor(() => applied().length === 6, 3000, 'the missed updates')
+    for (let i = 2; i <= 6; i++) await client.update(encodeValue({ i, pad }))
+    // No gossip, no job: the head's answer to a heartbeat (every 5 s from an idle node) names the pool's latest update.
+    await waitFor(() => applied().length === 6, IDLE_HEARTBEAT_MS + 3000, 'the missed updates')
     expect(applied()).toEqual([1, 2, 3, 4, 5, 6])
-  })
+  }, 20_000)
 })

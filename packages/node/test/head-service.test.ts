@@ -168,4 +168,26 @@ describe('the head service over in-memory channels', () => {
     expect(published.map((entry) => entry.seq)).toEqual([2])
     expect(nodes.map((node) => live(node).length)).toEqual([1, 1, 0])
   })
+
+  it('answers a heartbeat with the pools’ latest updates only when they changed since it last told the node', async () => {
+    const { head } = headWithClock()
+    const node = await fakeNode(head, 'node-1')
+    const client = await fakeClient(head)
+    client.send({ type: 'submit', jobs: [{ id: 1, params: encodeValue(1) }] })
+    node.send({ type: 'pull', n: 1 })
+    await until(() => node.of('lease').length > 0, 'a lease')
+    client.send({ type: 'update', reqId: 1, value: encodeValue('a') })
+    await until(() => client.of('updated').length === 1, 'the update logged')
+    const heartbeats = async (n: number) => {
+      for (let i = 0; i < n; i++) node.send({ type: 'heartbeat' })
+      await until(() => head.nodes().find((s) => s.nodeId === 'node-1')?.lastHeartbeat !== undefined, 'heartbeats')
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+    }
+    await heartbeats(3)
+    expect(node.of('seqs').map((m) => m.seqs)).toEqual([[{ poolId: 1, seq: 1 }]])
+    client.send({ type: 'update', reqId: 2, value: encodeValue('b') })
+    await until(() => client.of('updated').length === 2, 'the second update logged')
+    await heartbeats(2)
+    expect(node.of('seqs').map((m) => m.seqs)).toEqual([[{ poolId: 1, seq: 1 }], [{ poolId: 1, seq: 2 }]])
+  })
 })

@@ -105,6 +105,8 @@ export interface NodeSession {
   failed: number
   joinedAt: number
   lastHeartbeat: number
+  /** The pools' latest updates as the head last told them to the node (see UpdateFanout.sendSeqs). */
+  seqsTold?: string
 }
 
 export interface PoolSession {

@@ -60,14 +60,21 @@ export class UpdateFanout {
     pool.channel.send({ type: 'updated', reqId: message.reqId, seq: entry.seq })
   }
 
-  /** The latest update of each pool the node was given, in answer to its heartbeat. */
+  /**
+   * The latest update of each pool the node was given, in answer to its
+   * heartbeat; not again while it is what the node was told last (a mesh at
+   * rest sends no answers).
+   */
   sendSeqs(node: NodeSession): void {
     const seqs: Array<{ poolId: number; seq: number }> = []
     for (const poolId of node.poolsSent) {
       const seq = this.#init.pools.seqOf(poolId)
       if (seq > 0) seqs.push({ poolId, seq })
     }
-    if (seqs.length > 0) node.channel.send({ type: 'seqs', seqs })
+    const told = seqs.map(({ poolId, seq }) => `${poolId}:${seq}`).join(',')
+    if (seqs.length === 0 || told === node.seqsTold) return
+    node.seqsTold = told
+    node.channel.send({ type: 'seqs', seqs })
   }
 
   /** A node asks for the updates it missed, from the log (or hears that the oldest of them were dropped). */

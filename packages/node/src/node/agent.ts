@@ -79,6 +79,7 @@ export class NodeAgent {
       hello: () => this.#hello(),
       onMessage: (message) => this.#onHeadMessage(message),
       shortestLeaseMs: () => this.#pools.shortestLeaseMs(),
+      holding: () => this.#dispatcher.holding(),
       slotStates: () => this.#slots.map((slot) => slot.state),
       ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     })

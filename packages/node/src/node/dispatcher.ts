@@ -88,6 +88,11 @@ export class Dispatcher {
     return unstarted
   }
 
+  /** Whether any leased job is here: queued, waiting in a slot, or running. */
+  holding(): boolean {
+    return this.#queue.length > 0 || this.#slots.some((slot) => slot.jobs.count > 0 || slot.pendingJob !== undefined)
+  }
+
   /** Slots running a job still wanted. */
   busySlots(): number {
     return this.#slots.filter((slot) => slot.jobs.busy).length
