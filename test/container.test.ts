@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createPool } from 'meshpool'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
@@ -69,6 +69,15 @@ function timed<T>(what: string, work: () => T): T {
   return result
 }
 
+/** The local base image's name, made by scripts/container-base.sh unless a run before made it. */
+function makeBase(): string {
+  const run = spawnSync('bash', [join(ROOT, 'scripts/container-base.sh')], { env, encoding: 'utf8' })
+  if (run.status !== 0) throw new Error(`scripts/container-base.sh exited ${run.status}:\n${run.stderr}`)
+  // Its last line on stderr says whether the base was cached or made.
+  timings.push(`the base: ${run.stderr.trim().split('\n').pop()}`)
+  return run.stdout.trim().split('\n').pop() as string
+}
+
 beforeAll(() => {
   const why = podmanUnavailable()
   if (why !== undefined) throw new Error(why)
@@ -79,14 +88,7 @@ beforeAll(() => {
     '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\nruntime = "runc"\n',
   )
   env = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin`, CONTAINERS_CONF: conf }
-  const base = timed(
-    'scripts/container-base.sh (cached after the first run)',
-    () =>
-      execFileSync('bash', [join(ROOT, 'scripts/container-base.sh')], { env, encoding: 'utf8', stdio: 'pipe' })
-        .trim()
-        .split('\n')
-        .pop() as string,
-  )
+  const base = timed('scripts/container-base.sh', makeBase)
   timed('the one-file build (scripts/build-dist.mjs)', () =>
     execFileSync(process.execPath, [join(ROOT, 'scripts/build-dist.mjs')], { stdio: 'pipe' }),
   )
@@ -136,6 +138,50 @@ function expectSlotUser(results: Out[], node: string): void {
   expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe(slotUid)
 }
 
+/** The test worker maps on both nodes; node-1's slots run as meshpool-slot (the uid of the process that ran its jobs). */
+async function expectMapOnBoth(head: string, password: string): Promise<void> {
+  await using pool = await createPool({ worker: WORKER, head, password, output: 'ignore' })
+  const inputs = Array.from({ length: 60 }, (_, x) => ({ x, delayMs: 20 }))
+  const results = (await pool.map(inputs)) as Out[]
+  expect(
+    results.map((r) => r.y),
+    allLogs(),
+  ).toEqual(inputs.map(({ x }) => x * 2))
+  expect(new Set(results.map((r) => r.node)).size, 'both nodes ran jobs').toBe(2)
+  // While the pool is open, so that its slots are there to look at.
+  expectSlotUser(results, `${PREFIX}-node-1`)
+}
+
+/** node_modules with one package, `meshpool-image-dep`, for the nodes' /work. */
+function workPackages(): string {
+  const dir = join(tempDir(), 'node_modules')
+  const pkg = join(dir, 'meshpool-image-dep')
+  mkdirSync(pkg, { recursive: true })
+  writeFileSync(join(pkg, 'package.json'), '{"name":"meshpool-image-dep","type":"module","exports":"./index.js"}\n')
+  writeFileSync(join(pkg, 'index.js'), 'export const triple = (x) => x * 3\n')
+  chmodSync(dirname(dir), 0o755)
+  return dir
+}
+
+/** A shipped worker that imports a package the client doesn't have: every node finds it in /work/node_modules. */
+async function expectImportsFromWork(head: string, password: string): Promise<void> {
+  const worker = join(tempDir(), 'triple-worker.js')
+  writeFileSync(
+    worker,
+    [
+      "import { triple } from 'meshpool-image-dep'",
+      'export default class {',
+      '  constructor(init, ctx) { this.node = ctx.nodeId }',
+      '  async run({ x }) { await new Promise((r) => setTimeout(r, 50)); return { y: triple(x), node: this.node } }',
+      '}',
+    ].join('\n'),
+  )
+  await using pool = await createPool({ worker: pathToFileURL(worker), head, password, output: 'ignore' })
+  const results = (await pool.map(Array.from({ length: 30 }, (_, x) => ({ x })))) as Array<{ y: number; node: string }>
+  expect(results.map((r) => r.y)).toEqual(Array.from({ length: 30 }, (_, x) => x * 3))
+  expect(new Set(results.map((r) => r.node)).size, `both nodes ran jobs\n${allLogs()}`).toBe(2)
+}
+
 describe('the container image (Containerfile)', () => {
   it('has meshpool as its entrypoint, and as `meshpool` on the PATH', () => {
     const [config] = JSON.parse(podman(['image', 'inspect', IMAGE])) as Array<{
@@ -178,23 +224,21 @@ describe('the container image (Containerfile)', () => {
     ]).trim()
     const address = node.command[2] as string
     const hostName = /^\/dns4\/([^/]+)\//.exec(address)?.[1] as string
-    const nodeArgs = [...secret, '--add-host', `${hostName}:${headIp}`]
+    // The packages workers import, in the image's working folder, as an image built FROM it would have them.
+    const nodeArgs = [
+      ...secret,
+      '--add-host',
+      `${hostName}:${headIp}`,
+      '--volume',
+      `${workPackages()}:/work/node_modules:ro`,
+    ]
     start(`${PREFIX}-node-0`, [...nodeArgs, '--entrypoint', ''], node.command)
     start(`${PREFIX}-node-1`, nodeArgs, [...node.command.slice(1), '--slot-user', 'meshpool-slot'])
     await Promise.all([waitReady(`${PREFIX}-node-0`), waitReady(`${PREFIX}-node-1`)])
 
     const port = /127\.0\.0\.1:(\d+)/.exec(podman(['port', `${PREFIX}-head`, '8899']))?.[1] as string
     const published = address.replace(/^\/dns4\/[^/]+\/tcp\/\d+/, `/ip4/127.0.0.1/tcp/${port}`)
-    await using pool = await createPool({ worker: WORKER, head: published, password, output: 'ignore' })
-    const inputs = Array.from({ length: 60 }, (_, x) => ({ x, delayMs: 20 }))
-    const results = (await pool.map(inputs)) as Out[]
-    expect(
-      results.map((r) => r.y),
-      allLogs(),
-    ).toEqual(inputs.map(({ x }) => x * 2))
-    expect(new Set(results.map((r) => r.node)).size, 'both nodes ran jobs').toBe(2)
-
-    // node-1's slots run as meshpool-slot: the uid of the process that ran its jobs.
-    expectSlotUser(results, `${PREFIX}-node-1`)
+    await expectMapOnBoth(published, password)
+    await expectImportsFromWork(published, password)
   })
 })
