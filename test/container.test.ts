@@ -96,7 +96,7 @@ beforeAll(() => {
     podman(['build', '--quiet', '--build-arg', `BASE=${base}`, '-t', IMAGE, ROOT]),
   )
   podman(['network', 'create', NETWORK])
-}, 300_000)
+}, 420_000)
 
 afterAll(async () => {
   console.log(timings.join('\n'))
