@@ -109,10 +109,16 @@ afterAll(async () => {
 interface Pod {
   image: string
   command: string[]
+  volumeMounts?: Array<{ mountPath: string; readOnly?: boolean }>
 }
 
 /** The manifests as a user prints them, every flag at its default but CPU nodes (no GPUs here). */
-async function printedManifests(): Promise<{ head: Pod; node: Pod; password: string; keyFile: string }> {
+async function printedManifests(): Promise<{
+  head: Pod
+  node: Pod
+  password: string
+  keyFiles: Record<string, string>
+}> {
   const proc = meshpool(['k8s', '--workers', '2', '--gpus-per-worker', '0'])
   expect(await proc.exited, proc.output()).toBe(0)
   const docs = parseAllDocuments(proc.output()).map((doc) => doc.toJS() as K8sObject)
@@ -124,7 +130,7 @@ async function printedManifests(): Promise<{ head: Pod; node: Pod; password: str
     head: pod('Deployment', 'meshpool-head'),
     node: pod('StatefulSet', 'meshpool-nodes'),
     password: (find('Secret', 'meshpool-password').stringData as { password: string }).password,
-    keyFile: (find('Secret', 'meshpool-head-identity').data as { 'head.key': string })['head.key'],
+    keyFiles: find('Secret', 'meshpool-head-identity').data as Record<string, string>,
   }
 }
 
@@ -196,22 +202,37 @@ describe('the container image (Containerfile)', () => {
   })
 
   it("runs the k8s manifests' head and nodes as containers, and a client on the host maps on them", async () => {
-    const { head, node, password, keyFile } = await printedManifests()
+    const { head, node, password, keyFiles } = await printedManifests()
     expect([head.image, node.image]).toEqual([IMAGE, IMAGE])
+    expect(Object.keys(keyFiles).sort()).toEqual(['admin.key', 'head.key'])
 
-    // The identity Secret as the kubelet mounts it: a read-only folder, the file root's, mode 0400.
+    // The pod's volumes as the kubelet mounts them: the emptyDir, and each file of the identity Secret
+    // (the file root's, mode 0400) read-only at its subPath inside it.
+    const mounts = head.volumeMounts ?? []
+    expect(mounts.map((m) => [m.mountPath, m.readOnly ?? false])).toEqual([
+      ['/state', false],
+      ['/state/head/head.key', true],
+      ['/state/head/admin.key', true],
+    ])
+    const state = join(tempDir(), 'state')
     const identity = join(tempDir(), 'identity')
+    mkdirSync(state, { mode: 0o777 })
     mkdirSync(identity)
-    writeFileSync(join(identity, 'head.key'), Buffer.from(keyFile, 'base64'))
-    chmodSync(join(identity, 'head.key'), 0o400)
+    const volumes = ['--volume', `${state}:/state`]
+    for (const [file, base64] of Object.entries(keyFiles)) {
+      writeFileSync(join(identity, file), Buffer.from(base64, 'base64'))
+      chmodSync(join(identity, file), 0o400)
+      volumes.push('--volume', `${join(identity, file)}:/state/head/${file}:ro`)
+    }
     const secret = ['--env', `MESHPOOL_PASSWORD=${password}`]
     // As a pod runs it: the manifest's command in place of the entrypoint. Its port is published on the host.
-    start(
-      `${PREFIX}-head`,
-      [...secret, '--volume', `${identity}:/identity:ro`, '--publish', '127.0.0.1::8899', '--entrypoint', ''],
-      head.command,
-    )
+    start(`${PREFIX}-head`, [...secret, ...volumes, '--publish', '127.0.0.1::8899', '--entrypoint', ''], head.command)
     await waitReady(`${PREFIX}-head`)
+    // It took the Secret's admin key, and writes beside its key file: revoke and stop work.
+    expect(logs(`${PREFIX}-head`)).toContain(
+      'revoke and stop nodes with its admin key: --admin-key /state/head/admin.key',
+    )
+    expect(logs(`${PREFIX}-head`)).not.toMatch(/can't write/)
 
     // The nodes join /dns4/meshpool-head.default.svc.cluster.local/…: here that name is the head's address on
     // the network (CNI's bridge here has no DNS plugin). One runs as a pod would; the other as

@@ -1,6 +1,6 @@
-import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
@@ -119,10 +119,17 @@ describe('meshpool k8s against the Kubernetes API schemas', () => {
       }
     }
     expect(container(nodes).env).toEqual(container(head).env)
-    // The head's --key-file is the identity Secret's key, where its volume is mounted.
-    const mount = container(head).volumeMounts.find((m: K8sObject) => m.name === 'identity')
-    const identity = find(docs, 'Secret', podSpec(head).volumes[0].secret.secretName)
-    expect(flag(container(head).command, '--key-file')).toBe(`${mount.mountPath}/${Object.keys(identity.data)[0]}`)
+    // The head's --key-file is the identity Secret's head.key, mounted at its subPath, with its admin.key
+    // beside it, in a folder of the emptyDir (the head writes beside its key file).
+    const mounts = container(head).volumeMounts
+    const keyFile = flag(container(head).command, '--key-file') as string
+    const at = (file: string) => mounts.find((m: K8sObject) => m.name === 'identity' && m.subPath === file)?.mountPath
+    expect([at('head.key'), at('admin.key')]).toEqual([keyFile, join(dirname(keyFile), 'admin.key')])
+    const identityVolume = podSpec(head).volumes.find((v: K8sObject) => v.name === 'identity')
+    const identity = find(docs, 'Secret', identityVolume.secret.secretName)
+    expect(Object.keys(identity.data).sort()).toEqual(['admin.key', 'head.key'])
+    const state = mounts.find((m: K8sObject) => keyFile.startsWith(`${m.mountPath}/`) && m.subPath === undefined)
+    expect(podSpec(head).volumes.find((v: K8sObject) => v.name === state?.name)?.emptyDir).toEqual({})
   })
 
   it("joins the nodes to the head's Service, on the port that reaches the head; probes check the ports they listen on", async () => {
@@ -161,16 +168,22 @@ describe('meshpool k8s against the Kubernetes API schemas', () => {
 })
 
 /** Files as the kubelet mounts a Secret: each key a link into a hidden, dated folder, mode 0400. */
-function secretVolume(secret: K8sObject): string {
-  const dir = tempDir()
-  const dated = join(dir, '..2026_01_01_00_00_00.000000001')
-  mkdirSync(dated)
-  for (const [key, value] of Object.entries(secret.data as Record<string, string>)) {
-    writeFileSync(join(dated, key), Buffer.from(value, 'base64'), { mode: 0o400 })
-    symlinkSync(`..data/${key}`, join(dir, key))
+/**
+ * The head's emptyDir as the kubelet mounts it (a folder anyone may write), with each of the Secret's
+ * files (mode 0400) at its subPath mount inside it. `root` stands for the emptyDir's `mountPath`.
+ */
+function headVolumes(secret: K8sObject, mounts: K8sObject[]): { root: string; mountPath: string } {
+  const emptyDir = mounts.find((m) => m.subPath === undefined) as K8sObject
+  const root = tempDir()
+  chmodSync(root, 0o777)
+  for (const mount of mounts.filter((m) => m.subPath !== undefined)) {
+    const file = join(root, relative(emptyDir.mountPath, mount.mountPath))
+    mkdirSync(dirname(file), { recursive: true })
+    const base64 = (secret.data as Record<string, string>)[mount.subPath]
+    if (base64 === undefined) throw new Error(`the Secret has no ${mount.subPath}`)
+    writeFileSync(file, Buffer.from(base64, 'base64'), { mode: 0o400 })
   }
-  symlinkSync(dated.slice(dir.length + 1), join(dir, '..data'))
-  return dir
+  return { root, mountPath: emptyDir.mountPath }
 }
 
 /** Resolves when something accepts a TCP connection on 127.0.0.1:port, as a kubelet's tcpSocket probe asks. */
@@ -194,10 +207,10 @@ describe('meshpool k8s containers, run as their pods would', () => {
     expect(head.command[0]).toBe('meshpool')
     expect(node.command[0]).toBe('meshpool')
 
-    // The head's identity Secret where its volume is mounted; the password from its Secret, as env says.
-    const keys = secretVolume(find(docs, 'Secret', 'meshpool-head-identity'))
-    const mountPath = head.volumeMounts[0].mountPath
-    const headArgs = head.command.slice(1).map((arg: string) => arg.replace(mountPath, keys))
+    // The head's volumes as the kubelet mounts them (the Secret's files in the emptyDir); the password from its
+    // Secret, as env says.
+    const { root, mountPath } = headVolumes(find(docs, 'Secret', 'meshpool-head-identity'), head.volumeMounts)
+    const headArgs = head.command.slice(1).map((arg: string) => arg.replace(mountPath, root))
     const env = { MESHPOOL_PASSWORD: password }
     const headProc = meshpool(headArgs, env)
     await headProc.waitForLine(/^ready$/)

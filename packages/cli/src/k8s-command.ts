@@ -49,6 +49,7 @@ export function k8sCommand(): Command {
 export async function k8sManifests(opts: K8sFlags): Promise<string> {
   // The head's identity is made here, so the nodes' join address (with its /p2p/ part) is known in advance.
   const { newIdentity } = await import('@meshpool/node')
+  const { newAdminKey } = await import('@meshpool/node/admin-key')
   const identity = await newIdentity()
   if (!NAMESPACE.test(opts.namespace)) {
     throw new UsageError(
@@ -69,7 +70,11 @@ export async function k8sManifests(opts: K8sFlags): Promise<string> {
       kind: 'Secret',
       metadata: meta(opts, 'meshpool-head-identity', 'secret'),
       type: 'Opaque',
-      data: { 'head.key': Buffer.from(identity.keyFile).toString('base64') },
+      // The admin key too: the head can't write it into the mounted Secret, and `meshpool revoke` needs it.
+      data: {
+        'head.key': Buffer.from(identity.keyFile).toString('base64'),
+        'admin.key': Buffer.from(newAdminKey()).toString('base64'),
+      },
     },
     headDeployment(opts),
     {
@@ -122,6 +127,9 @@ const SECRET_ENV = [
   { name: 'MESHPOOL_PASSWORD', valueFrom: { secretKeyRef: { name: 'meshpool-password', key: 'password' } } },
 ]
 
+/** The head's folder in its pod: its key files (from the Secret) and what it writes beside them. */
+const HEAD_STATE = '/state/head'
+
 /** The head: one replica, no slots, its identity from a Secret so the join address stays the same. */
 function headDeployment(opts: K8sFlags) {
   const meshpool = opts.meshpool.split(' ').filter(Boolean)
@@ -146,16 +154,29 @@ function headDeployment(opts: K8sFlags) {
                 '--port',
                 String(opts.port),
                 '--key-file',
-                '/identity/head.key',
+                `${HEAD_STATE}/head.key`,
               ],
               env: SECRET_ENV,
               ports: [{ name: 'meshpool', containerPort: opts.port }],
               readinessProbe: tcpProbe('meshpool', 5, 3),
               livenessProbe: tcpProbe('meshpool', 20, 3),
-              volumeMounts: [{ name: 'identity', mountPath: '/identity', readOnly: true }],
+              // The head writes beside its key file (the nodes it admitted, revocations): a folder of its own
+              // in an emptyDir (whose own folder is writable by everyone), with the Secret's two files in it.
+              volumeMounts: [
+                { name: 'head-state', mountPath: '/state' },
+                ...['head.key', 'admin.key'].map((file) => ({
+                  name: 'identity',
+                  mountPath: `${HEAD_STATE}/${file}`,
+                  subPath: file,
+                  readOnly: true,
+                })),
+              ],
             },
           ],
-          volumes: [{ name: 'identity', secret: { secretName: 'meshpool-head-identity', defaultMode: 0o400 } }],
+          volumes: [
+            { name: 'identity', secret: { secretName: 'meshpool-head-identity', defaultMode: 0o400 } },
+            { name: 'head-state', emptyDir: {} },
+          ],
         },
       },
     },

@@ -18,6 +18,11 @@ const ADMIN_KEY_FORM = /^mpa1_[A-Za-z0-9_-]{43}$/
 const NEEDS_ADMIN_KEY =
   "revoke and stop need the head's admin key: give the admin.key file the head wrote beside its key file (meshpool revoke / stop --admin-key <file>, which default to ~/.meshpool/admin.key on the head's machine; createPool({ adminKeyFile }) or MESHPOOL_ADMIN_KEY_FILE)"
 
+/** A new admin key, as its file holds it (for a file made elsewhere, as `meshpool k8s` makes its Secret). */
+export function newAdminKey(): string {
+  return `${ADMIN_KEY_PREFIX}${randomBytes(32).toString('base64url')}\n`
+}
+
 /**
  * The head's admin key, kept in `file` (mode 0600); a new one is written there
  * the first time. Undefined, with `onNote` told why, when the folder can't be
@@ -25,7 +30,7 @@ const NEEDS_ADMIN_KEY =
  */
 export async function loadOrCreateAdminKey(file: string, onNote: (line: string) => void): Promise<string | undefined> {
   try {
-    await writeFile(file, `${ADMIN_KEY_PREFIX}${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' })
+    await writeFile(file, newAdminKey(), { mode: 0o600, flag: 'wx' })
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code !== 'EEXIST') {
