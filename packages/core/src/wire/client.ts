@@ -97,6 +97,8 @@ export type HeadToClientMessage =
   | { type: 'nodes'; reqId: number; nodes: NodeInfo[]; queued: number; leased: number }
   /** `stopping`: those of the nodes asked for that were here and are leaving. `refused`: none was asked, and why. */
   | { type: 'stopping'; reqId: number; nodeIds: string[]; refused?: string }
+  /** This head is a standby of its mesh (see heads.ts): go to the active head, `active` when it knows one. */
+  | { type: 'standby'; active?: string }
 
 /** A pool's priority: a number from -MAX_PRIORITY to MAX_PRIORITY. */
 const priority: Check = (v, at) => {
@@ -160,6 +162,7 @@ export const headToClientMessages: Record<HeadToClientMessage['type'], Check> = 
   revoked: message({ reqId: uint, peerId: str, known: bool, refused: optional(str) }),
   nodes: message({ reqId: uint, nodes: list(nodeInfo), queued: uint, leased: uint }),
   stopping: message({ reqId: uint, nodeIds: list(str), refused: optional(str) }),
+  standby: message({ active: optional(str) }),
 }
 export const headToClientLimits: FrameLimits<HeadToClientMessage['type']> = {
   opened: SMALL_FRAME_BYTES,
@@ -171,4 +174,5 @@ export const headToClientLimits: FrameLimits<HeadToClientMessage['type']> = {
   revoked: SMALL_FRAME_BYTES,
   nodes: MEDIUM_FRAME_BYTES,
   stopping: MEDIUM_FRAME_BYTES,
+  standby: SMALL_FRAME_BYTES,
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import type { PoolAccess } from '../net/psk.js'
 import type { GpuInfo } from '../worker-types.js'
 import type { HeadStats, NodeEvent } from './head-types.js'
+import type { HeadsView } from './standby.js'
 
 /** @default 8899 */
 export const DEFAULT_HEAD_PORT = 8899
@@ -46,6 +47,11 @@ export interface HeadInit extends PoolAccess {
   dashboardHost?: string
   /** When set, the metrics and the dashboard answer only requests that carry it (`?token=` or a Bearer header). */
   webToken?: string
+  /**
+   * Start as the standby of the head at this address (see "Running two heads" in the README):
+   * it takes no jobs while that head answers, and takes over when it stops answering.
+   */
+  standby?: string
 }
 
 export interface RunningHead {
@@ -63,5 +69,7 @@ export interface RunningHead {
   /** Where the dashboard is served, with dashboardPort. */
   dashboardUrl?: string
   stats(): HeadStats
+  /** Whether this head is the active one of its mesh, since when, and the takeovers it knows of. */
+  heads(): HeadsView
   stop(): Promise<void>
 }

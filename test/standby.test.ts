@@ -1,0 +1,65 @@
+import { copyFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { createPool } from 'meshpool'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type Head, joinNode, type Out, PASSWORD, type Proc, startHead, stopAll, tempDir, WORKER } from './harness.js'
+
+afterEach(stopAll)
+
+const jobs = (n: number, delayMs: number) => Array.from({ length: n }, (_, x) => ({ x, delayMs }))
+const xsOf = (results: Out[]) => results.map((r) => r.x).sort((p, q) => p - q)
+const range = (n: number) => Array.from({ length: n }, (_, x) => x)
+
+/** A primary and its standby on 127.0.0.1: the standby has its own identity and a copy of the primary's admin.key. */
+async function twoHeads(): Promise<{ primary: Head; standby: Head; primaryKey: string; heads: string[] }> {
+  const primaryKey = join(tempDir(), 'head.key')
+  const primary = await startHead({ noWork: true, keyFile: primaryKey })
+  const standbyKey = join(tempDir(), 'head.key')
+  copyFileSync(join(dirname(primaryKey), 'admin.key'), join(dirname(standbyKey), 'admin.key'))
+  const standby = await startHead({ noWork: true, keyFile: standbyKey, args: ['--standby', primary.address] })
+  // Its join line lists both heads, the primary first.
+  const joinLine = await standby.waitForLine(/meshpool join /)
+  const listed = joinLine.match(/\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/g) ?? []
+  expect(listed[0]).toBe(primary.address)
+  const ownAddress = listed[1] as string
+  const peerId = /^meshpool head (\S+)/m.exec(standby.output())?.[1]
+  expect(ownAddress).toMatch(new RegExp(`/p2p/${peerId}$`))
+  const heads = [primary.address, ownAddress]
+  return { primary, standby: { ...standby, address: ownAddress, peerId: peerId as string }, primaryKey, heads }
+}
+
+/** When `proc` prints a line matching `pattern` (as this process sees it). */
+function lineSeenAt(proc: Proc, pattern: RegExp, timeoutMs = 30_000): Promise<number> {
+  return proc.waitForLine(pattern, timeoutMs).then(() => Date.now())
+}
+
+describe('a standby head', () => {
+  it('SIGKILL of the active head during a map of 1,000 jobs of 20 ms on 2 nodes: the standby takes over, every result once', async () => {
+    const { primary, standby, heads } = await twoHeads()
+    await Promise.all([joinNode(heads.join(','), 2), joinNode(heads.join(','), 2)])
+    await using pool = await createPool({ worker: WORKER, head: heads, password: PASSWORD, output: 'ignore' })
+    const results: Out[] = []
+    let killedAt = 0
+    let takeover: Promise<number> | undefined
+    const done = pool.imapUnordered(jobs(1000, 20))
+    for await (const r of done) {
+      results.push(r as Out)
+      if (killedAt === 0 && results.length === 300) {
+        takeover = lineSeenAt(standby, /takes over/)
+        primary.child.kill('SIGKILL')
+        killedAt = Date.now()
+      }
+    }
+    const tookOverAt = await (takeover as Promise<number>)
+    expect(xsOf(results)).toEqual(range(1000))
+    for (const r of results) expect(r.y).toBe(2 * r.x)
+    // The first job that ran on the standby: one that started after it took over.
+    const resumedAt = Math.min(...results.map((r) => r.startedAt).filter((t) => t >= tookOverAt))
+    const takeoverMs = resumedAt - killedAt
+    console.log(
+      `standby takeover: active at +${tookOverAt - killedAt} ms, first job running again at +${takeoverMs} ms after SIGKILL`,
+    )
+    expect(takeoverMs).toBeLessThan(2000)
+    expect(await pool.nodesCount()).toBe(2)
+  })
+})
