@@ -2,7 +2,19 @@ import { copyFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Head, joinNode, type Out, PASSWORD, type Proc, startHead, stopAll, tempDir, WORKER } from './harness.js'
+import {
+  type Head,
+  joinNode,
+  meshpool,
+  type Out,
+  PASSWORD,
+  type Proc,
+  startHead,
+  stopAll,
+  tempDir,
+  WORKER,
+} from './harness.js'
+import { get } from './http-get.js'
 
 afterEach(stopAll)
 
@@ -11,12 +23,18 @@ const xsOf = (results: Out[]) => results.map((r) => r.x).sort((p, q) => p - q)
 const range = (n: number) => Array.from({ length: n }, (_, x) => x)
 
 /** A primary and its standby on 127.0.0.1: the standby has its own identity and a copy of the primary's admin.key. */
-async function twoHeads(): Promise<{ primary: Head; standby: Head; primaryKey: string; heads: string[] }> {
+async function twoHeads(
+  standbyArgs: string[] = [],
+): Promise<{ primary: Head; standby: Head; primaryKey: string; heads: string[] }> {
   const primaryKey = join(tempDir(), 'head.key')
   const primary = await startHead({ noWork: true, keyFile: primaryKey })
   const standbyKey = join(tempDir(), 'head.key')
   copyFileSync(join(dirname(primaryKey), 'admin.key'), join(dirname(standbyKey), 'admin.key'))
-  const standby = await startHead({ noWork: true, keyFile: standbyKey, args: ['--standby', primary.address] })
+  const standby = await startHead({
+    noWork: true,
+    keyFile: standbyKey,
+    args: ['--standby', primary.address, ...standbyArgs],
+  })
   // Its join line lists both heads, the primary first.
   const joinLine = await standby.waitForLine(/meshpool join /)
   const listed = joinLine.match(/\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+/g) ?? []
@@ -61,5 +79,61 @@ describe('a standby head', () => {
     )
     expect(takeoverMs).toBeLessThan(2000)
     expect(await pool.nodesCount()).toBe(2)
+  })
+
+  it('SIGSTOP of the active head: the standby takes over; on SIGCONT the old head steps down, and nothing is doubled', async () => {
+    const { primary, standby, heads } = await twoHeads()
+    await Promise.all([joinNode(heads.join(','), 2), joinNode(heads.join(','), 2)])
+    await using pool = await createPool({ worker: WORKER, head: heads, password: PASSWORD, output: 'ignore' })
+    const results: Out[] = []
+    let stopped = false
+    for await (const r of pool.imapUnordered(jobs(400, 20))) {
+      results.push(r as Out)
+      if (!stopped && results.length === 100) {
+        stopped = true
+        primary.child.kill('SIGSTOP')
+      }
+    }
+    expect(standby.output()).toMatch(/takes over \(term 2\)/)
+    expect(xsOf(results)).toEqual(range(400))
+    primary.child.kill('SIGCONT')
+    await primary.waitForLine(/steps down to standby/)
+    // One active head afterwards: the standby never stepped down, and a new map runs on it.
+    const again = (await pool.map(jobs(100, 5))) as Out[]
+    expect(again.map((r) => r.y)).toEqual(range(100).map((x) => 2 * x))
+    expect(standby.output()).not.toMatch(/steps down/)
+    expect(await pool.nodesCount()).toBe(2)
+  })
+
+  it('the old head restarted with its key file and port learns the standby is active and becomes the standby', async () => {
+    const { primary, standby, primaryKey, heads } = await twoHeads(['--dashboard-port', '0'])
+    const port = Number(/\/tcp\/(\d+)\//.exec(primary.address)?.[1])
+    await Promise.all([joinNode(heads.join(','), 2), joinNode(heads.join(','), 2)])
+    await using pool = await createPool({ worker: WORKER, head: heads, password: PASSWORD, output: 'ignore' })
+    expect(((await pool.map(jobs(50, 5))) as Out[]).length).toBe(50)
+    const takeover = lineSeenAt(standby, /takes over/)
+    primary.child.kill('SIGKILL')
+    await takeover
+    const back = await startHead({ noWork: true, keyFile: primaryKey, port })
+    await back.waitForLine(/steps down to standby/)
+    const results = (await pool.map(jobs(200, 5))) as Out[]
+    expect(xsOf(results)).toEqual(range(200))
+    expect(standby.output()).not.toMatch(/steps down/)
+    // A client that lists the heads in order, primary first, is sent on to the active one.
+    await using late = await createPool({ worker: WORKER, head: heads.join(','), password: PASSWORD, output: 'ignore' })
+    expect(await late.submit({ x: 21 })).toMatchObject({ y: 42 })
+    expect(await late.nodesCount()).toBe(2)
+    // Status (through either head) and the dashboard say which head is active, since when, and the takeovers.
+    const status = meshpool(['status', ...heads, '--json'])
+    expect(await status.exited).toBe(0)
+    const { heads: role } = JSON.parse(status.output())
+    expect(role).toMatchObject({ peerId: standby.peerId, active: true, takeovers: 1 })
+    expect(role.since).toBeGreaterThan(Date.now() - 120_000)
+    const text = meshpool(['status', primary.address, standby.address])
+    expect(await text.exited).toBe(0)
+    expect(text.output()).toMatch(new RegExp(`^active head ${standby.peerId} since \\S+; 1 takeover$`, 'm'))
+    const dashboard = /dashboard at (http:\S+)/.exec(standby.output())?.[1] as string
+    const state = JSON.parse((await get(new URL('/api/state', dashboard).href)).body)
+    expect(state.heads).toMatchObject({ peerId: standby.peerId, active: true, takeovers: 1 })
   })
 })

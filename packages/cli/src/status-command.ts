@@ -1,5 +1,5 @@
 import { printable } from '@meshpool/core'
-import type { NodeInfo } from '@meshpool/node'
+import type { MeshStatus, NodeInfo } from '@meshpool/node'
 import { Command } from 'commander'
 import { ADMIN_KEY_HELP, type AdminFlags, adminKeyOf } from './admin-flags.js'
 import { pickNodes } from './node-names.js'
@@ -22,6 +22,7 @@ export function statusCommand(): Command {
     process.stdout.write(
       `${status.nodes.length} node(s), ${slots} slot(s) (${busy} busy); jobs: ${status.queued} queued, ${status.leased} running\n`,
     )
+    if (status.heads !== undefined) process.stdout.write(`${printable(headsLine(status.heads))}\n`)
     if (status.nodes.length > 0) process.stdout.write(`${table(status.nodes)}\n`)
   })
 }
@@ -51,6 +52,15 @@ export function stopCommand(): Command {
       }
     })
   })
+}
+
+/** Which head is active, since when, and how many takeovers the mesh has had. */
+function headsLine(heads: NonNullable<MeshStatus['heads']>): string {
+  const since = new Date(heads.since).toISOString()
+  const takeovers = `${heads.takeovers} takeover${heads.takeovers === 1 ? '' : 's'}`
+  return heads.active
+    ? `active head ${heads.peerId} since ${since}; ${takeovers}`
+    : `head ${heads.peerId} is a standby since ${since} (active: ${heads.activePeer ?? 'none known'}); ${takeovers}`
 }
 
 /** Head addresses given as several arguments, or in one with commas. */

@@ -5,6 +5,7 @@
 export type {
   ClientMessage,
   ClientOutcome,
+  HeadsInfo,
   HeadToClientMessage,
   NodeInfo,
   PoolSettingsWire,

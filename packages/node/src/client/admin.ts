@@ -2,6 +2,7 @@ import {
   AdminRefusedError,
   CLIENT_PROTOCOL,
   type ClientMessage,
+  type HeadsInfo,
   type HeadToClientMessage,
   HeadUnreachableError,
   inbound,
@@ -49,6 +50,8 @@ export interface MeshStatus {
   /** Jobs of every pool waiting for a slot, and running. */
   queued: number
   leased: number
+  /** Which head is active, since when, and the takeovers so far, as the head that answered knows it. */
+  heads?: HeadsInfo
 }
 
 type Reply<T extends HeadToClientMessage['type']> = Extract<HeadToClientMessage, { type: T }>
@@ -121,8 +124,8 @@ export async function revokeNode(options: RevokeOptions): Promise<boolean> {
 
 /** Every node of the mesh and the jobs in it (`meshpool status`). */
 export async function meshStatus(options: HeadAccess): Promise<MeshStatus> {
-  const { nodes, queued, leased } = await ask(options, { type: 'nodes', reqId: 1 }, 'nodes')
-  return { nodes, queued, leased }
+  const { nodes, queued, leased, heads } = await ask(options, { type: 'nodes', reqId: 1 }, 'nodes')
+  return { nodes, queued, leased, ...(heads === undefined ? {} : { heads }) }
 }
 
 /** Asks nodes to finish their running jobs and leave (`meshpool stop`); resolves with those that were there. */

@@ -82,6 +82,8 @@ export class HeadSession {
     this.#channel = undefined
     const { reconnect } = this.#init
     if (this.#init.closed() || this.#reconnecting) return
+    // A standby at the first open: whoever opens the pool tries the active head next (openOnActiveHead).
+    if (reason instanceof StandbyRedirect && !this.#everOpened) return
     if (reconnect === undefined || !this.#everOpened) {
       this.#init.onGone(new PoolClosedError(`lost the head${reason === undefined ? '' : `: ${reason.message}`}`))
       return

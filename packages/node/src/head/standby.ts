@@ -1,21 +1,12 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { InvalidOptionError } from '@meshpool/core'
+import { type HeadsInfo, InvalidOptionError } from '@meshpool/core'
 import type { MeshPeer } from '../net/peer.js'
 import type { HeadLog } from './head-types.js'
 import { HeadsLink } from './standby-link.js'
 import { HeadRole } from './standby-role.js'
 
-/** Which head is active, as status and the dashboard show it. */
-export interface HeadsView {
-  /** Whether this head is the active one. */
-  active: boolean
-  /** The active head's peer id (this head's when active), if known. */
-  activePeer?: string
-  /** When this head became what it is (ms since the epoch). */
-  since: number
-  /** Takeovers this mesh has had, as far as this head knows. */
-  takeovers: number
-}
+/** Which head is active, as status and the dashboard show it (see HeadsInfo). */
+export type HeadsView = HeadsInfo
 
 export interface HeadsInit {
   peer: MeshPeer
@@ -77,7 +68,13 @@ export async function startHeads(init: HeadsInit): Promise<Heads> {
     view: () => {
       const { since, takeovers } = role.state()
       const activePeer = role.activePeer
-      return { active: role.active, since, takeovers, ...(activePeer === undefined ? {} : { activePeer }) }
+      return {
+        peerId: self,
+        active: role.active,
+        since,
+        takeovers,
+        ...(activePeer === undefined ? {} : { activePeer }),
+      }
     },
     stop: () => link?.stop(),
   }

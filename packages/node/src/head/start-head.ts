@@ -14,7 +14,7 @@ import { hangUpLater, serveNodesAndClients } from './head-protocols.js'
 import { HeadService } from './head-service.js'
 import { HeadWeb } from './head-web.js'
 import { LocalSlots } from './local-slots.js'
-import { startHeads } from './standby.js'
+import { type HeadsView, startHeads } from './standby.js'
 import { gossipPublisher } from './update-fanout.js'
 
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead } from './head-options.js'
@@ -48,7 +48,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     ...standby,
   })
   const blobs = new HeadBlobs(init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES, (nodeId) => head?.whereIs(nodeId))
-  const service = headService(init, headPeer, blobs, web)
+  const service = headService(init, headPeer, blobs, web, () => heads.view())
   head = service
   service.start()
   await serveNodesAndClients(peer, service, () => heads.redirect())
@@ -110,8 +110,15 @@ function standbyOf(init: HeadInit): { standby?: string } {
 }
 
 /** The head service of a head on the network: its nodes and clients come over `peer`, updates go out by gossip. */
-function headService(init: HeadInit, { peer, admission, adminKey }: HeadPeer, blobs: HeadBlobs, web: HeadWeb) {
+function headService(
+  init: HeadInit,
+  { peer, admission, adminKey }: HeadPeer,
+  blobs: HeadBlobs,
+  web: HeadWeb,
+  heads: () => HeadsView,
+) {
   return new HeadService({
+    heads,
     ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
     onNodeEvent: (event) => {
       if (event.type === 'left') blobs.gone(event.nodeId)
