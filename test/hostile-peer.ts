@@ -4,6 +4,7 @@ import {
   CODE_PROTOCOL,
   encodeFrame,
   encodeValue,
+  HEADS_PROTOCOL,
   UPDATES_TOPIC,
   WORK_PROTOCOL,
 } from '@meshpool/core'
@@ -49,6 +50,19 @@ function validMessages(random: () => number): Record<string, object[]> {
       { type: 'revoke', reqId: id(), peerId: 'not-a-peer-id' },
     ],
     [CODE_PROTOCOL]: [{ type: 'fetch', hash: H }],
+    // A member without the admin key posing as a head that took over (its proof can't be right).
+    [HEADS_PROTOCOL]: [
+      { type: 'state', term: id(), active: true, since: id(), takeovers: id(), addrs: [], proof: bytes(32, random) },
+      {
+        type: 'state',
+        term: 2 ** 50,
+        active: true,
+        since: 0,
+        takeovers: 1,
+        addrs: ['/ip4/127.0.0.1/tcp/1'],
+        proof: bytes(32, random),
+      },
+    ],
     [BLOB_PROTOCOL]: [
       { type: 'fetch', hash: H },
       { type: 'fetch', hash: H, direct: true },

@@ -1,5 +1,6 @@
 import { copyFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { HEADS_PROTOCOL } from '@meshpool/core'
 import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
@@ -14,6 +15,7 @@ import {
   tempDir,
   WORKER,
 } from './harness.js'
+import { fuzzProtocol, hostilePeer, seeded } from './hostile-peer.js'
 import { get } from './http-get.js'
 
 afterEach(stopAll)
@@ -135,5 +137,29 @@ describe('a standby head', () => {
     const dashboard = /dashboard at (http:\S+)/.exec(standby.output())?.[1] as string
     const state = JSON.parse((await get(new URL('/api/state', dashboard).href)).body)
     expect(state.heads).toMatchObject({ peerId: standby.peerId, active: true, takeovers: 1 })
+  })
+
+  it('a member without the admin key that speaks as a head is ignored: garbage and forged states bring no head down and move nothing', async () => {
+    const { primary, standby, heads } = await twoHeads()
+    await joinNode(heads.join(','), 2)
+    await using pool = await createPool({ worker: WORKER, head: heads, password: PASSWORD, output: 'ignore' })
+    const hostile = await hostilePeer(primary.peerId)
+    try {
+      const random = seeded(20261201)
+      const fuzz = Promise.all([
+        fuzzProtocol(hostile, primary.address, HEADS_PROTOCOL, 300, random),
+        fuzzProtocol(hostile, standby.address, HEADS_PROTOCOL, 300, random),
+      ])
+      const results = (await pool.map(jobs(200, 5))) as Out[]
+      await fuzz
+      expect(xsOf(results)).toEqual(range(200))
+    } finally {
+      await hostile.stop()
+    }
+    for (const head of [primary, standby]) expect(head.child.exitCode, head.output()).toBeNull()
+    expect(primary.output()).not.toMatch(/steps down/)
+    expect(standby.output()).not.toMatch(/takes over/)
+    expect(primary.output()).toMatch(/spoke as a head of this mesh without its admin key/)
+    expect(((await pool.map([{ x: 21 }])) as Out[])[0]?.y).toBe(42)
   })
 })
