@@ -58,6 +58,7 @@ describe('a standby head', () => {
     const { primary, standby, heads } = await twoHeads()
     await Promise.all([joinNode(heads.join(','), 2), joinNode(heads.join(','), 2)])
     await using pool = await createPool({ worker: WORKER, head: heads, password: PASSWORD, output: 'ignore' })
+    await pool.updateWorkers({ v: 1 })
     const results: Out[] = []
     let killedAt = 0
     let takeover: Promise<number> | undefined
@@ -73,6 +74,8 @@ describe('a standby head', () => {
     const tookOverAt = await (takeover as Promise<number>)
     expect(xsOf(results)).toEqual(range(1000))
     for (const r of results) expect(r.y).toBe(2 * r.x)
+    // The update sent before the kill is still seen by the jobs that ran on the standby.
+    for (const r of results.filter((r) => r.startedAt >= tookOverAt)) expect(r.updates).toEqual([{ v: 1 }])
     // The first job that ran on the standby: one that started after it took over.
     const resumedAt = Math.min(...results.map((r) => r.startedAt).filter((t) => t >= tookOverAt))
     const takeoverMs = resumedAt - killedAt

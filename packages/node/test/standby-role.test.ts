@@ -40,6 +40,26 @@ describe('HeadRole', () => {
     expect(changes).toEqual([true])
   })
 
+  it('a standby that stalled (frozen, a long GC) waits a tick for what the active head sent meanwhile', () => {
+    const c = clock()
+    const role = new HeadRole({ peerId: 'b', standby: true, addrs: () => [B], now: c.now })
+    role.heard('a', active(1))
+    role.tick()
+    c.t += 5000
+    role.tick()
+    expect(role.active).toBe(false)
+    role.heard('a', active(1))
+    c.t += 200
+    role.tick()
+    expect(role.active).toBe(false)
+    c.t += 1200
+    for (let i = 0; i < 6; i++) {
+      c.t += 200
+      role.tick()
+    }
+    expect(role.active).toBe(true)
+  })
+
   it('a standby that never heard an active head waits (it takes no mesh it never saw)', () => {
     const c = clock()
     const role = new HeadRole({ peerId: 'b', standby: true, addrs: () => [B], now: c.now })

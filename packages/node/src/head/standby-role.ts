@@ -48,6 +48,8 @@ export class HeadRole {
   /** The active head's addresses, as it last gave them. */
   #activeAddrs: string[] = []
   #activePeer: string | undefined
+  /** The last tick: one long after it means this process stalled (frozen, a long GC), not the active head. */
+  #lastTick: number | undefined
 
   constructor(init: HeadRoleInit) {
     this.#init = init
@@ -101,8 +103,12 @@ export class HeadRole {
 
   /** Call often (every heartbeat): a standby whose lease ran out takes over. */
   tick(): void {
-    if (this.#active || this.#leaseFrom === undefined) return
-    const silent = this.#now() - this.#leaseFrom
+    const now = this.#now()
+    // After a stall of this process, what the active head sent meanwhile is still unread: wait a tick.
+    const stalled = this.#lastTick !== undefined && now - this.#lastTick > 2 * HEADS_HEARTBEAT_MS
+    this.#lastTick = now
+    if (this.#active || this.#leaseFrom === undefined || stalled) return
+    const silent = now - this.#leaseFrom
     if (silent <= (this.#init.leaseMs ?? HEADS_LEASE_MS)) return
     this.#term += 1
     this.#takeovers += 1

@@ -91,9 +91,12 @@ export class HeadWatch<In extends { type: string }, Out> implements Channel<In, 
   #schedule(): void {
     const everyMs = this.#init.everyMs ?? HEAD_PING_EVERY_MS
     const silentMs = this.#init.silentMs ?? HEAD_SILENT_MS
+    const due = Date.now() + everyMs
     this.#timer = setTimeout(() => {
       if (this.#closed) return
-      if (Date.now() - this.#lastAnswer > silentMs) {
+      // A timer far behind its time means this process stalled (frozen, a long GC): the head's answers may be unread.
+      const stalled = Date.now() - due > everyMs
+      if (!stalled && Date.now() - this.#lastAnswer > silentMs) {
         this.close(new Error(`the head at ${this.#init.head} answered no ping for ${silentMs} ms`))
         return
       }

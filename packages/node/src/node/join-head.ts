@@ -109,7 +109,16 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     await slotSetup.close()
     await peer.stop()
   }
-  const { agent, neighbours } = nodeAgent(init, { name, peer, headPeerId, gate, slotSetup, log, stop })
+  const { agent, neighbours } = nodeAgent(init, {
+    name,
+    peer,
+    headPeerId,
+    headPeerIds: heads.peerIds,
+    gate,
+    slotSetup,
+    log,
+    stop,
+  })
   const headPeerIds = heads.peerIds
   const gossip = new UpdateGossip({ peer, headPeerIds, head: headAddr, agent, blobs, onLine: init.onLine, log, name })
   const dial = () => heads.dial((head) => dialHead(peer, head, WORK_PROTOCOL, secret))
@@ -171,6 +180,8 @@ interface NodeContext {
   name: string
   peer: MeshPeer
   headPeerId: string
+  /** Every head of the mesh. */
+  headPeerIds: ReadonlySet<string>
   gate: PeerGate
   slotSetup: SlotSetup
   log: Logger
@@ -185,7 +196,7 @@ interface NodeContext {
  */
 function nodeAgent(init: NodeInit, node: NodeContext): { agent: NodeAgent; neighbours: Neighbours } {
   const { peer, slotSetup, stop } = node
-  const neighbours = new Neighbours(peer, node.headPeerId, () => agent.findPeers(), nodeLog('mesh', node.name))
+  const neighbours = new Neighbours(peer, node.headPeerIds, () => agent.findPeers(), nodeLog('mesh', node.name))
   const agent: NodeAgent = new NodeAgent({
     slots: init.slots ?? defaultSlots(),
     name: node.name,
