@@ -14,6 +14,7 @@ import {
   stopAll,
   tempDir,
   WORKER,
+  waitFor,
 } from './harness.js'
 import { fuzzProtocol, hostilePeer, seeded } from './hostile-peer.js'
 import { get } from './http-get.js'
@@ -88,7 +89,9 @@ describe('a standby head', () => {
 
   it('SIGSTOP of the active head: the standby takes over; on SIGCONT the old head steps down, and nothing is doubled', async () => {
     const { primary, standby, heads } = await twoHeads()
-    await Promise.all([joinNode(heads.join(','), 2), joinNode(heads.join(','), 2)])
+    // `meshpool join` takes the heads as arguments of their own too.
+    const joined = [meshpool(['join', ...heads, '--slots', '2']), meshpool(['join', ...heads, '--slots', '2'])]
+    await Promise.all(joined.map((node) => node.waitForLine(/^ready$/)))
     await using pool = await createPool({ worker: WORKER, head: heads, password: PASSWORD, output: 'ignore' })
     const results: Out[] = []
     let stopped = false
@@ -113,7 +116,7 @@ describe('a standby head', () => {
   it('the old head restarted with its key file and port learns the standby is active and becomes the standby', async () => {
     const { primary, standby, primaryKey, heads } = await twoHeads(['--dashboard-port', '0'])
     const port = Number(/\/tcp\/(\d+)\//.exec(primary.address)?.[1])
-    await Promise.all([joinNode(heads.join(','), 2), joinNode(heads.join(','), 2)])
+    const [first] = await Promise.all([joinNode(heads.join(','), 2), joinNode(heads.join(','), 2)])
     await using pool = await createPool({ worker: WORKER, head: heads, password: PASSWORD, output: 'ignore' })
     expect(((await pool.map(jobs(50, 5))) as Out[]).length).toBe(50)
     const takeover = lineSeenAt(standby, /takes over/)
@@ -140,6 +143,12 @@ describe('a standby head', () => {
     const dashboard = /dashboard at (http:\S+)/.exec(standby.output())?.[1] as string
     const state = JSON.parse((await get(new URL('/api/state', dashboard).href)).body)
     expect(state.heads).toMatchObject({ peerId: standby.peerId, active: true, takeovers: 1 })
+    // The heads share the admin key: stop works through the heads after the takeover.
+    const adminKey = join(dirname(primaryKey), 'admin.key')
+    const stop = meshpool(['stop', ...heads, first.peerId, '--admin-key', adminKey])
+    expect(await stop.exited, stop.output()).toBe(0)
+    expect(stop.output()).toMatch(/^stopping /m)
+    await waitFor(async () => (await late.nodesCount()) === 1, 20_000, 'the stopped node to leave')
   })
 
   it('a member without the admin key that speaks as a head is ignored: garbage and forged states bring no head down and move nothing', async () => {
