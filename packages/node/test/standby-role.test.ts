@@ -128,4 +128,15 @@ describe('head lists', () => {
     cursor.redirect('/ip4/10.9.9.9/tcp/1/p2p/12D3KooWCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC')
     expect(cursor.current).toBe(B)
   })
+
+  it('says to list the primary first when every head refuses the handshake', async () => {
+    const refused = Object.assign(new Error('the head refused the handshake: the pool password is the likely cause.'), {
+      name: 'HandshakeRefusedError',
+    })
+    await expect(
+      new HeadCursor([B, A]).dial(async () => {
+        throw refused
+      }),
+    ).rejects.toThrow(/list the primary first/)
+  })
 })

@@ -91,6 +91,10 @@ export class HeadCursor {
         if (this.heads.length > 1) this.skip()
       }
     }
+    if (this.heads.length > 1 && (last as Error)?.name === 'HandshakeRefusedError') {
+      ;(last as Error).message +=
+        ' With several heads, list the primary first, as the join line does: its peer id salts the key.'
+    }
     throw last
   }
 
