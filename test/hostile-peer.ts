@@ -4,6 +4,7 @@ import {
   CODE_PROTOCOL,
   encodeFrame,
   encodeValue,
+  HEADS_PROTOCOL,
   UPDATES_TOPIC,
   WORK_PROTOCOL,
 } from '@meshpool/core'
@@ -57,6 +58,26 @@ function validMessages(random: () => number): Record<string, object[]> {
   }
 }
 
+/**
+ * What a member without the admin key could say as a head (its proof can't be right). Apart
+ * from validMessages, so that the seeded writes of the other protocols stay as they were.
+ */
+function headsMessages(random: () => number): object[] {
+  const id = () => Math.floor(random() * 1e6)
+  return [
+    { type: 'state', term: id(), active: true, since: id(), takeovers: id(), addrs: [], proof: bytes(32, random) },
+    {
+      type: 'state',
+      term: 2 ** 50,
+      active: true,
+      since: 0,
+      takeovers: 1,
+      addrs: ['/ip4/127.0.0.1/tcp/1'],
+      proof: bytes(32, random),
+    },
+  ]
+}
+
 export function varint(n: number): Uint8Array {
   const out: number[] = []
   let v = n
@@ -76,7 +97,7 @@ const framed = (body: Uint8Array): Uint8Array => Buffer.concat([varint(body.byte
  * CBOR with a known type and fields of the wrong kind; or a valid message.
  */
 export function hostileWrite(protocol: string, random: () => number): { kind: string; bytes: Uint8Array } {
-  const valid = validMessages(random)[protocol] ?? []
+  const valid = protocol === HEADS_PROTOCOL ? headsMessages(random) : (validMessages(random)[protocol] ?? [])
   const message = valid[Math.floor(random() * valid.length)] as Record<string, unknown>
   const body = encodeFrame(message)
   switch (Math.floor(random() * 7)) {

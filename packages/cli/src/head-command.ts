@@ -45,6 +45,10 @@ export function headCommand(): Command {
       'the metrics and dashboard answer only requests with the token in this file, mode 0600, as ?token= or a Bearer header (default: $MESHPOOL_WEB_TOKEN)',
     )
     .option(
+      '--standby <primary-multiaddr>',
+      'run as the standby of the head there: no jobs while it answers, and the active head once it stops answering (needs its secret and a copy of its admin.key beside --key-file)',
+    )
+    .option(
       '--max-open-jobs <n>',
       'most jobs one client may have open; clients hold back the rest until results come (default 1000000)',
       integer('--max-open-jobs', { min: 1 }),
@@ -65,6 +69,7 @@ interface HeadFlags extends SlotFlags, AccessFlags {
   metricsHost: string
   dashboardHost: string
   webTokenFile?: string
+  standby?: string
   work: boolean
 }
 
@@ -82,6 +87,7 @@ async function runHead(opts: HeadFlags): Promise<void> {
     keyFile: opts.keyFile,
     ...(opts.allowPeers === undefined ? {} : { allowPeersFile: opts.allowPeers }),
     ...(opts.maxOpenJobs === undefined ? {} : { maxOpenJobsPerClient: opts.maxOpenJobs }),
+    ...(opts.standby === undefined ? {} : { standby: opts.standby }),
     ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
     ...(opts.dashboardPort === undefined ? {} : { dashboardPort: opts.dashboardPort }),
     metricsHost: opts.metricsHost,
@@ -122,6 +128,11 @@ function printJoinHelp(
 ): void {
   const out = process.stdout
   out.write(`meshpool head ${head.peerId}\n`)
+  const role = head.heads()
+  if (!role.active)
+    out.write(
+      `standby of ${role.activePeer ?? 'a head it has not reached yet'}: it takes no jobs while that head answers\n`,
+    )
   out.write(
     given.work
       ? `runs ${describeSlots(head.stats().workers || plan.slots, plan.gpus)} here\n`

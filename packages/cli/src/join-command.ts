@@ -22,7 +22,10 @@ interface JoinFlags extends SlotFlags, AccessFlags {
 export function joinCommand(): Command {
   const command = new Command('join')
     .description('join this machine to a head as a node that runs worker slots (one node per machine)')
-    .argument('<head-multiaddr>', 'the address `meshpool head` prints, e.g. /ip4/10.0.0.5/tcp/8899/p2p/12D3KooW…')
+    .argument(
+      '<head-multiaddr...>',
+      'the address `meshpool head` prints, e.g. /ip4/10.0.0.5/tcp/8899/p2p/12D3KooW…; with a standby head, every head its join line lists',
+    )
   return withSlotOptions(withAccessOptions(command), 'worker')
     .option(
       '--name <name>',
@@ -50,8 +53,9 @@ export function joinCommand(): Command {
 }
 
 /** `meshpool join`: takes the state folder's lock, joins the head, and runs until a signal. */
-async function runNode(head: string, opts: JoinFlags): Promise<void> {
+async function runNode(heads: string[], opts: JoinFlags): Promise<void> {
   const access = readAccess(opts)
+  const head = heads.join(' ')
   const lock = await acquireNodeLock(opts.stateDir, { head })
   if (!lock.acquired) {
     const { pid, head: itsHead, startedAt } = lock.holder
@@ -66,7 +70,7 @@ async function runNode(head: string, opts: JoinFlags): Promise<void> {
     const plan = await resolveSlots(opts)
     const { joinHead } = await import('@meshpool/node/node')
     const node = await joinHead({
-      head,
+      head: heads.flatMap((h) => h.split(',')),
       ...access,
       slots: plan.slots,
       gpus: plan.gpus,

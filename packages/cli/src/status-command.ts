@@ -1,5 +1,5 @@
 import { printable } from '@meshpool/core'
-import type { NodeInfo } from '@meshpool/node'
+import type { MeshStatus, NodeInfo } from '@meshpool/node'
 import { Command } from 'commander'
 import { ADMIN_KEY_HELP, type AdminFlags, adminKeyOf } from './admin-flags.js'
 import { pickNodes } from './node-names.js'
@@ -8,11 +8,11 @@ import { type AccessFlags, readAccess, withAccessOptions } from './password.js'
 export function statusCommand(): Command {
   const command = new Command('status')
     .description('show every node of a mesh: slots, GPUs, jobs done and failed, last heartbeat')
-    .argument('<head-multiaddr>', 'the head, as `meshpool head` prints it')
+    .argument('<head-multiaddr...>', 'the head, as `meshpool head` prints it (or every head of the mesh)')
     .option('--json', 'print JSON instead of a table')
-  return withAccessOptions(command).action(async (head: string, opts: AccessFlags & { json?: boolean }) => {
+  return withAccessOptions(command).action(async (heads: string[], opts: AccessFlags & { json?: boolean }) => {
     const { meshStatus } = await import('@meshpool/node')
-    const status = await meshStatus({ head, ...readAccess(opts) })
+    const status = await meshStatus({ head: headList(heads), ...readAccess(opts) })
     if (opts.json === true) {
       process.stdout.write(`${jsonForTerminal(status)}\n`)
       return
@@ -22,6 +22,7 @@ export function statusCommand(): Command {
     process.stdout.write(
       `${status.nodes.length} node(s), ${slots} slot(s) (${busy} busy); jobs: ${status.queued} queued, ${status.leased} running\n`,
     )
+    if (status.heads !== undefined) process.stdout.write(`${printable(headsLine(status.heads))}\n`)
     if (status.nodes.length > 0) process.stdout.write(`${table(status.nodes)}\n`)
   })
 }
@@ -29,12 +30,15 @@ export function statusCommand(): Command {
 export function stopCommand(): Command {
   const command = new Command('stop')
     .description('ask nodes to finish their running jobs and leave the mesh')
-    .argument('<head-multiaddr>', 'the head, as `meshpool head` prints it')
+    .argument('<head-multiaddr>', 'the head, as `meshpool head` prints it (more heads: more addresses, or commas)')
     .argument('<node...>', 'the nodes: peer ids, or names that one node has, as `meshpool status` shows them')
     .option('--admin-key <file>', ADMIN_KEY_HELP)
-  return withAccessOptions(command).action(async (head: string, wanted: string[], opts: AccessFlags & AdminFlags) => {
+  return withAccessOptions(command).action(async (first: string, words: string[], opts: AccessFlags & AdminFlags) => {
     const { meshStatus, stopNodes } = await import('@meshpool/node')
-    const access = { head, ...readAccess(opts) }
+    // Addresses start with a slash, peer ids and names don't: the leading ones are heads.
+    const more = words.findIndex((word) => !word.startsWith('/'))
+    const wanted = more < 0 ? [] : words.slice(more)
+    const access = { head: headList([first, ...words.slice(0, more < 0 ? words.length : more)]), ...readAccess(opts) }
     const ids = pickNodes((await meshStatus(access)).nodes, wanted)
     const found = ids.filter((id): id is string => id !== undefined)
     const stopping = found.length === 0 ? [] : await stopNodes({ ...access, ...adminKeyOf(opts), nodeIds: found })
@@ -48,6 +52,20 @@ export function stopCommand(): Command {
       }
     })
   })
+}
+
+/** Which head is active, since when, and how many takeovers the mesh has had. */
+function headsLine(heads: NonNullable<MeshStatus['heads']>): string {
+  const since = new Date(heads.since).toISOString()
+  const takeovers = `${heads.takeovers} takeover${heads.takeovers === 1 ? '' : 's'}`
+  return heads.active
+    ? `active head ${heads.peerId} since ${since}; ${takeovers}`
+    : `head ${heads.peerId} is a standby since ${since} (active: ${heads.activePeer ?? 'none known'}); ${takeovers}`
+}
+
+/** Head addresses given as several arguments, or in one with commas. */
+export function headList(args: string[]): string[] {
+  return args.flatMap((arg) => arg.split(',')).filter((head) => head !== '')
 }
 
 function table(nodes: NodeInfo[]): string {

@@ -81,6 +81,19 @@ export type ClientMessage =
   /** Stop these nodes gracefully (allowed before `open`: `meshpool stop`); `adminKey` as for `revoke`. */
   | { type: 'stopNodes'; reqId: number; nodeIds: string[]; adminKey?: string }
 
+/** Which head of a mesh is active: the head that answers says what it is, and who is active as it knows. */
+export interface HeadsInfo {
+  /** The head that answered. */
+  peerId: string
+  active: boolean
+  /** The active head's peer id, when known (the answering head's own when it is active). */
+  activePeer?: string
+  /** When the answering head became active or standby (ms since the epoch, its clock). */
+  since: number
+  /** Takeovers the mesh has had, as far as this head knows. */
+  takeovers: number
+}
+
 /** Head → client on {@link CLIENT_PROTOCOL}. */
 export type HeadToClientMessage =
   /** `maxOpenJobs`: the most jobs this client may have open here; it holds back the rest. */
@@ -94,9 +107,12 @@ export type HeadToClientMessage =
   | { type: 'progress'; progress: Array<{ id: number; fraction: number }> }
   /** A revoke is done; `known`: the peer had joined this head at some time. `refused`: it was not done, and why. */
   | { type: 'revoked'; reqId: number; peerId: string; known: boolean; refused?: string }
-  | { type: 'nodes'; reqId: number; nodes: NodeInfo[]; queued: number; leased: number }
+  /** `heads`: which head of the mesh is active, as the head asked knows it (heads of older versions leave it out). */
+  | { type: 'nodes'; reqId: number; nodes: NodeInfo[]; queued: number; leased: number; heads?: HeadsInfo }
   /** `stopping`: those of the nodes asked for that were here and are leaving. `refused`: none was asked, and why. */
   | { type: 'stopping'; reqId: number; nodeIds: string[]; refused?: string }
+  /** This head is a standby of its mesh (see heads.ts): go to the active head, `active` when it knows one. */
+  | { type: 'standby'; active?: string }
 
 /** A pool's priority: a number from -MAX_PRIORITY to MAX_PRIORITY. */
 const priority: Check = (v, at) => {
@@ -158,8 +174,15 @@ export const headToClientMessages: Record<HeadToClientMessage['type'], Check> = 
   output: message({ lines: list(str) }),
   progress: message({ progress: list(shape({ id: uint, fraction: fraction })) }),
   revoked: message({ reqId: uint, peerId: str, known: bool, refused: optional(str) }),
-  nodes: message({ reqId: uint, nodes: list(nodeInfo), queued: uint, leased: uint }),
+  nodes: message({
+    reqId: uint,
+    nodes: list(nodeInfo),
+    queued: uint,
+    leased: uint,
+    heads: optional(shape({ peerId: str, active: bool, activePeer: optional(str), since: uint, takeovers: uint })),
+  }),
   stopping: message({ reqId: uint, nodeIds: list(str), refused: optional(str) }),
+  standby: message({ active: optional(str) }),
 }
 export const headToClientLimits: FrameLimits<HeadToClientMessage['type']> = {
   opened: SMALL_FRAME_BYTES,
@@ -171,4 +194,5 @@ export const headToClientLimits: FrameLimits<HeadToClientMessage['type']> = {
   revoked: SMALL_FRAME_BYTES,
   nodes: MEDIUM_FRAME_BYTES,
   stopping: MEDIUM_FRAME_BYTES,
+  standby: SMALL_FRAME_BYTES,
 }

@@ -9,11 +9,12 @@ import {
   codeRequestLimits,
   codeRequests,
 } from './fetch.js'
+import { headsLimits, headsMessages } from './heads.js'
 import { headToNodeLimits, headToNodeMessages, nodeMessageLimits, nodeMessages } from './work.js'
 
 /** The messages each side of each protocol may receive. */
 export const inbound = {
-  head: { work: nodeMessages, client: clientMessages, code: codeRequests },
+  head: { work: nodeMessages, client: clientMessages, code: codeRequests, heads: headsMessages },
   node: headToNodeMessages,
   client: headToClientMessages,
   codeReply: codeReplies,
@@ -29,6 +30,7 @@ const limits = new WeakMap<object, Partial<Record<string, number>>>([
   [codeRequests, codeRequestLimits],
   [blobRequests, blobRequestLimits],
   [blobReplies, blobReplyLimits],
+  [headsMessages, headsLimits],
 ])
 
 /** The frame limit of a message type on one side (see {@link FrameLimits}); undefined for one that carries values. */

@@ -5,6 +5,7 @@
 export type {
   ClientMessage,
   ClientOutcome,
+  HeadsInfo,
   HeadToClientMessage,
   NodeInfo,
   PoolSettingsWire,
@@ -14,6 +15,8 @@ export { CLIENT_PROTOCOL } from './client.js'
 export type { BlobReply, BlobRequest, CodeReply, CodeRequest } from './fetch.js'
 export { BLOB_PROTOCOL, CODE_PROTOCOL } from './fetch.js'
 export { checkFrameStart, decodeFrame, encodeFrame, FRAME_START_BYTES } from './frame.js'
+export type { HeadsMessage } from './heads.js'
+export { HEADS_PROTOCOL } from './heads.js'
 export { inbound } from './inbound.js'
 export {
   BATCH_SOFT_BYTES,

@@ -159,6 +159,8 @@ export type HeadToNodeMessage =
    * has, so a node that missed gossip (and has no job to show it) catches up.
    */
   | { type: 'seqs'; seqs: Array<{ poolId: number; seq: number }> }
+  /** This head is a standby of its mesh (see heads.ts): go to the active head, `active` when it knows one. */
+  | { type: 'standby'; active?: string }
 
 const leasedJob = shape({
   jobId: uint,
@@ -230,6 +232,7 @@ export const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   stop: message({}),
   cancel: message({ jobIds: ids, closedPools: optional(ids) }),
   seqs: message({ seqs: list(shape({ poolId: uint, seq: uint })) }),
+  standby: message({ active: optional(str) }),
 }
 export const headToNodeLimits: FrameLimits<HeadToNodeMessage['type']> = {
   welcome: SMALL_FRAME_BYTES,
@@ -240,4 +243,5 @@ export const headToNodeLimits: FrameLimits<HeadToNodeMessage['type']> = {
   stop: SMALL_FRAME_BYTES,
   cancel: MEDIUM_FRAME_BYTES,
   seqs: MEDIUM_FRAME_BYTES,
+  standby: SMALL_FRAME_BYTES,
 }

@@ -2,14 +2,18 @@ import {
   AdminRefusedError,
   CLIENT_PROTOCOL,
   type ClientMessage,
+  type HeadsInfo,
   type HeadToClientMessage,
+  HeadUnreachableError,
   inbound,
   type NodeInfo,
   NodeRefusedError,
 } from '@meshpool/core'
 import { callerAdminKey } from '../net/admin-key.js'
 import { StreamChannel } from '../net/channel.js'
-import { dialHead, headIdOf } from '../net/dial.js'
+import { dialHead } from '../net/dial.js'
+import { HeadCursor, meshIdOf, parseHeadList } from '../net/head-list.js'
+import { StandbyRedirect } from '../net/head-watch.js'
 import { clientIdentity } from '../net/identity.js'
 import { createPeer } from '../net/peer.js'
 import { checkPeerId } from '../net/peer-id.js'
@@ -18,8 +22,8 @@ import { requestOnce } from '../net/request.js'
 
 /** Where the head is, and the pool's secret: what `meshpool status`, `stop` and `revoke` need. */
 export interface HeadAccess extends PoolAccess {
-  /** The head's multiaddr. */
-  head: string
+  /** The head's multiaddr; or every head of the mesh (a list, or one string with commas): the active one answers. */
+  head: string | string[]
   /**
    * This caller's identity, for a head with --allow-peers.
    * @default process.env.MESHPOOL_CLIENT_KEY_FILE, else ~/.meshpool/client.key if it exists
@@ -46,6 +50,8 @@ export interface MeshStatus {
   /** Jobs of every pool waiting for a slot, and running. */
   queued: number
   leased: number
+  /** Which head is active, since when, and the takeovers so far, as the head that answered knows it. */
+  heads?: HeadsInfo
 }
 
 type Reply<T extends HeadToClientMessage['type']> = Extract<HeadToClientMessage, { type: T }>
@@ -56,26 +62,48 @@ async function ask<T extends HeadToClientMessage['type']>(
   request: ClientMessage,
   answer: T,
 ): Promise<Reply<T>> {
-  const secret = poolSecret(options, headIdOf(options.head))
+  const heads = new HeadCursor(parseHeadList(options.head, 'the head address'))
+  const secret = poolSecret(options, meshIdOf(heads.heads))
   const privateKey = await clientIdentity(options.identityFile)
   const peer = await createPeer({ psk: swarmKey(secret), ...(privateKey === undefined ? {} : { privateKey }) })
   try {
-    const stream = await dialHead(peer, options.head, CLIENT_PROTOCOL, secret)
-    return await requestOnce(new StreamChannel<HeadToClientMessage, ClientMessage>(stream, inbound.client), {
-      request,
-      answer: (message) => {
-        if (message.type === 'refused') throw new NodeRefusedError(`the head refused this caller: ${message.message}`)
-        if (message.type !== answer) return undefined
-        if ('refused' in message && message.refused !== undefined) {
-          throw new AdminRefusedError(`the head refused: ${message.refused}`)
+    // A standby answers with the active head's address: that one is asked next, once per head listed.
+    for (let tries = 0; ; tries++) {
+      const stream = await heads.dial((address) => dialHead(peer, address, CLIENT_PROTOCOL, secret))
+      const head = heads.current
+      try {
+        return await requestOnce(new StreamChannel<HeadToClientMessage, ClientMessage>(stream, inbound.client), {
+          request,
+          answer: (message) => {
+            if (message.type === 'standby') throw new StandbyRedirect(head, message.active)
+            return answerOf(message, answer)
+          },
+          closedBefore: 'the head closed the connection before answering',
+        })
+      } catch (err) {
+        if (!(err instanceof StandbyRedirect)) throw err
+        if (tries >= heads.heads.length) {
+          throw new HeadUnreachableError(`${err.message}: no head listed is active; list the active head too`)
         }
-        return message as Reply<T>
-      },
-      closedBefore: 'the head closed the connection before answering',
-    })
+        heads.redirect(err.active)
+      }
+    }
   } finally {
     await peer.stop()
   }
+}
+
+/** The reply a request waits for (undefined: another), or the refusal it got. */
+function answerOf<T extends HeadToClientMessage['type']>(
+  message: HeadToClientMessage,
+  answer: T,
+): Reply<T> | undefined {
+  if (message.type === 'refused') throw new NodeRefusedError(`the head refused this caller: ${message.message}`)
+  if (message.type !== answer) return undefined
+  if ('refused' in message && message.refused !== undefined) {
+    throw new AdminRefusedError(`the head refused: ${message.refused}`)
+  }
+  return message as Reply<T>
 }
 
 /**
@@ -96,8 +124,8 @@ export async function revokeNode(options: RevokeOptions): Promise<boolean> {
 
 /** Every node of the mesh and the jobs in it (`meshpool status`). */
 export async function meshStatus(options: HeadAccess): Promise<MeshStatus> {
-  const { nodes, queued, leased } = await ask(options, { type: 'nodes', reqId: 1 }, 'nodes')
-  return { nodes, queued, leased }
+  const { nodes, queued, leased, heads } = await ask(options, { type: 'nodes', reqId: 1 }, 'nodes')
+  return { nodes, queued, leased, ...(heads === undefined ? {} : { heads }) }
 }
 
 /** Asks nodes to finish their running jobs and leave (`meshpool stop`); resolves with those that were there. */

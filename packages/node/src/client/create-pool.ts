@@ -3,29 +3,25 @@ import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import {
-  CLIENT_PROTOCOL,
-  type ClientMessage,
   checkKnownKeys,
   checkLimits,
   checkPositiveInteger,
   DEFAULT_WINDOW,
   describe,
   encodeValue,
-  type HeadToClientMessage,
   InvalidOptionError,
-  inbound,
   type PoolSettingsWire,
   printable,
 } from '@meshpool/core'
 import { callerAdminKey } from '../net/admin-key.js'
-import { StreamChannel } from '../net/channel.js'
-import { dialHead, headIdOf, parseHeadAddress } from '../net/dial.js'
+import { HeadCursor, meshIdOf, parseHeadList } from '../net/head-list.js'
 import { clientIdentity } from '../net/identity.js'
 import { createPeer, type MeshPeer } from '../net/peer.js'
 import { hasSecret, poolSecret, swarmKey, withEnvironmentAccess } from '../net/psk.js'
 import type { WorkerClass } from '../worker-types.js'
 import { bundleWorker } from './bundle.js'
 import { startEmbeddedMesh } from './embedded.js'
+import { connectToHead, openOnActiveHead } from './head-connect.js'
 import { launch } from './launch.js'
 import { type Launcher, Pool } from './pool.js'
 import { PoolClient, type PoolClientInit } from './pool-client.js'
@@ -102,11 +98,8 @@ async function remotePool<W extends WorkerClass>(
   clientInit: PoolClientInit,
   callDefaults: CallDefaults,
 ): Promise<Pool<W>> {
-  if (typeof options.head !== 'string') {
-    throw new InvalidOptionError(`options.head must be the head's multiaddr string, got ${describe(options.head)}`)
-  }
-  const headAddress = options.head
-  parseHeadAddress(headAddress)
+  const heads = new HeadCursor(parseHeadList(options.head, 'options.head'))
+  const headAddress = heads.heads.join(',')
   const access = withEnvironmentAccess({
     token: options.token,
     password: options.password,
@@ -118,7 +111,7 @@ async function remotePool<W extends WorkerClass>(
       "a remote head needs the pool's secret: pass { token } or set MESHPOOL_TOKEN to the token `meshpool head` printed (or { password } / MESHPOOL_PASSWORD, or { poolKeyFile } / MESHPOOL_POOL_KEY_FILE)",
     )
   }
-  const secret = poolSecret(access, headIdOf(headAddress))
+  const secret = poolSecret(access, meshIdOf(heads.heads))
   if (options.ship !== undefined && typeof options.ship !== 'boolean') {
     throw new InvalidOptionError(`options.ship must be true or false, got ${describe(options.ship)}`)
   }
@@ -129,11 +122,7 @@ async function remotePool<W extends WorkerClass>(
     psk: swarmKey(secret),
     ...(privateKey === undefined ? {} : { privateKey }),
   })
-  const connect = async () =>
-    new StreamChannel<HeadToClientMessage, ClientMessage>(
-      await dialHead(peer, headAddress, CLIENT_PROTOCOL, secret),
-      inbound.client,
-    )
+  const connect = () => connectToHead(peer, heads, secret)
   try {
     const peerId = peer.peerId.toString()
     const client = new PoolClient({
@@ -142,7 +131,7 @@ async function remotePool<W extends WorkerClass>(
       reconnect: connect,
       log: (line) => clientLog('%s: %s', peerId, line),
     })
-    await client.open(await connect())
+    await openOnActiveHead(client, heads, connect)
     const launcher: Launcher = (launchOptions) => launch(headAddress, access, launchOptions)
     const adminKey = () => callerAdminKey(adminKeyFile)
     return new Pool<W>(client, { ...callDefaults, launcher, adminKey }, async () => {

@@ -1,4 +1,5 @@
 import { type ClientMessage, type HeadToClientMessage, NodeRefusedError, PoolClosedError } from '@meshpool/core'
+import { StandbyRedirect } from '../net/head-watch.js'
 import type { ClientChannel } from './client-link.js'
 
 const RECONNECT_BACKOFF_MS = [100, 200, 500, 1000, 2000]
@@ -32,6 +33,8 @@ export class HeadSession {
   readonly #init: HeadSessionInit
   #channel: ClientChannel | undefined
   #everOpened = false
+  /** A reconnect loop is running: a channel of its that closes is its own to retry, not a new loss. */
+  #reconnecting = false
 
   constructor(init: HeadSessionInit) {
     this.#init = init
@@ -56,7 +59,11 @@ export class HeadSession {
         },
         close: (reason) => {
           reject(
-            new PoolClosedError(`the head closed the connection${reason === undefined ? '' : `: ${reason.message}`}`),
+            reason instanceof StandbyRedirect
+              ? reason
+              : new PoolClosedError(
+                  `the head closed the connection${reason === undefined ? '' : `: ${reason.message}`}`,
+                ),
           )
           if (this.#channel === channel) this.#onLost(reason)
         },
@@ -74,12 +81,15 @@ export class HeadSession {
   #onLost(reason: Error | undefined): void {
     this.#channel = undefined
     const { reconnect } = this.#init
-    if (this.#init.closed()) return
+    if (this.#init.closed() || this.#reconnecting) return
+    // A standby at the first open: whoever opens the pool tries the active head next (openOnActiveHead).
+    if (reason instanceof StandbyRedirect && !this.#everOpened) return
     if (reconnect === undefined || !this.#everOpened) {
       this.#init.onGone(new PoolClosedError(`lost the head${reason === undefined ? '' : `: ${reason.message}`}`))
       return
     }
     this.#init.log(`lost the head (${reason?.message ?? 'closed'}); reconnecting`)
+    this.#reconnecting = true
     void this.#reconnect(reconnect, reason)
   }
 
@@ -88,6 +98,7 @@ export class HeadSession {
     let lastError: Error | undefined = reason
     for (let attempt = 0; !this.#init.closed(); attempt++) {
       if (Date.now() > deadline) {
+        this.#reconnecting = false
         this.#init.onGone(
           new PoolClosedError(
             `lost the head and could not reach it again within reconnectTimeoutMs: ${lastError?.message ?? 'closed'}`,
@@ -101,11 +112,16 @@ export class HeadSession {
       if (this.#init.closed()) return
       try {
         await this.open(await reconnect())
+        // A channel that closed right after it opened is this loop's to retry.
+        if (this.#channel === undefined) throw new PoolClosedError('the head closed the connection as it opened')
+        this.#reconnecting = false
         this.#init.onResumed()
         return
       } catch (err) {
         lastError = err as Error
         this.#init.log(`reconnect failed: ${lastError.message}`)
+        // A standby named the active head: dial it at once, not after a longer wait.
+        if (err instanceof StandbyRedirect) attempt = -1
       }
     }
   }

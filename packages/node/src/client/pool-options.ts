@@ -4,8 +4,11 @@ import type { InitOf, WorkerClass } from '../worker-types.js'
 export interface PoolSettings {
   /** The worker module: a file URL or a path (relative paths resolve against the working directory). */
   worker: URL | string
-  /** The head's multiaddr. Omitted: an embedded head with local slots in this process. */
-  head?: string
+  /**
+   * The head's multiaddr; or every head of a mesh with a standby (a list, or one string with commas),
+   * the primary first. Omitted: an embedded head with local slots in this process.
+   */
+  head?: string | string[]
   /** The join token `meshpool head` prints: the pool's secret, 256 random bits (the default way in). @default process.env.MESHPOOL_TOKEN */
   token?: string
   /** The pool password, instead of a token (a head started with one). @default process.env.MESHPOOL_PASSWORD */

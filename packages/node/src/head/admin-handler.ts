@@ -1,4 +1,4 @@
-import type { ClientMessage, HeadToClientMessage, LedgerCounts } from '@meshpool/core'
+import type { ClientMessage, HeadsInfo, HeadToClientMessage, LedgerCounts } from '@meshpool/core'
 import type { Channel } from '../net/channel.js'
 import { isPeerId } from '../net/peer-id.js'
 import type { HeadStats, NodeAdmission } from './head-types.js'
@@ -15,6 +15,8 @@ export interface AdminHandlerInit {
   note: (line: string) => void
   /** A refused request, said once a second at most (a member could send many). */
   noteRefusal: (line: string) => void
+  /** Which head of the mesh is active (see HeadServiceInit.heads). */
+  heads?: () => HeadsInfo
 }
 
 /**
@@ -36,7 +38,16 @@ export class AdminHandler {
         return true
       case 'nodes': {
         const { queued, leased } = this.#init.counts()
-        channel.send({ type: 'nodes', reqId: message.reqId, nodes: this.#init.nodes.info(), queued, leased })
+        const heads = this.#init.heads?.()
+        const nodes = this.#init.nodes.info()
+        channel.send({
+          type: 'nodes',
+          reqId: message.reqId,
+          nodes,
+          queued,
+          leased,
+          ...(heads === undefined ? {} : { heads }),
+        })
         return true
       }
       case 'stopNodes':

@@ -1,6 +1,7 @@
 import type { PoolAccess } from '../net/psk.js'
 import type { GpuInfo } from '../worker-types.js'
 import type { HeadStats, NodeEvent } from './head-types.js'
+import type { HeadsView } from './standby.js'
 
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT } from '../defaults.js'
 
@@ -41,6 +42,11 @@ export interface HeadInit extends PoolAccess {
   dashboardHost?: string
   /** When set, the metrics and the dashboard answer only requests that carry it (`?token=` or a Bearer header). */
   webToken?: string
+  /**
+   * Start as the standby of the head at this address (see "Running two heads" in the README):
+   * it takes no jobs while that head answers, and takes over when it stops answering.
+   */
+  standby?: string
 }
 
 export interface RunningHead {
@@ -58,5 +64,7 @@ export interface RunningHead {
   /** Where the dashboard is served, with dashboardPort. */
   dashboardUrl?: string
   stats(): HeadStats
+  /** Whether this head is the active one of its mesh, since when, and the takeovers it knows of. */
+  heads(): HeadsView
   stop(): Promise<void>
 }

@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { UPDATES_TOPIC } from '@meshpool/core'
 import { ADMIN_KEY_FILE, loadOrCreateAdminKey } from '../net/admin-key.js'
+import { headIdOf } from '../net/dial.js'
 import { loadOrCreateIdentity } from '../net/identity.js'
 import { createPeer, type MeshPeer } from '../net/peer.js'
 import { hasSecret, loadOrCreatePoolToken, type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
@@ -52,7 +53,8 @@ export async function createHeadPeer(
   const adminKeyFile = join(dir, ADMIN_KEY_FILE)
   const adminKey = await loadOrCreateAdminKey(adminKeyFile, note)
   const peer = await createPeer({
-    psk: swarmKey(poolSecret(access, headId)),
+    // A standby derives its primary's key: the first head's peer id names the mesh.
+    psk: swarmKey(poolSecret(access, init.standby === undefined ? headId : headIdOf(init.standby))),
     privateKey,
     listen: [listenAddress(host, port)],
     refuse: (peerId) => admission.handshakeRefusal(peerId),

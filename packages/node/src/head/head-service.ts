@@ -40,6 +40,7 @@ export class HeadService {
   readonly #leases: LeaseClock
   readonly #updates: UpdateFanout
   readonly #admin: AdminHandler
+  readonly #heads: HeadServiceInit['heads']
   #started = false
   #closed = false
 
@@ -95,8 +96,10 @@ export class HeadService {
       disconnect,
       note,
       noteRefusal,
+      ...(init.heads === undefined ? {} : { heads: init.heads }),
     })
     this.#ledger = ledger
+    this.#heads = init.heads
     this.#nodes = nodes
     this.#pools = pools
     this.#router = router
@@ -174,7 +177,11 @@ export class HeadService {
   }
 
   snapshot(): HeadSnapshot {
-    return headSnapshot(this.#nodes, this.#pools, this.#ledger.counts())
+    const heads = this.#heads?.()
+    return {
+      ...headSnapshot(this.#nodes, this.#pools, this.#ledger.counts()),
+      ...(heads === undefined ? {} : { heads }),
+    }
   }
 
   stats(): HeadStats {

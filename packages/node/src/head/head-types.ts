@@ -3,6 +3,7 @@ import type {
   ClientOutcome,
   ErrorShape,
   GpuSummary,
+  HeadsInfo,
   HeadToClientMessage,
   HeadToNodeMessage,
   LedgerCounts,
@@ -56,6 +57,8 @@ export interface HeadServiceInit {
    * the open jobs fail (WorkerLostError) instead of waiting for a node. @default false
    */
   alone?: boolean
+  /** Which head of the mesh is active, for `meshpool status` and the dashboard; none: a head with no standby link. */
+  heads?: () => HeadsInfo
 }
 
 /** The head's rules for nodes: see Admission. */
@@ -133,4 +136,6 @@ export interface HeadSnapshot {
   nodes: number
   slots: Record<SlotStateName, number>
   pools: Array<{ poolId: number; updateSeq: number; updateLogBytes: number }>
+  /** Which head of the mesh is active (a head with a standby link). */
+  heads?: HeadsInfo
 }

@@ -1,6 +1,8 @@
 import { logger } from '@libp2p/logger'
-import { checkPositiveInteger, DEFAULT_UPDATE_LOG_BYTES } from '@meshpool/core'
+import { checkPositiveInteger, DEFAULT_UPDATE_LOG_BYTES, InvalidOptionError } from '@meshpool/core'
 import { adminRefusal } from '../net/admin-key.js'
+import { parseHeadAddress } from '../net/dial.js'
+import { hasSecret } from '../net/psk.js'
 import { defaultSlots } from '../node/gpus.js'
 import { lookupSlotUser } from '../node/slot-user.js'
 import { HeadBlobs } from './blobs.js'
@@ -12,6 +14,7 @@ import { hangUpLater, serveNodesAndClients } from './head-protocols.js'
 import { HeadService } from './head-service.js'
 import { HeadWeb } from './head-web.js'
 import { LocalSlots } from './local-slots.js'
+import { type HeadsView, startHeads } from './standby.js'
 import { gossipPublisher } from './update-fanout.js'
 
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead } from './head-options.js'
@@ -27,17 +30,28 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const host = init.host ?? '0.0.0.0'
   const keyFile = init.keyFile ?? DEFAULT_HEAD_KEY_FILE
   const slotUser = init.slotUser === undefined ? undefined : lookupSlotUser(init.slotUser)
+  const standby = standbyOf(init)
   // The web pages and the blobs read the head service, which tells them of jobs and nodes.
   let head: HeadService | undefined
   const web = new HeadWeb(init, () => head as HeadService)
   const note = init.onLine ?? ((line: string) => log(line))
   const headPeer = await createHeadPeer(init, { keyFile, host, port, note })
   const { peer, access, admission, adminKey, adminKeyFile } = headPeer
+  const addresses = reachableAddresses(peer.getMultiaddrs().map(String), host, port, peer.peerId.toString())
+  const heads = await startHeads({
+    peer,
+    adminKey,
+    adminKeyFile,
+    addrs: () => addresses,
+    note,
+    log,
+    ...standby,
+  })
   const blobs = new HeadBlobs(init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES, (nodeId) => head?.whereIs(nodeId))
-  const service = headService(init, headPeer, blobs, web)
+  const service = headService(init, headPeer, blobs, web, () => heads.view())
   head = service
   service.start()
-  await serveNodesAndClients(peer, service)
+  await serveNodesAndClients(peer, service, () => heads.redirect())
   await blobs.serve(peer)
   // Shipped code is for the nodes and clients the allow-list names, when there is one.
   await serveCode(peer, {
@@ -49,22 +63,17 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     slots > 0 ? new LocalSlots({ slots, gpus: init.gpus, onLine: init.onLine, keyFile, slotUser }) : undefined
   await local?.start(service)
   const urls = await web.start()
-  const peerId = peer.peerId.toString()
-  const addresses = reachableAddresses(
-    peer.getMultiaddrs().map((ma) => ma.toString()),
-    host,
-    port,
-    peerId,
-  )
   return {
-    peerId,
+    peerId: peer.peerId.toString(),
     addresses,
     ...(access.token === undefined ? {} : { token: access.token }),
     ...(adminKey === undefined ? {} : { adminKeyFile }),
-    joinCommand: `${access.token === undefined ? '' : `MESHPOOL_TOKEN=${access.token} `}meshpool join ${addresses[0]}`,
+    joinCommand: joinCommand(init, access.token, addresses),
     ...urls,
     stats: () => service.stats(),
+    heads: () => heads.view(),
     stop: async () => {
+      heads.stop()
       web.stop()
       admission.flush()
       service.stop()
@@ -74,9 +83,42 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   }
 }
 
+/** A standby needs the pool's secret of its primary (it can't make a token of its own) and the primary's address. */
+function checkStandby(init: HeadInit): void {
+  if (init.standby === undefined) return
+  parseHeadAddress(init.standby)
+  if (!hasSecret(init)) {
+    throw new InvalidOptionError(
+      "a standby head needs the pool's secret of its primary: set MESHPOOL_TOKEN to the token the primary printed (or the same password or pool key file)",
+    )
+  }
+}
+
+/**
+ * The join line. A standby's lists its primary first: the first head's peer
+ * id names the mesh and salts its key.
+ */
+function joinCommand(init: HeadInit, token: string | undefined, addresses: string[]): string {
+  const heads = init.standby === undefined ? addresses[0] : `${init.standby} ${addresses[0]}`
+  return `${token === undefined ? '' : `MESHPOOL_TOKEN=${token} `}meshpool join ${heads}`
+}
+
+/** The standby's options for startHeads, checked. */
+function standbyOf(init: HeadInit): { standby?: string } {
+  checkStandby(init)
+  return init.standby === undefined ? {} : { standby: init.standby }
+}
+
 /** The head service of a head on the network: its nodes and clients come over `peer`, updates go out by gossip. */
-function headService(init: HeadInit, { peer, admission, adminKey }: HeadPeer, blobs: HeadBlobs, web: HeadWeb) {
+function headService(
+  init: HeadInit,
+  { peer, admission, adminKey }: HeadPeer,
+  blobs: HeadBlobs,
+  web: HeadWeb,
+  heads: () => HeadsView,
+) {
   return new HeadService({
+    heads,
     ...(init.maxAttempts === undefined ? {} : { maxAttempts: init.maxAttempts }),
     onNodeEvent: (event) => {
       if (event.type === 'left') blobs.gone(event.nodeId)

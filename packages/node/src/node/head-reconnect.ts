@@ -1,6 +1,6 @@
 import type { Logger, Stream } from '@libp2p/interface'
-import { inbound } from '@meshpool/core'
-import { StreamChannel } from '../net/channel.js'
+import { type HeadToNodeMessage, inbound, type NodeMessage } from '@meshpool/core'
+import { type Channel, StreamChannel } from '../net/channel.js'
 import type { NodeAgent } from './agent.js'
 
 /** Waits between reconnect attempts, the last repeating. */
@@ -13,6 +13,8 @@ export interface HeadReconnectInit {
   /** Told when the connection comes up (the head welcomed the node) and when it drops. */
   onStatus?: (status: 'connected' | 'disconnected', detail?: string) => void
   log: Logger
+  /** Wraps each new channel (a mesh with several heads watches for a standby's redirect and a frozen head). */
+  watch?: (channel: Channel<HeadToNodeMessage, NodeMessage>) => Channel<HeadToNodeMessage, NodeMessage>
 }
 
 /**
@@ -47,7 +49,8 @@ export class HeadReconnect {
     const { agent, onStatus } = this.#init
     let stream: Stream | undefined = first
     while (stream !== undefined && !this.#stopped) {
-      const connected = agent.connect(new StreamChannel(stream, inbound.node))
+      const channel = new StreamChannel<HeadToNodeMessage, NodeMessage>(stream, inbound.node)
+      const connected = agent.connect(this.#init.watch?.(channel) ?? channel)
       void agent.welcomed().then(
         () => onStatus?.('connected'),
         () => {},

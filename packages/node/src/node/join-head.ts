@@ -1,8 +1,13 @@
 import { join } from 'node:path'
 import type { Logger } from '@libp2p/interface'
-import { WORK_PROTOCOL } from '@meshpool/core'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type HeadToNodeMessage, type NodeMessage, WORK_PROTOCOL } from '@meshpool/core'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../defaults.js'
-import { dialHead, parseHeadAddress } from '../net/dial.js'
+import type { Channel } from '../net/channel.js'
+import { dialHead, headIdOf, parseHeadAddress } from '../net/dial.js'
+import { HeadCursor, meshIdOf, parseHeadList } from '../net/head-list.js'
+import { HeadWatch } from '../net/head-watch.js'
 import { loadOrCreateIdentity } from '../net/identity.js'
 import { checkListenAddress, DEFAULT_NODE_LISTEN } from '../net/listen-address.js'
 import { createPeer, type MeshPeer } from '../net/peer.js'
@@ -25,7 +30,8 @@ import { UpdateGossip } from './update-gossip.js'
 export { DEFAULT_DRAIN_TIMEOUT_MS } from '../defaults.js'
 
 export interface NodeInit extends PoolAccess {
-  head: string
+  /** The head's multiaddr; or every head of the mesh (a list, or one string with commas), the primary first. */
+  head: string | string[]
   /** CPU slots. @default cores minus one, at least one */
   slots?: number
   /** One slot per GPU listed (see `planSlots`), instead of CPU slots. */
@@ -81,20 +87,21 @@ export interface RunningNode {
  * for updates from the head alone, and reconnects if the head goes away.
  */
 export async function joinHead(init: NodeInit): Promise<RunningNode> {
-  const headAddr = parseHeadAddress(init.head)
-  const headPeerId = headAddr.getComponents().find((c) => c.name === 'p2p')?.value
+  const heads = new HeadCursor(parseHeadList(init.head, 'the head address'))
+  const headPeerId = meshIdOf(heads.heads)
+  const headAddr = (): Multiaddr => parseHeadAddress(heads.current)
   const listen = init.listen ?? [DEFAULT_NODE_LISTEN]
   for (const address of listen) checkListenAddress(address)
-  const secret = poolSecret(init, headPeerId as string)
+  const secret = poolSecret(init, headPeerId)
   const slotUser = init.slotUser === undefined ? undefined : lookupSlotUser(init.slotUser)
-  const gate = new PeerGate(headPeerId ?? '')
+  const gate = new PeerGate(headPeerId, heads.peerIds)
   const peer = await nodePeer(init.stateDir, { listen, secret, gate })
   const name = init.name ?? defaultNodeName(peer.peerId.toString())
   const log = nodeLog('node', name)
   const blobs = new BlobStore()
   await serveBlobs(peer, blobs)
   const codeDir = join(init.stateDir ?? defaultStateDir(), 'code')
-  const code = new CodeCache(codeDir, (hash) => fetchCode(peer, headAddr, hash), init.onLine)
+  const code = new CodeCache(codeDir, (hash) => fetchCode(peer, headAddr(), hash), init.onLine)
   const slotSetup = await setUpSlots(slotUser, (hash) => code.path(hash))
   let stopped = false
   const stop = async (): Promise<void> => {
@@ -107,10 +114,20 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     await slotSetup.close()
     await peer.stop()
   }
-  const { agent, neighbours } = nodeAgent(init, { name, peer, headPeerId, gate, slotSetup, log, stop })
-  const gossip = new UpdateGossip({ peer, headPeerId, head: headAddr, agent, blobs, onLine: init.onLine, log, name })
-  const dial = () => dialHead(peer, init.head, WORK_PROTOCOL, secret)
-  const reconnect = new HeadReconnect({ agent, dial, onStatus: init.onStatus, log })
+  const { agent, neighbours } = nodeAgent(init, {
+    name,
+    peer,
+    headPeerId,
+    headPeerIds: heads.peerIds,
+    gate,
+    slotSetup,
+    log,
+    stop,
+  })
+  const headPeerIds = heads.peerIds
+  const gossip = new UpdateGossip({ peer, headPeerIds, head: headAddr, agent, blobs, onLine: init.onLine, log, name })
+  const dial = () => heads.dial((head) => dialHead(peer, head, WORK_PROTOCOL, secret))
+  const reconnect = new HeadReconnect({ agent, dial, onStatus: init.onStatus, log, watch: headWatch(peer, heads) })
   try {
     gossip.start()
     const first = await dial()
@@ -123,6 +140,29 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   }
   const drain = (timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => agent.drain(timeoutMs)
   return { peerId: peer.peerId.toString(), slots: agent.slots, addresses: neighbours.addrs(), drain, stop }
+}
+
+/**
+ * Wraps each channel to a head: a standby's `standby` frame sends the node on
+ * to the active head, and with several heads a head that answers no ping
+ * (frozen) is left for the next.
+ */
+function headWatch(
+  peer: MeshPeer,
+  heads: HeadCursor,
+): (channel: Channel<HeadToNodeMessage, NodeMessage>) => Channel<HeadToNodeMessage, NodeMessage> {
+  return (channel) => {
+    const head = heads.current
+    const ping =
+      heads.heads.length > 1
+        ? (signal: AbortSignal) => peer.services.ping.ping(peerIdFromString(headIdOf(head)), { signal })
+        : undefined
+    return new HeadWatch(channel, {
+      head,
+      onStandby: (redirect) => heads.redirect(redirect.active),
+      ...(ping === undefined ? {} : { ping }),
+    })
+  }
 }
 
 /** The node's peer: its identity kept in the state folder (if any), refusing whom the gate refuses. */
@@ -144,7 +184,9 @@ async function nodePeer(
 interface NodeContext {
   name: string
   peer: MeshPeer
-  headPeerId: string | undefined
+  headPeerId: string
+  /** Every head of the mesh. */
+  headPeerIds: ReadonlySet<string>
   gate: PeerGate
   slotSetup: SlotSetup
   log: Logger
@@ -159,7 +201,7 @@ interface NodeContext {
  */
 function nodeAgent(init: NodeInit, node: NodeContext): { agent: NodeAgent; neighbours: Neighbours } {
   const { peer, slotSetup, stop } = node
-  const neighbours = new Neighbours(peer, node.headPeerId ?? '', () => agent.findPeers(), nodeLog('mesh', node.name))
+  const neighbours = new Neighbours(peer, node.headPeerIds, () => agent.findPeers(), nodeLog('mesh', node.name))
   const agent: NodeAgent = new NodeAgent({
     slots: init.slots ?? defaultSlots(),
     name: node.name,

@@ -19,7 +19,8 @@ const UNREACHABLE_MS = 60_000
  */
 export class Neighbours {
   readonly #peer: MeshPeer
-  readonly #head: string
+  /** The mesh's heads: never counted as neighbours. */
+  readonly #heads: ReadonlySet<string>
   readonly #ask: () => void
   readonly #target: number
   readonly #dialing = new Set<string>()
@@ -31,9 +32,15 @@ export class Neighbours {
   #stopped = false
   readonly #onDisconnect = (): void => this.#check()
 
-  constructor(peer: MeshPeer, headPeerId: string, ask: () => void, log: Logger, target = MESH_NEIGHBOURS) {
+  constructor(
+    peer: MeshPeer,
+    heads: string | ReadonlySet<string>,
+    ask: () => void,
+    log: Logger,
+    target = MESH_NEIGHBOURS,
+  ) {
     this.#peer = peer
-    this.#head = headPeerId
+    this.#heads = typeof heads === 'string' ? new Set([heads]) : heads
     this.#ask = ask
     this.#log = log
     this.#target = target
@@ -59,7 +66,7 @@ export class Neighbours {
     const ids = new Set<string>()
     for (const connection of this.#peer.getConnections()) {
       const id = connection.remotePeer.toString()
-      if (id !== this.#head && id !== self) ids.add(id)
+      if (!this.#heads.has(id) && id !== self) ids.add(id)
     }
     return ids
   }
@@ -70,7 +77,7 @@ export class Neighbours {
     const connected = this.connected()
     for (const { peerId, addrs } of peers) {
       if (this.#stopped || connected.size + this.#dialing.size >= this.#target) return
-      if (peerId === self || peerId === this.#head || connected.has(peerId) || this.#dialing.has(peerId)) continue
+      if (peerId === self || this.#heads.has(peerId) || connected.has(peerId) || this.#dialing.has(peerId)) continue
       if ((this.#unreachable.get(peerId) ?? 0) > Date.now()) continue
       let targets: ReturnType<typeof multiaddr>[]
       try {

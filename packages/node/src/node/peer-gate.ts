@@ -12,12 +12,15 @@ import { sortRevoked } from './revoked-peers.js'
  */
 export class PeerGate {
   readonly #head: string
+  /** Every head of the mesh: an allow-list never shuts one out. */
+  readonly #heads: ReadonlySet<string>
   readonly #revoked = new Set<string>()
   #allowed: Set<string> | undefined
   #peer: MeshPeer | undefined
 
-  constructor(headPeerId: string) {
+  constructor(headPeerId: string, heads: ReadonlySet<string> = new Set([headPeerId])) {
     this.#head = headPeerId
+    this.#heads = heads
   }
 
   /** Why a peer is refused, if it is: what the guarded peer's handshake asks. */
@@ -48,7 +51,7 @@ export class PeerGate {
 
   /** The head's allow-list: from now on only those peers get in, and those connected that aren't on it are cut off. */
   allow(peerIds: string[]): void {
-    const list = new Set([...peerIds, this.#head, this.#peer?.peerId.toString() ?? ''])
+    const list = new Set([...peerIds, ...this.#heads, this.#head, this.#peer?.peerId.toString() ?? ''])
     this.#allowed = list
     for (const connection of this.#peer?.getConnections() ?? [])
       if (!list.has(connection.remotePeer.toString())) connection.abort(new Error('not on the --allow-peers list'))

@@ -15,11 +15,11 @@ export interface AnnouncedBlob {
 /** Fetches a big update announced on gossip as a blob; if that fails, a catch-up from the head gets it. */
 export function fetchUpdateBlob(
   agent: NodeAgent,
-  from: { peer: MeshPeer; head: Multiaddr; blobs: BlobStore; log: Logger; name: string },
+  from: { peer: MeshPeer; head: () => Multiaddr; blobs: BlobStore; log: Logger; name: string },
   { poolId, seq, hash }: AnnouncedBlob,
 ): void {
   agent.blobComing(poolId, seq, true)
-  fetchBlob(from.peer, from.head, hash, from.blobs, nodeLog('blobs', from.name))
+  fetchBlob(from.peer, from.head(), hash, from.blobs, nodeLog('blobs', from.name))
     .then((value) => {
       agent.blobComing(poolId, seq, false)
       agent.onUpdates([{ poolId, seq, value }])

@@ -13,9 +13,10 @@ const FORGED_NOTE_EVERY_MS = 1000
 
 export interface UpdateGossipInit {
   peer: MeshPeer
-  /** The head's peer id: the one publisher of updates. */
-  headPeerId: string | undefined
-  head: Multiaddr
+  /** The peer ids of the mesh's heads: the only publishers of updates. */
+  headPeerIds: ReadonlySet<string>
+  /** The head of now (big updates are fetched from it when no node has them). */
+  head: () => Multiaddr
   agent: NodeAgent
   /** Where big updates fetched as blobs are kept, to serve other nodes. */
   blobs: BlobStore
@@ -51,7 +52,7 @@ export class UpdateGossip {
     const pubsub = this.#init.peer.services.pubsub
     pubsub.subscribe(UPDATES_TOPIC)
     pubsub.topicValidators.set(UPDATES_TOPIC, (_from, message) => {
-      if (message.type === 'signed' && message.from.toString() === this.#init.headPeerId) {
+      if (message.type === 'signed' && this.#init.headPeerIds.has(message.from.toString())) {
         return TopicValidatorResult.Accept
       }
       this.#forged(message.type === 'signed' ? message.from.toString() : 'an unsigned peer')
@@ -70,15 +71,15 @@ export class UpdateGossip {
   }
 
   #take({ msg: message, propagationSource }: GossipsubMessage): void {
-    const { headPeerId, agent } = this.#init
+    const { headPeerIds, agent } = this.#init
     if (message.topic !== UPDATES_TOPIC || message.type !== 'signed') return
-    if (message.from.toString() !== headPeerId) return // only the head publishes updates
+    if (!headPeerIds.has(message.from.toString())) return // only a head publishes updates
     try {
       const frame = decodeFrame<HeadToNodeMessage>(message.data, inbound.node)
       if (frame.type !== 'updates') return
       const via = propagationSource.toString()
       const seqs = [...frame.entries, ...(frame.announced ?? [])].map((u) => u.seq).join(',')
-      this.#gossipLog('update %s from %s', seqs, via === headPeerId ? 'the head' : `node ${via}`)
+      this.#gossipLog('update %s from %s', seqs, headPeerIds.has(via) ? 'the head' : `node ${via}`)
       agent.onUpdates(frame.entries)
       for (const announced of frame.announced ?? []) {
         if (announced.hash === undefined || !agent.hasPool(announced.poolId)) agent.onAnnounced([announced])

@@ -19,6 +19,8 @@ export interface DashboardState {
   counts: HeadSnapshot['counts']
   slots: HeadSnapshot['slots']
   pools: HeadSnapshot['pools']
+  /** Which head of the mesh is active, since when, and the takeovers so far (a head with a standby link). */
+  heads?: HeadSnapshot['heads']
   /** One a second: queued and running jobs, and jobs finished in that second. */
   history: Array<{ t: number; queued: number; running: number; finished: number }>
   failures: Array<{ t: number; pool: number; id: number; error: string; where?: string }>
@@ -56,8 +58,9 @@ export class Dashboard {
 
   state(): DashboardState {
     const { snapshot, nodes } = this.#read()
-    const { counts, slots, pools } = snapshot
-    return { at: Date.now(), nodes, counts, slots, pools, history: this.#history, failures: this.#failures }
+    const { counts, slots, pools, heads } = snapshot
+    const base = { at: Date.now(), nodes, counts, slots, pools, history: this.#history, failures: this.#failures }
+    return heads === undefined ? base : { ...base, heads }
   }
 
   /** Serves the page and its state on host:port, and samples the queue each second from then on. */

@@ -26,6 +26,7 @@ export const dashboardPage = `<!doctype html>
 <body>
 <h1>meshpool</h1>
 <div class="muted" id="updated">connecting…</div>
+<div class="muted" id="heads"></div>
 <div class="cards">
   <div class="card">nodes<b id="nodes">–</b></div>
   <div class="card">slots busy<b id="busy">–</b></div>
@@ -54,9 +55,15 @@ function line(points, max, color) {
   const xy = points.map((v, i) => (i * w / (points.length - 1)).toFixed(1) + ',' + (h - (v / max) * (h - 10)).toFixed(1))
   return '<polyline fill="none" stroke="' + color + '" stroke-width="2" points="' + xy.join(' ') + '"/>'
 }
+function headsLine(h) {
+  if (!h) return ''
+  const who = h.active ? 'this head is active' : 'this head is a standby; active: ' + (h.activePeer || 'none known')
+  return who + ' · since ' + new Date(h.since).toLocaleString() + ' · takeovers: ' + h.takeovers
+}
 function draw(s) {
   $('updated').textContent = 'live · ' + new Date(s.at).toLocaleTimeString()
   $('nodes').textContent = s.nodes.length
+  $('heads').textContent = headsLine(s.heads)
   $('busy').textContent = s.slots.busy + ' / ' + Object.values(s.slots).reduce((a, b) => a + b, 0)
   $('queued').textContent = s.counts.queued
   $('running').textContent = s.counts.leased

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest'
+import { checkHeadProof, headProof } from '../src/head/standby-proof.js'
+import { HeadRole, type HeadState } from '../src/head/standby-role.js'
+import { HeadCursor, parseHeadList } from '../src/net/head-list.js'
+
+const A = '/ip4/10.0.0.1/tcp/8899/p2p/12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+const B = '/ip4/10.0.0.2/tcp/8899/p2p/12D3KooWBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB'
+
+function clock() {
+  const c = { t: 1_000_000, now: () => c.t }
+  return c
+}
+
+const active = (term: number, addrs = [A]): HeadState => ({ term, active: true, since: 0, takeovers: 0, addrs })
+
+describe('HeadRole', () => {
+  it('a standby takes over once no active head has spoken for the lease, with a higher term', () => {
+    const c = clock()
+    const changes: boolean[] = []
+    const role = new HeadRole({
+      peerId: 'b',
+      standby: true,
+      addrs: () => [B],
+      now: c.now,
+      onChange: (a) => changes.push(a),
+    })
+    role.heard('a', active(1))
+    expect(role.activeAddress).toBe(A)
+    c.t += 900
+    role.tick()
+    role.heard('a', active(1))
+    c.t += 1000
+    role.tick()
+    expect(role.active).toBe(false)
+    c.t += 1
+    role.tick()
+    expect(role.active).toBe(true)
+    expect(role.state()).toMatchObject({ term: 2, takeovers: 1, active: true })
+    expect(role.activeAddress).toBe(B)
+    expect(changes).toEqual([true])
+  })
+
+  it('a standby that stalled (frozen, a long GC) waits a tick for what the active head sent meanwhile', () => {
+    const c = clock()
+    const role = new HeadRole({ peerId: 'b', standby: true, addrs: () => [B], now: c.now })
+    role.heard('a', active(1))
+    role.tick()
+    c.t += 5000
+    role.tick()
+    expect(role.active).toBe(false)
+    role.heard('a', active(1))
+    c.t += 200
+    role.tick()
+    expect(role.active).toBe(false)
+    c.t += 1200
+    for (let i = 0; i < 6; i++) {
+      c.t += 200
+      role.tick()
+    }
+    expect(role.active).toBe(true)
+  })
+
+  it('a standby that never heard an active head waits (it takes no mesh it never saw)', () => {
+    const c = clock()
+    const role = new HeadRole({ peerId: 'b', standby: true, addrs: () => [B], now: c.now })
+    c.t += 60_000
+    role.tick()
+    expect(role.active).toBe(false)
+    expect(role.activeAddress).toBeUndefined()
+  })
+
+  it('an active head steps down for a higher term, and for the same term only to a lower peer id', () => {
+    const c = clock()
+    const role = new HeadRole({ peerId: 'm', standby: false, addrs: () => [A], now: c.now })
+    role.heard('z', active(1))
+    expect(role.active).toBe(true)
+    role.heard('n', { ...active(1), active: false, term: 0 })
+    expect(role.active).toBe(true)
+    role.heard('a', active(1, [B]))
+    expect(role.active).toBe(false)
+    expect(role.activeAddress).toBe(B)
+    expect(role.activePeer).toBe('a')
+  })
+
+  it('a head that came back with a lower term steps down, adopts the term and the takeover count', () => {
+    const role = new HeadRole({ peerId: 'a', standby: false, addrs: () => [A] })
+    role.heard('b', { term: 2, active: true, since: 5, takeovers: 1, addrs: [B] })
+    expect(role.active).toBe(false)
+    expect(role.state()).toMatchObject({ term: 2, takeovers: 1 })
+  })
+})
+
+describe('the proof of the admin key between heads', () => {
+  it('holds for its sender and receiver only', () => {
+    const proof = headProof('k', 'a', 'b')
+    expect(checkHeadProof('k', 'a', 'b', proof)).toBe(true)
+    expect(checkHeadProof('k', 'b', 'a', proof)).toBe(false)
+    expect(checkHeadProof('other', 'a', 'b', proof)).toBe(false)
+    expect(checkHeadProof('k', 'a', 'b', proof.subarray(1))).toBe(false)
+  })
+})
+
+describe('head lists', () => {
+  it('takes one address, a list, or one string with commas', () => {
+    expect(parseHeadList(A)).toEqual([A])
+    expect(parseHeadList([A, B])).toEqual([A, B])
+    expect(parseHeadList(`${A}, ${B}`)).toEqual([A, B])
+  })
+
+  it('refuses what is not a head address, naming it', () => {
+    expect(() => parseHeadList(42, 'options.head')).toThrow(/options.head must be the head's multiaddr/)
+    expect(() => parseHeadList([A, ''])).toThrow(/lists ""/)
+    expect(() => parseHeadList('/ip4/1.2.3.4/tcp/1')).toThrow(/no \/p2p\//)
+  })
+
+  it('dials the next head when one fails, and follows a redirect to a head of the list', async () => {
+    const cursor = new HeadCursor([A, B])
+    const tried: string[] = []
+    const got = await cursor.dial(async (head) => {
+      tried.push(head)
+      if (head === A) throw new Error('refused')
+      return head
+    })
+    expect(got).toBe(B)
+    expect(tried).toEqual([A, B])
+    cursor.redirect(A)
+    expect(cursor.current).toBe(A)
+    cursor.redirect('/ip4/10.9.9.9/tcp/1/p2p/12D3KooWCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC')
+    expect(cursor.current).toBe(B)
+  })
+
+  it('says to list the primary first when every head refuses the handshake', async () => {
+    const refused = Object.assign(new Error('the head refused the handshake: the pool password is the likely cause.'), {
+      name: 'HandshakeRefusedError',
+    })
+    await expect(
+      new HeadCursor([B, A]).dial(async () => {
+        throw refused
+      }),
+    ).rejects.toThrow(/list the primary first/)
+  })
+})
