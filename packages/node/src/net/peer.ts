@@ -26,9 +26,11 @@ import { secretOfSwarmKey } from './psk.js'
  * went silent (a peer cut off): it can be slow, and must never fail a live peer that is merely
  * busy. Each ping is a new stream with a protocol negotiation at both ends of every connection:
  * at 2 s, 100 idle nodes in one process (bench/many-nodes.js) used 68 % of a core and their
- * head 15 %; at 30 s, 15 % and 5 %.
+ * head 15 %; at 30 s, 15 % and 5 %. At 30 s the pings were still 40 % of an idle head's CPU
+ * with 500 nodes (perf of the head over 30 s: 992 samples, 584 at 120 s); with 1,000 nodes it
+ * used 12.7 % of a core (bench case i). Jobs don't wait on it: leases move them in leaseMs.
  */
-export const PING_INTERVAL_MS = 30_000
+export const PING_INTERVAL_MS = 120_000
 /**
  * A ping that takes longer fails, and its connection with it. Far above the default lease
  * (3 s): a busy peer loses its leases long before its connection. A process whose event loop
