@@ -228,7 +228,8 @@ describe('meshpool k8s', () => {
     const head = byKind('Deployment')[0].spec.template.spec.containers[0]
     expect(head.image).toBe('acme/meshpool:1')
     expect(head.command[0]).toBe('meshpool')
-    expect(head.command).toEqual(expect.arrayContaining(['head', '--no-work', '--key-file', '/identity/head.key']))
+    expect(head.command).toEqual(expect.arrayContaining(['head', '--no-work', '--key-file', '/state/head/head.key']))
+    expect(Buffer.from(identity.data['admin.key'], 'base64').toString()).toMatch(/^mpa1_[A-Za-z0-9_-]{43}\n$/)
     expect(head.env[0].valueFrom.secretKeyRef).toEqual({ name: 'meshpool-password', key: 'password' })
     const service = byKind('Service')[0]
     expect(service.metadata.name).toBe('meshpool-head')
