@@ -35,8 +35,9 @@ describe('progress', () => {
 
   it('imapUnordered over a generator learns the total once the inputs run out; an embedded pool reports too', async () => {
     await using pool = await createPool({ worker: CHATTY, slots: 1, output: 'ignore' })
+    // Each job reports 0.5 and holds it for 200 ms, longer than onProgress's 100 ms throttle, so a report catches it.
     function* inputs() {
-      for (let x = 0; x < 3; x++) yield { x, steps: 2, stepMs: 30 }
+      for (let x = 0; x < 3; x++) yield { x, steps: 2, stepMs: 200 }
     }
     const seen: Progress[] = []
     const got: number[] = []

@@ -59,6 +59,7 @@ export async function createHeadPeer(
     listen: [listenAddress(host, port)],
     refuse: (peerId) => admission.handshakeRefusal(peerId),
     onRefused: refusalLog(note),
+    publisher: true,
   })
   peer.services.pubsub.subscribe(UPDATES_TOPIC)
   return { peer, access, admission, adminKey, adminKeyFile }
