@@ -3,6 +3,8 @@ import { DEFAULT_HEAD_PORT } from '@meshpool/node/defaults'
 import { Command } from 'commander'
 import { stringify } from 'yaml'
 import { comment, DEFAULT_MESHPOOL } from './cluster-text.js'
+import { headAddress, headDeployment, headService, PRIMARY, STANDBY } from './k8s-heads.js'
+import { type K8sFlags, labels, meshpoolWords, meta, SECRET_ENV, tcpProbe } from './k8s-parts.js'
 import { integer } from './options.js'
 import { UsageError } from './usage-error.js'
 
@@ -11,15 +13,6 @@ export const NODE_MESH_PORT = 8900
 
 /** A Kubernetes namespace: an RFC 1123 label (it is part of the head's DNS name). */
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
-
-interface K8sFlags {
-  meshpool: string
-  workers: number
-  gpusPerWorker: number
-  image: string
-  namespace: string
-  port: number
-}
 
 /** `meshpool k8s`: Kubernetes manifests for a head Deployment and Service and the nodes as a StatefulSet. */
 export function k8sCommand(): Command {
@@ -40,6 +33,10 @@ export function k8sCommand(): Command {
       // A container port is 1 to 65535: the head's port is in the Service and the nodes' join address, so it is fixed.
       .option('--port <port>', "the head's port", integer('--port', { min: 1, max: 65535 }), DEFAULT_HEAD_PORT)
       .option('--meshpool <command>', 'how the image starts meshpool', DEFAULT_MESHPOOL)
+      .option(
+        '--standby',
+        "also run a standby head: a second Deployment, never on the head's node, that takes over if the head stops answering",
+      )
       .action(async (opts: K8sFlags) => {
         process.stdout.write(await k8sManifests(opts))
       })
@@ -47,16 +44,26 @@ export function k8sCommand(): Command {
 }
 
 export async function k8sManifests(opts: K8sFlags): Promise<string> {
-  // The head's identity is made here, so the nodes' join address (with its /p2p/ part) is known in advance.
+  // The heads' identities are made here, so the nodes' join addresses (with their /p2p/ part) are known in advance.
   const { newIdentity } = await import('@meshpool/node')
   const { newAdminKey } = await import('@meshpool/node/admin-key')
-  const identity = await newIdentity()
   if (!NAMESPACE.test(opts.namespace)) {
     throw new UsageError(
       `--namespace ${JSON.stringify(opts.namespace)} is not a Kubernetes namespace: lower-case letters, digits and -, at most 63`,
     )
   }
-  const address = `/dns4/meshpool-head.${opts.namespace}.svc.cluster.local/tcp/${opts.port}/p2p/${identity.peerId}`
+  const identity = await newIdentity()
+  const standby = opts.standby === true ? await newIdentity() : undefined
+  const primary = standby === undefined ? PRIMARY : { ...PRIMARY, other: STANDBY.component }
+  const address = headAddress(opts, primary, identity.peerId)
+  // The primary first: its peer id names the mesh and salts its key.
+  const heads = standby === undefined ? [address] : [address, headAddress(opts, STANDBY, standby.peerId)]
+  const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64')
+  const keys: Record<string, string> = {
+    'head.key': base64(identity.keyFile),
+    'admin.key': base64(Buffer.from(newAdminKey())),
+  }
+  if (standby !== undefined) keys['standby.key'] = base64(standby.keyFile)
   const documents = [
     {
       apiVersion: 'v1',
@@ -71,18 +78,14 @@ export async function k8sManifests(opts: K8sFlags): Promise<string> {
       metadata: meta(opts, 'meshpool-head-identity', 'secret'),
       type: 'Opaque',
       // The admin key too: the head can't write it into the mounted Secret, and `meshpool revoke` needs it.
-      data: {
-        'head.key': Buffer.from(identity.keyFile).toString('base64'),
-        'admin.key': Buffer.from(newAdminKey()).toString('base64'),
-      },
+      // A standby has its own key file, and the same admin key, with which the two heads prove they are the mesh's.
+      data: keys,
     },
-    headDeployment(opts),
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: meta(opts, 'meshpool-head', 'head'),
-      spec: { selector: labels('head'), ports: [{ name: 'meshpool', port: opts.port, targetPort: 'meshpool' }] },
-    },
+    headDeployment(opts, primary),
+    headService(opts, primary),
+    ...(standby === undefined
+      ? []
+      : [headDeployment(opts, { ...STANDBY, other: PRIMARY.component }, address), headService(opts, STANDBY)]),
     {
       // The StatefulSet's governing Service: headless, it gives each node a stable DNS name.
       apiVersion: 'v1',
@@ -94,98 +97,27 @@ export async function k8sManifests(opts: K8sFlags): Promise<string> {
         ports: [{ name: 'mesh', port: NODE_MESH_PORT, targetPort: 'mesh' }],
       },
     },
-    nodeStatefulSet(opts, address),
+    nodeStatefulSet(opts, heads),
   ]
-  const header = `# meshpool on Kubernetes: kubectl apply -f meshpool.yaml
-# Programs in the cluster reach the head at ${address}
+  return header(opts, heads) + documents.map((doc) => stringify(doc)).join('---\n')
+}
+
+function header(opts: K8sFlags, heads: string[]): string {
+  const reach =
+    heads.length === 1
+      ? `the head at ${heads[0]}`
+      : `the heads at ${heads.join(',')}\n# (give clients both, the primary first)`
+  return `# meshpool on Kubernetes: kubectl apply -f meshpool.yaml
+# Programs in the cluster reach ${reach}
 # with the password in the meshpool-password Secret. Keep this file private: it holds the secrets.
 # The image ${comment(opts.image)} must start meshpool as \`${comment(opts.meshpool)}\` (the image the repo's Containerfile builds,
 # pushed to a registry the cluster pulls from; name it with --image).
 `
-  return header + documents.map((doc) => stringify(doc)).join('---\n')
 }
 
-/** The labels of each manifest, by the role of what it describes. */
-function labels(role: string) {
-  return { 'app.kubernetes.io/name': 'meshpool', 'app.kubernetes.io/component': role }
-}
-
-function meta(opts: K8sFlags, name: string, role: string) {
-  return { name, namespace: opts.namespace, labels: labels(role) }
-}
-
-/**
- * A TCP check of a named port: the kubelet connects and closes at once, which a meshpool peer
- * lets go quietly, as any dial that gave up before its handshake.
- */
-function tcpProbe(port: string, periodSeconds: number, failureThreshold: number) {
-  return { tcpSocket: { port }, periodSeconds, failureThreshold }
-}
-
-/** The pool's password, from its Secret, in the head's and the nodes' environment. */
-const SECRET_ENV = [
-  { name: 'MESHPOOL_PASSWORD', valueFrom: { secretKeyRef: { name: 'meshpool-password', key: 'password' } } },
-]
-
-/** The head's folder in its pod: its key files (from the Secret) and what it writes beside them. */
-const HEAD_STATE = '/state/head'
-
-/** The head: one replica, no slots, its identity from a Secret so the join address stays the same. */
-function headDeployment(opts: K8sFlags) {
-  const meshpool = opts.meshpool.split(' ').filter(Boolean)
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: meta(opts, 'meshpool-head', 'head'),
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: labels('head') },
-      template: {
-        metadata: { labels: labels('head') },
-        spec: {
-          containers: [
-            {
-              name: 'head',
-              image: opts.image,
-              command: [
-                ...meshpool,
-                'head',
-                '--no-work',
-                '--port',
-                String(opts.port),
-                '--key-file',
-                `${HEAD_STATE}/head.key`,
-              ],
-              env: SECRET_ENV,
-              ports: [{ name: 'meshpool', containerPort: opts.port }],
-              readinessProbe: tcpProbe('meshpool', 5, 3),
-              livenessProbe: tcpProbe('meshpool', 20, 3),
-              // The head writes beside its key file (the nodes it admitted, revocations): a folder of its own
-              // in an emptyDir (whose own folder is writable by everyone), with the Secret's two files in it.
-              volumeMounts: [
-                { name: 'head-state', mountPath: '/state' },
-                ...['head.key', 'admin.key'].map((file) => ({
-                  name: 'identity',
-                  mountPath: `${HEAD_STATE}/${file}`,
-                  subPath: file,
-                  readOnly: true,
-                })),
-              ],
-            },
-          ],
-          volumes: [
-            { name: 'identity', secret: { secretName: 'meshpool-head-identity', defaultMode: 0o400 } },
-            { name: 'head-state', emptyDir: {} },
-          ],
-        },
-      },
-    },
-  }
-}
-
-/** The nodes: `--workers` replicas that join the head's address, each with its GPUs. */
-function nodeStatefulSet(opts: K8sFlags, address: string) {
-  const meshpool = opts.meshpool.split(' ').filter(Boolean)
+/** The nodes: `--workers` replicas that join the heads' addresses, each with its GPUs. */
+function nodeStatefulSet(opts: K8sFlags, heads: string[]) {
+  const meshpool = meshpoolWords(opts)
   const gpuLimits = opts.gpusPerWorker > 0 ? { limits: { 'nvidia.com/gpu': opts.gpusPerWorker } } : {}
   return {
     apiVersion: 'apps/v1',
@@ -205,7 +137,7 @@ function nodeStatefulSet(opts: K8sFlags, address: string) {
               command: [
                 ...meshpool,
                 'join',
-                address,
+                ...heads,
                 ...(opts.gpusPerWorker > 0 ? ['--gpus', 'all'] : []),
                 '--listen',
                 `/ip4/0.0.0.0/tcp/${NODE_MESH_PORT}`,
