@@ -36,7 +36,7 @@ describe('meshpool slurm', () => {
     expect(script).toMatch(/^#SBATCH --time=02:00:00$/m)
     expect(script).toMatch(/^'meshpool' head --no-work --port 8899/m)
     expect(script).toMatch(/sbatch --job-name=meshpool-nodes --array=1-6 --ntasks=1 --gpus-per-task=2/)
-    expect(script).toMatch(/--wrap .*exec '\\''meshpool'\\'' join '"\$address"' --gpus "\$gpus" --state-dir/)
+    expect(script).toMatch(/--wrap .*exec '\\''meshpool'\\'' join '"\$heads"' --gpus "\$gpus" --state-dir/)
     const shared = await print(['slurm', '--meshpool', 'node /shared/meshpool/bin.js'])
     expect(shared).toMatch(/^'node' '\/shared\/meshpool\/bin\.js' head --no-work/m)
   })

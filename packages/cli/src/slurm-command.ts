@@ -2,6 +2,7 @@ import { DEFAULT_HEAD_PORT } from '@meshpool/node/defaults'
 import { Command } from 'commander'
 import { comment, DEFAULT_MESHPOOL, shellQuote } from './cluster-text.js'
 import { integer } from './options.js'
+import { standbyLines } from './slurm-standby.js'
 import { UsageError } from './usage-error.js'
 
 interface SlurmFlags {
@@ -14,6 +15,7 @@ interface SlurmFlags {
   partition?: string
   time: string
   port: number
+  standby?: boolean
 }
 
 /** The head job's CPUs unless told otherwise: a `--no-work` head only coordinates, and one CPU is plenty. */
@@ -51,6 +53,10 @@ export function slurmCommand(): Command {
     .option('--time <limit>', 'time limit of both jobs', '08:00:00')
     .option('--port <port>', "the head's port", integer('--port', { max: 65535 }), DEFAULT_HEAD_PORT)
     .option(
+      '--standby',
+      'also run a standby head, a job of its own on another node, that takes over if the head stops answering (nodes join both)',
+    )
+    .option(
       '--meshpool <command>',
       "how the cluster's machines start meshpool, e.g. 'node /shared/meshpool/packages/cli/dist/bin.js'",
       DEFAULT_MESHPOOL,
@@ -71,13 +77,15 @@ export function slurmScript(opts: SlurmFlags): string {
   ].join(' ')
   const cpus = opts.cpusPerWorker === undefined ? "the partition's default CPUs" : `${opts.cpusPerWorker} CPU(s)`
   const nodeJob = nodeJobParts(meshpool, opts.gpusPerWorker > 0)
+  const standby = opts.standby === true
+  const job = { meshpool, port: opts.port, headCpus: opts.headCpus, time, partition }
   return `#!/bin/bash
 # A meshpool mesh on Slurm: this job runs the head (${opts.headCpus} CPU(s)); once it is ready it submits
-# ${opts.workers} nodes as a job array (${opts.gpusPerWorker} GPU(s) each, one slot per GPU; ${cpus} each).
+${standby ? `# a standby head (a job of its own, ${opts.headCpus} CPU(s), on another node; once it is ready) and\n` : ''}# ${opts.workers} nodes as a job array (${opts.gpusPerWorker} GPU(s) each, one slot per GPU; ${cpus} each).
 # Submit it with the pool password in the environment (sbatch passes it on):
 #   MESHPOOL_PASSWORD=… sbatch meshpool.sbatch
 # (or put a key file from \`meshpool keygen\` on a shared file system and set MESHPOOL_POOL_KEY_FILE).
-# Programs reach the head at the address in $HOME/.meshpool/slurm-<job id>/address.
+# Programs reach the head${standby ? 's' : ''} at the address${standby ? 'es (comma-separated, the primary first)' : ''} in $HOME/.meshpool/slurm-<job id>/address.
 # The machines start meshpool as \`${comment(opts.meshpool)}\` (on their PATH, or a checkout on a shared file system).
 #SBATCH --job-name=meshpool-head
 #SBATCH --ntasks=1
@@ -95,12 +103,12 @@ until grep -q '^ready$' "$state/head.log"; do
   sleep 1
 done
 address=$(grep -m1 -oE '/ip4/[0-9.]+/tcp/[0-9]+/p2p/[A-Za-z0-9]+' "$state/head.log")
-echo "$address" >"$state/address"
 echo "meshpool head at $address"
+${standby ? standbyLines(job) : 'heads="$address"\n'}echo "$heads" | tr ' ' , >"$state/address"
 
 sbatch --job-name=meshpool-nodes --array=1-${opts.workers} ${resources} \\
   --time=${shellQuote(time)}${partition === undefined ? '' : ` --partition=${shellQuote(partition)}`} --dependency=after:"$SLURM_JOB_ID" \\
-  --wrap ${nodeJob[0]}"$address"${nodeJob[1]}
+  --wrap ${nodeJob[0]}"$heads"${nodeJob[1]}
 
 wait "$head_pid"
 `
@@ -108,8 +116,8 @@ wait "$head_pid"
 
 /**
  * The node job's shell command, shell-quoted in two parts that go either side of the
- * head's address (filled in when the head job runs; grep let through nothing in it
- * but letters, digits and / . :). sbatch runs it with sh.
+ * heads' addresses (filled in when the head job runs, separated by a space; grep let
+ * through nothing in them but letters, digits and / . :). sbatch runs it with sh.
  */
 function nodeJobParts(meshpool: string, gpus: boolean): [string, string] {
   // Each node makes a fresh private state folder of its own (mktemp -d: mode 0700, a name no one can
