@@ -16,6 +16,7 @@ import {
   STREAM_INPUTS,
 } from './config.js'
 import { SCALE_ROWS } from './scale-rows.js'
+import { TAKEOVER_ROWS } from './takeover-rows.js'
 
 const n0 = SIZES.trivial[0]
 const n1 = SIZES.trivial[1]
@@ -231,4 +232,5 @@ export const ROWS = [
     ok: (v) => v === 0,
   },
   ...SCALE_ROWS,
+  ...TAKEOVER_ROWS,
 ]

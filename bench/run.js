@@ -18,6 +18,8 @@ import { stageMesh } from './mesh-cases.js'
 import { errors, notes, printTable, record, runCase, values, writeResults } from './results.js'
 import { stageScale } from './scale.js'
 import { caseRaw, stageBigInput, stageManyNodes, stageQueued } from './stages.js'
+import { stageTakeover } from './takeover.js'
+import { TAKEOVER_IN_QUICK } from './takeover-rows.js'
 
 let cleaningUp = false
 async function cleanup() {
@@ -54,6 +56,7 @@ try {
   if (runs('h') || runs('e')) await stageManyNodes()
   if (runs('i')) await stageScale()
   if (runs('f')) await stageBigInput()
+  if (runs('j') && (!quick || TAKEOVER_IN_QUICK)) await stageTakeover()
   const mesh = values.get('a.large')
   const pipe = values.get('c.pipelined')
   if (mesh !== undefined && pipe !== undefined) record('c.ratio', mesh / pipe)
