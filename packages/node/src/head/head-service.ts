@@ -70,6 +70,7 @@ export class HeadService {
       reach,
       updateLogBytes: init.updateLogBytes ?? DEFAULT_UPDATE_LOG_BYTES,
       maxOpenJobs: init.maxOpenJobsPerClient ?? MAX_OPEN_JOBS_PER_CLIENT,
+      ...(init.firstPoolId === undefined ? {} : { firstPoolId: init.firstPoolId }),
       admission,
       noteRefusal,
       ...outlets,

@@ -48,6 +48,8 @@ export interface HeadServiceInit {
   disconnect?: (peerId: string) => void
   /** Most jobs one client may have open (queued, running, waiting to retry). @default MAX_OPEN_JOBS_PER_CLIENT */
   maxOpenJobsPerClient?: number
+  /** The id of the first pool a client opens here (see PoolRegistryInit.firstPoolId). @default 1 */
+  firstPoolId?: number
   /** The head's own log: refused and revoked peers, and what it ignored from a peer (a line each). */
   onNote?: (line: string) => void
   /** Told of each job's outcome and its time from submit, in ms (for metrics and the dashboard). */

@@ -23,6 +23,12 @@ export interface PoolRegistryInit {
   /** A refused client, said once a second at most. */
   noteRefusal: (line: string) => void
   log: HeadLog
+  /**
+   * The id of the first pool opened here; 1 unless told. A head on the network starts at a
+   * random one: a node keeps what it knows of a pool by its id across heads, and a head that
+   * took over (or restarted) must not reuse the ids of the head before it, whose pools they were.
+   */
+  firstPoolId?: number
 }
 
 /**
@@ -34,10 +40,11 @@ export class PoolRegistry {
   readonly #pools = new Map<number, PoolSession>()
   readonly #code = new CodeStore()
   readonly #init: PoolRegistryInit
-  #nextPoolId = 1
+  #nextPoolId: number
 
   constructor(init: PoolRegistryInit) {
     this.#init = init
+    this.#nextPoolId = init.firstPoolId ?? 1
   }
 
   /** Whether a client that connects is refused (it is told why, and cut off); `peerId` none: in this process. */

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import { checkPositiveInteger, DEFAULT_UPDATE_LOG_BYTES, InvalidOptionError } from '@meshpool/core'
 import { adminRefusal } from '../net/admin-key.js'
@@ -130,6 +131,8 @@ function headService(
     ...(init.onLine === undefined ? {} : { onNote: init.onLine }),
     onJobDone: (ms, outcome, poolId) => web.jobDone(ms, outcome, poolId),
     ...(init.maxOpenJobsPerClient === undefined ? {} : { maxOpenJobsPerClient: init.maxOpenJobsPerClient }),
+    // Pool ids of their own: the nodes may still know pools of a head that ran before this one.
+    firstPoolId: randomInt(1, 2 ** 31),
     disconnect: hangUpLater(peer, log),
     publish: gossipPublisher(peer.services.pubsub, blobs, log),
     log,
