@@ -5,9 +5,13 @@ import { createPool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, capture, meshpool, type Out, PASSWORD, stopAll, tempDir, WORKER, waitFor } from './harness.js'
 
-/** Process groups this file started: the head job, and each job the fake sbatch ran. */
+/** Process groups this file started: the head job; and files where the fake sbatch wrote those of the jobs it ran. */
 const groups: number[] = []
+const pidFiles: string[] = []
 afterEach(async () => {
+  for (const file of pidFiles.splice(0)) {
+    if (existsSync(file)) groups.push(...readFileSync(file, 'utf8').trim().split('\n').map(Number))
+  }
   for (const pid of groups.splice(0)) {
     try {
       process.kill(-pid, 'SIGKILL')
@@ -65,6 +69,7 @@ describe('meshpool slurm --standby, the head job run through a fake sbatch', () 
 
     const sbatchLog = join(dir, 'sbatch.log')
     const pids = join(dir, 'pids')
+    pidFiles.push(pids)
     fakeSbatch(bin, sbatchLog, pids)
     const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOME: dir, TMPDIR: dir }
     Object.assign(env, { SLURM_JOB_ID: '4242', SLURMD_NODENAME: 'node-a', SLURM_CPUS_ON_NODE: '2' })
@@ -72,14 +77,12 @@ describe('meshpool slurm --standby, the head job run through a fake sbatch', () 
     const headJob: ChildProcess = spawn('bash', [script], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
     groups.push(headJob.pid as number)
     const job = capture(headJob)
-    const jobs = () => (existsSync(pids) ? readFileSync(pids, 'utf8').trim().split('\n').map(Number) : [])
     const state = join(dir, '.meshpool', 'slurm-4242')
     const detail = () =>
       `${job.output()}\n${['head.log', 'standby/head.log'].map((f) => (existsSync(join(state, f)) ? readFileSync(join(state, f), 'utf8') : '')).join('\n')}`
     const addressFile = join(state, 'address')
     await waitFor(() => existsSync(addressFile), 60_000, 'the head job to write the address file', detail)
     await waitFor(() => logged(sbatchLog).length === 2, 10_000, 'the head job to submit the nodes', detail)
-    groups.push(...jobs())
 
     // The standby is a job of its own, kept off the head job's node, named so scancel finds it.
     const [standbyJob, nodesJob] = logged(sbatchLog)
