@@ -96,28 +96,4 @@ describe("the head's dispatcher", () => {
     expect(b.leased().map((j) => j.jobId)).toEqual([job?.jobId])
     expect(ledger.holder(job?.jobId ?? 0)?.nodeId).toBe('b')
   })
-
-  it('leases a short queue to many nodes in slot batches, not in bits of a few jobs to each', () => {
-    const { dispatcher, join, open } = mesh()
-    const many = Array.from({ length: 100 }, (_, i) => join(`n${i}`, 1))
-    const client = open('w.js')
-    // Every node learnt that the jobs are short and asks for 256: the client's window keeps far
-    // fewer in flight, so one submit frame meets 100 wanting nodes.
-    for (const { node } of many) dispatcher.pull(node, 256)
-    dispatcher.submit(client.pool, jobs(1, 400))
-    const frames = many.flatMap(({ channel }) => channel.of('lease').map((m) => m.jobs.length))
-    // An eighth of the queue each (50), not 4 each to all 100 nodes.
-    expect(frames).toEqual(Array(8).fill(50))
-  })
-
-  it('does not let the large credit of a node that ran short jobs take most of a queue of long ones', () => {
-    const { dispatcher, join, open } = mesh()
-    const ten = Array.from({ length: 10 }, (_, i) => join(`n${i}`, 1))
-    const client = open('w.js')
-    for (const { node } of ten) dispatcher.pull(node, 256)
-    dispatcher.submit(client.pool, jobs(1, 20))
-    const counts = ten.map((n) => n.leased().length)
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(20)
-    expect(Math.max(...counts)).toBeLessThanOrEqual(3)
-  })
 })

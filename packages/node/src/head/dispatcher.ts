@@ -17,22 +17,6 @@ const NO_SLOT_LEFT: ErrorShape = {
   message: `no slot is left to run the job: every slot crashed ${MAX_SLOT_CRASHES} times in a row and stays down (the warning "slot … crashed" says how the last crash ended); fix what makes the slot exit, then create the pool again`,
 }
 
-/** A node is leased at most this share of the queue beyond its even share (see {@link leaseShare}). */
-const QUEUE_FRACTION = 8
-
-/**
- * Jobs for each wanting node in one pass: the queue shared evenly, but no
- * fewer than half of what a node asks for (about one slot batch, ~20 ms of
- * work at the node's pace: see its depthFor) or an eighth of the queue,
- * whichever is less. A short queue spread over many nodes in bits of a few
- * jobs only multiplies frames, and a node whose large credit came from short
- * jobs still can't take most of a queue of long ones.
- */
-export function leaseShare(queued: number, wantingNodes: number, wanted: number): number {
-  const even = Math.ceil(queued / wantingNodes)
-  return Math.max(1, even, Math.min(Math.ceil(wanted / 2), Math.ceil(queued / QUEUE_FRACTION)))
-}
-
 export interface DispatcherInit {
   ledger: JobLedger
   nodes: NodeRegistry
@@ -182,12 +166,12 @@ export class Dispatcher {
     while (ledger.queuedCount() > 0) {
       const wanting = this.#wantingNow()
       if (wanting.length === 0) break
-      const queued = ledger.queuedCount()
+      const share = Math.max(1, Math.ceil(ledger.queuedCount() / wanting.length))
       let leased = 0
       for (const node of wanting) {
         // The queue ran dry: the other nodes are not looked at (there may be many of them).
         if (ledger.queuedCount() === 0) break
-        leased += this.#leaseTo(node, leaseShare(queued, wanting.length, node.wanted))
+        leased += this.#leaseTo(node, share)
       }
       if (leased === 0) break
     }
