@@ -135,6 +135,11 @@ describe("the split rule: a standby takes over only once more than half of the a
     expect(role.state()).toMatchObject({ term: 1, active: false, nodes: 0 })
     expect(notes).toHaveLength(1)
     expect(notes[0]).toMatch(/only 0 of the 2 nodes it held came here: this head stays standby/)
+    // The cut heals: the active head speaks again, and the standby says it stays so.
+    role.heard('a', active(1, [A], 2))
+    pass(600)
+    expect(notes[1]).toMatch(/the active head a is heard again: this head stays its standby/)
+    expect(changes).toEqual([])
   })
 
   it('the active head killed: its nodes come to the standby, which takes over at the end of the lease', () => {

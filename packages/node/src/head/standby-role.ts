@@ -128,6 +128,7 @@ export class HeadRole {
     this.#activeAddrs = state.addrs
     this.#activePeer = peerId
     this.#lastNodes = state.nodes
+    if (this.#heldOff) this.#init.onNote?.(`the active head ${peerId} is heard again: this head stays its standby`)
     this.#heldOff = false
   }
 
@@ -159,7 +160,7 @@ export class HeadRole {
       if (!this.#heldOff) {
         this.#heldOff = true
         this.#init.onNote?.(
-          `the active head said nothing for ${silent} ms, but only ${came} of the ${this.#lastNodes} nodes it held came here: this head stays standby (the heads lost sight of each other, not of the nodes), and takes over once more than half come`,
+          `the active head said nothing for ${silent} ms, but only ${came} of the ${this.#lastNodes} nodes it held came here: this head stays standby (the heads lost sight of each other, not of the nodes), and becomes active only once more than half of them do`,
         )
       }
       return
