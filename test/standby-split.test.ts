@@ -47,50 +47,70 @@ const xsOf = (list: Result[]): number[] => list.map((r) => r.x).sort((p, q) => p
 const range = (n: number): number[] => Array.from({ length: n }, (_, x) => x)
 const exited = (proc: Proc): boolean => proc.child.exitCode !== null || proc.child.signalCode !== null
 
+/** The primary and its standby (with a copy of the primary's admin key), each in its own namespace. */
+async function startHeads(
+  net: Lan,
+): Promise<{ primary: Proc; standby: Proc; primaryAddr: string; standbyAddr: string }> {
+  const headArgs = (role: string): string[] => {
+    mkdirSync(join(net.dir, role), { recursive: true })
+    return [
+      BIN,
+      'head',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      String(PORT),
+      '--no-work',
+      '--key-file',
+      join(net.dir, role, 'head.key'),
+    ]
+  }
+  const addressOf = (role: string, proc: Proc): string => {
+    const id = /^meshpool head (\S+)/m.exec(proc.output())?.[1]
+    if (id === undefined) throw new Error(`no peer id in the head's output:\n${proc.output()}`)
+    return `/ip4/${net.ip(role)}/tcp/${PORT}/p2p/${id}`
+  }
+  const primary = net.run('p', headArgs('p'))
+  await primary.waitForLine(/^ready$/, 30_000)
+  const primaryAddr = addressOf('p', primary)
+  const standbyArgs = headArgs('s')
+  copyFileSync(join(net.dir, 'p', 'admin.key'), join(net.dir, 's', 'admin.key'))
+  const standby = net.run('s', [...standbyArgs, '--standby', primaryAddr])
+  await standby.waitForLine(/^ready$/, 30_000)
+  return { primary, standby, primaryAddr, standbyAddr: addressOf('s', standby) }
+}
+
+/**
+ * During the cut: a map started by a client that reaches both heads runs (on the primary),
+ * and a client that reaches the standby only is told which head is active.
+ */
+async function clientsDuringTheCut(net: Lan, primaryAddr: string, standbyAddr: string, state: () => string) {
+  const heads = `${primaryAddr},${standbyAddr}`
+  const during = net.run('e', [CLIENT, JSON.stringify({ head: heads, count: 60, delayMs: 5 })])
+  expect(await during.exited, `--- client e:\n${during.output()}\n${state()}`).toBe(0)
+  expect(xsOf(results(during))).toEqual(range(60))
+  await net.cut('d', 'p')
+  const stranded = net.run('d', [CLIENT, JSON.stringify({ head: heads, count: 1 })])
+  expect(await stranded.exited, stranded.output()).toBe(1)
+  expect(stranded.output()).toMatch(
+    new RegExp(
+      `HeadUnreachableError: the head at ${standbyAddr} is a standby; the active head is ${primaryAddr}: no head listed answered as the active head`,
+    ),
+  )
+}
+
 it('the heads lose sight of each other but not of the nodes: only the primary runs jobs, and after the cut heals one head is active', {
   timeout: 150_000,
 }, async () => {
   const started = Date.now()
   lan = await Lan.create(['p', 's', 'a', 'b', 'c', 'd', 'e'])
   const net = lan
-  const keyFile = (role: string): string => {
-    mkdirSync(join(net.dir, role), { recursive: true })
-    return join(net.dir, role, 'head.key')
-  }
-  const headArgs = (role: string): string[] => [
-    BIN,
-    'head',
-    '--host',
-    '0.0.0.0',
-    '--port',
-    String(PORT),
-    '--no-work',
-    '--key-file',
-    keyFile(role),
-  ]
-  const peerIdOf = (proc: Proc, pattern: RegExp): string => {
-    const id = pattern.exec(proc.output())?.[1]
-    if (id === undefined) throw new Error(`no peer id in this output:\n${proc.output()}`)
-    return id
-  }
-
-  const primary = net.run('p', headArgs('p'))
-  await primary.waitForLine(/^ready$/, 30_000)
-  const primaryAddr = `/ip4/${net.ip('p')}/tcp/${PORT}/p2p/${peerIdOf(primary, /^meshpool head (\S+)/m)}`
-  // The standby holds a copy of the primary's admin key, beside its own key file.
-  const standbyArgs = headArgs('s')
-  copyFileSync(join(net.dir, 'p', 'admin.key'), join(net.dir, 's', 'admin.key'))
-  const standby = net.run('s', [...standbyArgs, '--standby', primaryAddr])
-  await standby.waitForLine(/^ready$/, 30_000)
-  const standbyAddr = `/ip4/${net.ip('s')}/tcp/${PORT}/p2p/${peerIdOf(standby, /^meshpool head (\S+)/m)}`
-  const heads = `${primaryAddr},${standbyAddr}`
-
+  const { primary, standby, primaryAddr, standbyAddr } = await startHeads(net)
   const a = net.run('a', [BIN, 'join', primaryAddr, standbyAddr, '--slots', '2', '--name', 'node-a'])
   const b = net.run('b', [BIN, 'join', primaryAddr, standbyAddr, '--slots', '2', '--name', 'node-b'])
   await Promise.all([a.waitForLine(/^ready$/, 30_000), b.waitForLine(/^ready$/, 30_000)])
-  const client = net.run('c', [CLIENT, JSON.stringify({ head: heads, count: COUNT, delayMs: DELAY_MS, hold: HOLD })], {
-    stdin: true,
-  })
+  const job = { head: `${primaryAddr},${standbyAddr}`, count: COUNT, delayMs: DELAY_MS, hold: HOLD }
+  const client = net.run('c', [CLIENT, JSON.stringify(job)], { stdin: true })
   const procs = { primary, standby, a, b, client }
   const state = (): string =>
     Object.entries(procs)
@@ -98,16 +118,10 @@ it('the heads lose sight of each other but not of the nodes: only the primary ru
       .join('\n')
 
   // The cut, once the map is well under way on both nodes.
-  await waitFor(
-    () => results(client).length >= CUT_AFTER || exited(client),
-    60_000,
-    `${CUT_AFTER} results before the cut`,
-    state,
-  )
+  await waitFor(() => results(client).length >= CUT_AFTER || exited(client), 60_000, 'results before the cut', state)
   expect(exited(client), state()).toBe(false)
   const cutAt = Date.now()
   await net.cut('p', 's')
-
   // The standby's lease runs out; no node comes to it, so it stays standby (it knew of both nodes).
   await standby.waitForLine(
     /said nothing for \d+ ms, but only 0 of the 2 nodes it held came here: this head stays standby/,
@@ -118,24 +132,9 @@ it('the heads lose sight of each other but not of the nodes: only the primary ru
   await waitFor(() => /^holding /m.test(client.output()) || exited(client), 60_000, `the first ${HOLD} jobs`, state)
   expect(exited(client), state()).toBe(false)
   expect(xsOf(results(client))).toEqual(range(HOLD))
-
-  // A map started during the cut, by a client that reaches both heads, runs on the primary.
-  const during = net.run('e', [CLIENT, JSON.stringify({ head: heads, count: 60, delayMs: 5 })])
-  expect(await during.exited, `--- client e:\n${during.output()}\n${state()}`).toBe(0)
-  expect(xsOf(results(during))).toEqual(range(60))
-
-  // A client that reaches the standby only is sent to the primary, can't reach it, and is told so.
-  await net.cut('d', 'p')
-  const stranded = net.run('d', [CLIENT, JSON.stringify({ head: heads, count: 1 })])
-  expect(await stranded.exited, stranded.output()).toBe(1)
-  expect(stranded.output()).toMatch(
-    new RegExp(
-      `HeadUnreachableError: the head at ${standbyAddr} is a standby; the active head is ${primaryAddr}: no head listed answered as the active head`,
-    ),
-  )
-
-  // Through the cut: the standby never took over (so it leased no job), the primary never stepped down,
-  // and neither node ever lost the primary.
+  await clientsDuringTheCut(net, primaryAddr, standbyAddr, state)
+  // Through the cut: the standby never took over (so it leased no job), the primary never
+  // stepped down, and neither node ever lost the primary.
   expect(standby.output(), state()).not.toMatch(/takes over/)
   expect(primary.output(), state()).not.toMatch(/steps down/)
   for (const node of [a, b]) expect(node.output(), state()).not.toMatch(/lost the head/)
@@ -150,7 +149,11 @@ it('the heads lose sight of each other but not of the nodes: only the primary ru
   expect(xsOf(results(client))).toEqual(range(COUNT))
   const status = net.run('e', [BIN, 'status', primaryAddr, standbyAddr, '--json'])
   expect(await status.exited, status.output()).toBe(0)
-  expect(JSON.parse(status.output()).heads).toMatchObject({ active: true, takeovers: 0 })
+  expect(JSON.parse(status.output()).heads).toMatchObject({
+    peerId: primaryAddr.split('/p2p/')[1],
+    active: true,
+    takeovers: 0,
+  })
   expect(standby.output(), state()).not.toMatch(/takes over/)
   expect(primary.output(), state()).not.toMatch(/steps down/)
   console.log(
