@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { capture, PASSWORD, type Proc, tempDir } from './harness.js'
-import { checkNetns, ipOrThrow, killAndDelete, REGISTRY, sweepStale } from './netns-tools.js'
+import { checkNetns, ipOrThrow, killAndDelete, NetnsUnavailableError, REGISTRY, sweepStale } from './netns-tools.js'
 
 /** The namespace that holds the bridge. */
 const SWITCH = 'sw'
@@ -148,7 +148,11 @@ export class Lan {
       this.#namespaces.push(ns)
       await ipOrThrow(['-n', ns, 'link', 'set', 'lo', 'up'])
     }
-    await ipOrThrow(['-n', switchNs, 'link', 'add', BRIDGE, 'type', 'bridge'])
+    await ipOrThrow(['-n', switchNs, 'link', 'add', BRIDGE, 'type', 'bridge']).catch((err: Error) => {
+      throw new NetnsUnavailableError(
+        `this machine can't create a bridge in a network namespace for the two-heads test (${err.message}): it needs the kernel's bridge module (\`modprobe bridge\` on the host)`,
+      )
+    })
     await ipOrThrow(['-n', switchNs, 'link', 'set', BRIDGE, 'up'])
     for (const role of roles) {
       const port = `${this.prefix}-${role}-s`
