@@ -196,6 +196,14 @@ describe("the split rule: a standby takes over only once more than half of the a
     expect(role.active).toBe(false)
   })
 
+  it("remembers at most 10,000 nodes that came (a member with many identities can't fill its memory)", () => {
+    const { role, notes, pass } = standbyOf(30_000)
+    for (let i = 0; i < 12_000; i++) role.knocked(`n${i}`)
+    pass(1200)
+    expect(role.active).toBe(false)
+    expect(notes[0]).toMatch(/only 10000 of the 30000 nodes it held came here/)
+  })
+
   it('an active head that held no nodes (a fresh mesh) is replaced on the lease alone', () => {
     const { role, pass } = standbyOf(0)
     pass(1200)
