@@ -166,6 +166,20 @@ describe("the split rule: a standby takes over only once more than half of the a
     expect(role.active).toBe(true)
   })
 
+  it('a node that comes just after this process stalled waits for the tick, which reads what the active head sent meanwhile', () => {
+    const { c, role, pass } = standbyOf(1)
+    pass(200)
+    c.t += 5000
+    expect(role.knocked('n1')).toBe(false)
+    // The timer's first tick after the stall sees it (the knock did not hide it) and waits.
+    c.t += 100
+    role.tick()
+    expect(role.active).toBe(false)
+    role.heard('a', active(1, [A], 1))
+    pass(400)
+    expect(role.active).toBe(false)
+  })
+
   it('half of the nodes is not a majority', () => {
     const { role, pass } = standbyOf(4)
     role.knocked('n1')

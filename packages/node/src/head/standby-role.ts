@@ -142,7 +142,9 @@ export class HeadRole {
     this.#knocks.delete(nodeId)
     this.#knocks.set(nodeId, this.#now())
     if (this.#knocks.size > MAX_KNOCKS) this.#knocks.delete(this.#knocks.keys().next().value as string)
-    this.tick()
+    // Not a tick: a stall of this process is for the timer's tick to see (and wait out) first.
+    const now = this.#now()
+    if (this.#lastTick !== undefined && now - this.#lastTick <= 2 * HEADS_HEARTBEAT_MS) this.#takeOverIfDue(now)
     return this.#active
   }
 
@@ -152,7 +154,12 @@ export class HeadRole {
     // After a stall of this process, what the active head sent meanwhile is still unread: wait a tick.
     const stalled = this.#lastTick !== undefined && now - this.#lastTick > 2 * HEADS_HEARTBEAT_MS
     this.#lastTick = now
-    if (this.#active || this.#leaseFrom === undefined || stalled) return
+    if (!stalled) this.#takeOverIfDue(now)
+  }
+
+  /** A standby whose lease ran out takes over, if enough nodes came (see the class comment). */
+  #takeOverIfDue(now: number): void {
+    if (this.#active || this.#leaseFrom === undefined) return
     const silent = now - this.#leaseFrom
     if (silent <= (this.#init.leaseMs ?? HEADS_LEASE_MS)) return
     const came = this.#knocksSince(now - KNOCK_WINDOW_MS)
