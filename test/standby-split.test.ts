@@ -22,6 +22,11 @@ const COUNT = 300
 const HOLD = 150
 const DELAY_MS = 20
 const CUT_AFTER = 40
+/**
+ * The cut lasts past this (ANY_NODE_AFTER_MS of head/standby-role.ts: after so long a silence
+ * one node that came would be enough for a takeover), to show that no node comes at all.
+ */
+const LONG_SILENCE_MS = 10_000
 
 let lan: Lan | undefined
 
@@ -133,6 +138,12 @@ it('the heads lose sight of each other but not of the nodes: only the primary ru
   expect(exited(client), state()).toBe(false)
   expect(xsOf(results(client))).toEqual(range(HOLD))
   await clientsDuringTheCut(net, primaryAddr, standbyAddr, state)
+  await waitFor(
+    () => Date.now() - cutAt > LONG_SILENCE_MS + 2000 || /takes over/.test(standby.output()),
+    LONG_SILENCE_MS + 10_000,
+    'the cut to outlast the long silence',
+    state,
+  )
   // Through the cut: the standby never took over (so it leased no job), the primary never
   // stepped down, and neither node ever lost the primary.
   expect(standby.output(), state()).not.toMatch(/takes over/)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { checkHeadProof, headProof } from '../src/head/standby-proof.js'
-import { HeadRole, type HeadState, KNOCK_WINDOW_MS } from '../src/head/standby-role.js'
+import { ANY_NODE_AFTER_MS, HeadRole, type HeadState, KNOCK_WINDOW_MS } from '../src/head/standby-role.js'
 import { HeadCursor, parseHeadList } from '../src/net/head-list.js'
 
 const A = '/ip4/10.0.0.1/tcp/8899/p2p/12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
@@ -178,6 +178,18 @@ describe("the split rule: a standby takes over only once more than half of the a
     role.heard('a', active(1, [A], 1))
     pass(400)
     expect(role.active).toBe(false)
+  })
+
+  it('a head that died with one of its two nodes: after a longer silence the node left is enough', () => {
+    const { role, notes, pass } = standbyOf(2)
+    for (let t = 0; t < ANY_NODE_AFTER_MS; t += 400) {
+      expect(role.knocked('n1')).toBe(false)
+      pass(400)
+    }
+    expect(notes[0]).toMatch(/only 1 of the 2 nodes it held came here/)
+    pass(400)
+    expect(role.knocked('n1')).toBe(true)
+    expect(notes.at(-1)).toMatch(/takes over \(term 2\); 1 of the 2 nodes it held came here/)
   })
 
   it('half of the nodes is not a majority', () => {

@@ -13,6 +13,14 @@ export const HEADS_LEASE_MS = 1000
  * frozen head and the standby keeps counting.
  */
 export const KNOCK_WINDOW_MS = 3000
+/**
+ * After this long without a word from the active head, one node that came is
+ * enough for a takeover: the head died with some of its nodes (a machine that
+ * ran both), and waiting for a majority that can't come would leave the mesh
+ * with no head at all. Heads cut off from each other only still never see a
+ * node come.
+ */
+export const ANY_NODE_AFTER_MS = 10_000
 /** Most nodes a standby remembers having come to it (the oldest are forgotten first). */
 const MAX_KNOCKS = 10_000
 
@@ -49,7 +57,8 @@ export interface HeadRoleInit {
  * that each word from an active head renews. The split rule, in a sentence:
  * a standby takes over only when the active head has said nothing for the
  * lease and more than half of the nodes that head last said it held have
- * come to the standby in the last few seconds (none needed if it held none).
+ * come to the standby in the last few seconds (none needed if it held none;
+ * one, once the silence has lasted {@link ANY_NODE_AFTER_MS}).
  * A node comes to the standby only when it lost its head, so heads cut off
  * from each other but not from the nodes leave the nodes where they are, and
  * the standby stays standby. A standby that takes over does so with a higher
@@ -163,11 +172,12 @@ export class HeadRole {
     const silent = now - this.#leaseFrom
     if (silent <= (this.#init.leaseMs ?? HEADS_LEASE_MS)) return
     const came = this.#knocksSince(now - KNOCK_WINDOW_MS)
-    if (this.#lastNodes > 0 && 2 * came <= this.#lastNodes) {
+    const needed = this.#lastNodes === 0 ? 0 : silent > ANY_NODE_AFTER_MS ? 1 : Math.floor(this.#lastNodes / 2) + 1
+    if (came < needed) {
       if (!this.#heldOff) {
         this.#heldOff = true
         this.#init.onNote?.(
-          `the active head said nothing for ${silent} ms, but only ${came} of the ${this.#lastNodes} nodes it held came here: this head stays standby (the heads lost sight of each other, not of the nodes), and becomes active only once more than half of them do`,
+          `the active head said nothing for ${silent} ms, but only ${came} of the ${this.#lastNodes} nodes it held came here: this head stays standby (the heads lost sight of each other, not of the nodes), and becomes active only once more than half of them do (or one, after ${ANY_NODE_AFTER_MS / 1000} s of silence)`,
         )
       }
       return
