@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const argv = process.argv.slice(2).filter((arg) => arg !== '--')
-const USAGE = 'usage: pnpm bench [--quick] [--only=a,b,…] [--nodes=10,100] [--idle=seconds]'
+const USAGE = 'usage: pnpm bench [--quick] [--only=a,b,…] [--nodes=10,100] [--idle=seconds] [--window=jobs]'
 for (const arg of argv) {
   if (arg !== '--quick' && !/^--(only|nodes|idle)=/.test(arg)) {
     process.stderr.write(`bench: unknown argument ${arg}\n${USAGE}\n`)
@@ -31,6 +31,8 @@ function integers(name) {
 /** Case i: the numbers of simulated nodes (after the 2-node baseline) and the idle window, instead of the defaults. */
 const nodesArg = integers('nodes')
 const idleArg = integers('idle')?.[0]
+/** Case i: the dispatch maps' `window` (jobs in flight), instead of the pool's default. */
+export const windowArg = integers('window')?.[0]
 export const quick = argv.includes('--quick')
 export const only = listArg('only')
 export const runs = (letter) => only === undefined || only.includes(letter)

@@ -224,3 +224,19 @@ export function withTimeout(promise, ms, what) {
     }),
   ]).finally(() => clearTimeout(timer))
 }
+
+/**
+ * A watched head (key file `<keyName>.key` in `dir`) and two watched nodes of 1 slot each,
+ * pushed onto `procs` to be stopped.
+ */
+export async function headAndTwoNodes(dir, keyName, password, procs) {
+  const head = watch(await startHead(join(dir, `${keyName}.key`), password))
+  procs.push(head)
+  const nodes = await Promise.all([
+    joinNode(head.address, password, 1, 'bench-node-1'),
+    joinNode(head.address, password, 1, 'bench-node-2'),
+  ])
+  procs.push(...nodes)
+  for (const node of nodes) watch(node)
+  return { head, nodes }
+}

@@ -5,6 +5,7 @@
 // On 2 busy cores, a handshake can pass libp2p's timeout while the slot processes
 // boot; such a join is tried again (twice at most), and the retries are reported.
 import { joinHead } from 'meshpool'
+import { announceJoined } from './joined-nodes.js'
 
 const [head, count] = process.argv.slice(2)
 const n = Number(count)
@@ -24,12 +25,4 @@ async function join(i) {
 }
 const start = performance.now()
 const nodes = await Promise.all(Array.from({ length: n }, (_, i) => join(i)))
-const ms = Math.round(performance.now() - start)
-for (const failure of new Set(failures)) process.stdout.write(`retried after: ${failure}\n`)
-process.stdout.write(`joined ${nodes.length} in ${ms} ms, ${retries} retries\nready\n`)
-const stop = async () => {
-  await Promise.allSettled(nodes.map((node) => node.stop()))
-  process.exit(0)
-}
-process.once('SIGTERM', stop)
-process.once('SIGINT', stop)
+announceJoined({ nodes, ms: Math.round(performance.now() - start), retries, failures })

@@ -18,7 +18,7 @@ import {
   SLOTS,
   STREAM_INPUTS,
 } from './config.js'
-import { BENCH_DIR, joinNode, quantile, rssMB, sleep, start, startHead, stop, watch } from './lib.js'
+import { BENCH_DIR, headAndTwoNodes, joinNode, quantile, rssMB, sleep, start, stop } from './lib.js'
 import { openPool, startOf, updateLatencies, warmOn } from './pools.js'
 import { details, log, notes, record, runCase } from './results.js'
 
@@ -26,14 +26,7 @@ export async function stageMesh() {
   const procs = []
   const pools = []
   try {
-    const head = watch(await startHead(join(dir, 'mesh.key'), password))
-    procs.push(head)
-    const nodes = await Promise.all([
-      joinNode(head.address, password, 1, 'bench-node-1'),
-      joinNode(head.address, password, 1, 'bench-node-2'),
-    ])
-    procs.push(...nodes)
-    for (const node of nodes) watch(node)
+    const { head, nodes } = await headAndTwoNodes(dir, 'mesh', password, procs)
     const peerIds = nodes.map((node) => node.peerId)
     log(`head and 2 nodes (1 slot each) up: ${head.address}`)
     /** What each case runs on; the pools and processes it opens go into `pools` and `procs` to be closed. */

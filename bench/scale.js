@@ -6,7 +6,7 @@
 // from /proc over each phase, so a figure bounded by the simulation says so.
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { dir, fmtInt, quick, range, SIM_JOINS_AT_ONCE, SIM_NODES_PER_PROCESS, SIZES } from './config.js'
+import { dir, fmtInt, quick, range, SIM_JOINS_AT_ONCE, SIM_NODES_PER_PROCESS, SIZES, windowArg } from './config.js'
 import { BENCH_DIR, BIN, quantile, rssMB, sleep, start, startHead, stop } from './lib.js'
 import { openPool, updateLatencies } from './pools.js'
 import { cpuWindow } from './proc-cpu.js'
@@ -181,7 +181,7 @@ async function dispatch(pool, n) {
   let failed = 0
   for (const [i, jobs] of SIZES.scaleJobs.entries()) {
     const t0 = performance.now()
-    const out = await pool.map(range(jobs), { settle: true })
+    const out = await pool.map(range(jobs), { settle: true, ...(windowArg === undefined ? {} : { window: windowArg }) })
     const seconds = (performance.now() - t0) / 1000
     const bad = out.filter((r, index) => !r.ok || r.value !== index)
     failed += bad.length

@@ -11,6 +11,7 @@
 import net from 'node:net'
 import { joinHead } from 'meshpool'
 import { inProcessSlot } from './in-process-slot.js'
+import { announceJoined } from './joined-nodes.js'
 
 const [head, count, first, source, atOnce] = process.argv.slice(2)
 const n = Number(count)
@@ -81,12 +82,4 @@ for (let i = 0; i < n; i += AT_ONCE) {
   const batch = Array.from({ length: Math.min(AT_ONCE, n - i) }, (_, j) => join(Number(first) + i + j))
   for (const node of await Promise.all(batch)) if (node !== undefined) nodes.push(node)
 }
-const ms = Math.round(performance.now() - start)
-for (const failure of new Set(failures)) process.stdout.write(`retried after: ${failure}\n`)
-process.stdout.write(`joined ${nodes.length} in ${ms} ms, ${retries} retries\nready\n`)
-const stop = async () => {
-  await Promise.allSettled(nodes.map((node) => node.stop()))
-  process.exit(0)
-}
-process.once('SIGTERM', stop)
-process.once('SIGINT', stop)
+announceJoined({ nodes, ms: Math.round(performance.now() - start), retries, failures })

@@ -3,7 +3,7 @@
 // process) and f (one big input, last).
 import { join } from 'node:path'
 import { dir, fmtInt, MiB, password, quick, RAW_WIDE_WINDOW, RAW_WINDOW, range, runs, SIZES } from './config.js'
-import { BENCH_DIR, joinNode, quantile, rssMB, sleep, start, startHead, stop, watch } from './lib.js'
+import { BENCH_DIR, headAndTwoNodes, quantile, rssMB, sleep, start, startHead, stop } from './lib.js'
 import { openPool, updateLatencies, warmOn } from './pools.js'
 import { details, log, notes, record, runCase } from './results.js'
 
@@ -214,14 +214,7 @@ export async function stageBigInput() {
     const procs = []
     let pool
     try {
-      const head = watch(await startHead(join(dir, 'big.key'), password))
-      procs.push(head)
-      const nodes = await Promise.all([
-        joinNode(head.address, password, 1, 'bench-node-1'),
-        joinNode(head.address, password, 1, 'bench-node-2'),
-      ])
-      procs.push(...nodes)
-      for (const node of nodes) watch(node)
+      const { head, nodes } = await headAndTwoNodes(dir, 'big', password, procs)
       pool = await openPool(head)
       await warmOn(
         pool,

@@ -65,7 +65,16 @@ function validMessages(random: () => number): Record<string, object[]> {
 function headsMessages(random: () => number): object[] {
   const id = () => Math.floor(random() * 1e6)
   return [
-    { type: 'state', term: id(), active: true, since: id(), takeovers: id(), addrs: [], proof: bytes(32, random) },
+    {
+      type: 'state',
+      term: id(),
+      active: true,
+      since: id(),
+      takeovers: id(),
+      addrs: [],
+      nodes: id(),
+      proof: bytes(32, random),
+    },
     {
       type: 'state',
       term: 2 ** 50,
@@ -73,6 +82,7 @@ function headsMessages(random: () => number): object[] {
       since: 0,
       takeovers: 1,
       addrs: ['/ip4/127.0.0.1/tcp/1'],
+      nodes: 0,
       proof: bytes(32, random),
     },
   ]

@@ -16,6 +16,15 @@ export const MAX_PRIORITY = 10
 
 /** Jobs a call keeps in flight before it waits for results. @default 4096 */
 export const DEFAULT_WINDOW = 4096
+/**
+ * A call without a `window` of its own starts at {@link DEFAULT_WINDOW} and
+ * grows while the head says that nodes asked for more jobs than it had to
+ * give (many nodes, short jobs: 4,096 jobs over 100 nodes are 41 each, leased
+ * a few at a time): up to this many jobs in flight…
+ */
+export const GROWN_WINDOW_JOBS = 65_536
+/** …and only while the params in flight come to less than this (so big inputs never grow it far). */
+export const GROWN_WINDOW_BYTES = 64 * 1024 * 1024
 
 /** Throws InvalidOptionError naming the first option that is out of range. */
 export function checkPositiveInteger(value: unknown, name: string, { allowZero = false } = {}): void {

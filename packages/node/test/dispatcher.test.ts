@@ -16,7 +16,14 @@ function dispatcherOf(count: number, more: Parameters<typeof spec>[1] = {}) {
   const told = newTold()
   const pools = fakePools(told)
   pools.add(spec(1, more))
-  const head = { pulls: [] as number[], released: [] as number[][], results: [] as JobOutcome[], caughtUp: 0 }
+  const head = {
+    pulls: [] as number[],
+    /** The least each pull must come to before it goes out (see HeadLink.pull). */
+    atLeast: [] as Array<number | undefined>,
+    released: [] as number[][],
+    results: [] as JobOutcome[],
+    caughtUp: 0,
+  }
   let dispatcher: Dispatcher | undefined
   const { slots, processes } = fakeSlots(count, pools, told, () => dispatcher?.pump())
   dispatcher = new Dispatcher({
@@ -25,7 +32,10 @@ function dispatcherOf(count: number, more: Parameters<typeof spec>[1] = {}) {
     head: {
       release: (jobIds) => head.released.push(jobIds),
       result: (outcome) => head.results.push(outcome),
-      pull: (want) => head.pulls.push(want),
+      pull: (want, atLeast) => {
+        head.pulls.push(want)
+        head.atLeast.push(atLeast)
+      },
     },
     catchUp: () => head.caughtUp++,
   })
@@ -51,6 +61,16 @@ describe("a node's dispatcher", () => {
     await settle()
     for (const process of processes) process.tell({ type: 'loaded' })
     expect(processes.map(runs)).toEqual([[[1], [3]], [[2]]])
+  })
+
+  it('asks at once while it holds nothing, else only once half of what it may hold is free', async () => {
+    const { dispatcher, head } = dispatcherOf(2)
+    dispatcher.pull()
+    expect(head.atLeast.at(-1)).toBe(1)
+    dispatcher.lease(jobs(1))
+    // The slot the job went to may hold 4 now (twice its pool's batch of 2 at the first guess of 10 ms
+    // a job), the other 2: 6 in all. With one held, the next pull waits until 3 are free.
+    expect([head.pulls.at(-1), head.atLeast.at(-1)]).toEqual([5, 3])
   })
 
   it('hands one pool its jobs in order, in batches of what a slot can take, the rest as results come back', async () => {

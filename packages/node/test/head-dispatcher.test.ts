@@ -96,4 +96,23 @@ describe("the head's dispatcher", () => {
     expect(b.leased().map((j) => j.jobId)).toEqual([job?.jobId])
     expect(ledger.holder(job?.jobId ?? 0)?.nodeId).toBe('b')
   })
+
+  it('tells clients with their results how many more jobs the nodes asked for than it had queued', () => {
+    const { dispatcher, join, open } = mesh()
+    const a = join('a', 1)
+    const b = join('b', 1)
+    const client = open('w.js')
+    dispatcher.pull(a.node, 10)
+    dispatcher.pull(b.node, 10)
+    dispatcher.submit(client.pool, jobs(1, 6))
+    expect(dispatcher.room).toBe(14)
+    const [first] = a.leased()
+    dispatcher.results(a.node, [
+      { jobId: first?.jobId ?? 0, leaseId: first?.leaseId ?? 0, ok: true, value: new Uint8Array() },
+    ])
+    expect(client.channel.of('results').at(-1)?.room).toBe(14)
+    // Jobs wait: the nodes, not the client, hold the pool back now.
+    dispatcher.submit(client.pool, jobs(7, 40))
+    expect(dispatcher.room).toBe(0)
+  })
 })

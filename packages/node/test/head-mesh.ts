@@ -46,7 +46,15 @@ export function mesh({ alone = false } = {}) {
     noteRefusal: quiet,
     log: quiet,
   })
-  const router = new ResultRouter({ ledger, nodes, pools, now, onJobDone: quiet, note: quiet })
+  const router = new ResultRouter({
+    ledger,
+    nodes,
+    pools,
+    now,
+    room: () => dispatcher?.room ?? 0,
+    onJobDone: quiet,
+    note: quiet,
+  })
   dispatcher = new Dispatcher({ ledger, nodes, pools, router, reach, now, alone, log: quiet })
   const join = (id: string, slots: number) => {
     const channel = new RecordingChannel<NodeMessage, HeadToNodeMessage>()

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { checkHeadProof, headProof } from '../src/head/standby-proof.js'
-import { HeadRole, type HeadState } from '../src/head/standby-role.js'
+import { ANY_NODE_AFTER_MS, HeadRole, type HeadState, KNOCK_WINDOW_MS } from '../src/head/standby-role.js'
 import { HeadCursor, parseHeadList } from '../src/net/head-list.js'
 
 const A = '/ip4/10.0.0.1/tcp/8899/p2p/12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
@@ -11,7 +11,41 @@ function clock() {
   return c
 }
 
-const active = (term: number, addrs = [A]): HeadState => ({ term, active: true, since: 0, takeovers: 0, addrs })
+const active = (term: number, addrs = [A], nodes = 0): HeadState => ({
+  term,
+  active: true,
+  since: 0,
+  takeovers: 0,
+  addrs,
+  nodes,
+})
+
+/** A standby that has heard an active head holding `nodes` nodes, and the lines it said. */
+function standbyOf(nodes: number) {
+  const c = clock()
+  const notes: string[] = []
+  const changes: boolean[] = []
+  const role = new HeadRole({
+    peerId: 'b',
+    standby: true,
+    addrs: () => [B],
+    now: c.now,
+    onNote: (line) => notes.push(line),
+    onChange: (a, why) => {
+      changes.push(a)
+      notes.push(why)
+    },
+  })
+  role.heard('a', active(1, [A], nodes))
+  /** Ticks every heartbeat for `ms`. */
+  const pass = (ms: number) => {
+    for (let t = 0; t < ms; t += 200) {
+      c.t += 200
+      role.tick()
+    }
+  }
+  return { c, role, notes, changes, pass }
+}
 
 describe('HeadRole', () => {
   it('a standby takes over once no active head has spoken for the lease, with a higher term', () => {
@@ -84,9 +118,133 @@ describe('HeadRole', () => {
 
   it('a head that came back with a lower term steps down, adopts the term and the takeover count', () => {
     const role = new HeadRole({ peerId: 'a', standby: false, addrs: () => [A] })
-    role.heard('b', { term: 2, active: true, since: 5, takeovers: 1, addrs: [B] })
+    role.heard('b', { term: 2, active: true, since: 5, takeovers: 1, addrs: [B], nodes: 0 })
     expect(role.active).toBe(false)
     expect(role.state()).toMatchObject({ term: 2, takeovers: 1 })
+  })
+})
+
+describe("the split rule: a standby takes over only once more than half of the active head's nodes came to it", () => {
+  it('heads cut off from each other but not from the nodes: the lease runs out, no node comes, the standby stays standby', () => {
+    const { role, notes, changes, pass } = standbyOf(2)
+    pass(10_000)
+    expect(role.active).toBe(false)
+    expect(changes).toEqual([])
+    // Nodes and clients that reach it are still sent to the head that has the nodes.
+    expect(role.activeAddress).toBe(A)
+    expect(role.state()).toMatchObject({ term: 1, active: false, nodes: 0 })
+    expect(notes).toHaveLength(1)
+    expect(notes[0]).toMatch(/only 0 of the 2 nodes it held came here: this head stays standby/)
+    // The cut heals: the active head speaks again, and the standby says it stays so.
+    role.heard('a', active(1, [A], 2))
+    pass(600)
+    expect(notes[1]).toMatch(/the active head a is heard again: this head stays its standby/)
+    expect(changes).toEqual([])
+  })
+
+  it('the active head killed: its nodes come to the standby, which takes over at the end of the lease', () => {
+    const { role, notes, pass } = standbyOf(2)
+    pass(200)
+    expect(role.knocked('n1')).toBe(false)
+    expect(role.knocked('n2')).toBe(false)
+    // Nodes keep coming back every few hundred ms; they count once each.
+    expect(role.knocked('n1')).toBe(false)
+    pass(600)
+    expect(role.active).toBe(false)
+    pass(400)
+    expect(role.active).toBe(true)
+    expect(notes.at(-1)).toMatch(/takes over \(term 2\); 2 of the 2 nodes it held came here/)
+    expect(role.knocked('n1')).toBe(true)
+  })
+
+  it('the node that makes the majority after the lease ran out is served at once', () => {
+    const { role, pass } = standbyOf(3)
+    pass(1400)
+    expect(role.knocked('n1')).toBe(false)
+    expect(role.active).toBe(false)
+    expect(role.knocked('n2')).toBe(true)
+    expect(role.active).toBe(true)
+  })
+
+  it('a node that comes just after this process stalled waits for the tick, which reads what the active head sent meanwhile', () => {
+    const { c, role, pass } = standbyOf(1)
+    pass(200)
+    c.t += 5000
+    expect(role.knocked('n1')).toBe(false)
+    // The timer's first tick after the stall sees it (the knock did not hide it) and waits.
+    c.t += 100
+    role.tick()
+    expect(role.active).toBe(false)
+    role.heard('a', active(1, [A], 1))
+    pass(400)
+    expect(role.active).toBe(false)
+  })
+
+  it('a head that died with one of its two nodes: after a longer silence the node left is enough', () => {
+    const { role, notes, pass } = standbyOf(2)
+    for (let t = 0; t < ANY_NODE_AFTER_MS; t += 400) {
+      expect(role.knocked('n1')).toBe(false)
+      pass(400)
+    }
+    expect(notes[0]).toMatch(/only 1 of the 2 nodes it held came here/)
+    pass(400)
+    expect(role.knocked('n1')).toBe(true)
+    expect(notes.at(-1)).toMatch(/takes over \(term 2\); 1 of the 2 nodes it held came here/)
+  })
+
+  it('half of the nodes is not a majority', () => {
+    const { role, pass } = standbyOf(4)
+    role.knocked('n1')
+    role.knocked('n2')
+    pass(2000)
+    expect(role.active).toBe(false)
+    role.knocked('n3')
+    expect(role.active).toBe(true)
+  })
+
+  it('a node counts for a few seconds only: one that came long ago went back to a head that had it', () => {
+    const { c, role, pass } = standbyOf(2)
+    role.knocked('n1')
+    c.t += KNOCK_WINDOW_MS + 1
+    role.heard('a', active(1, [A], 2))
+    pass(1400)
+    expect(role.knocked('n2')).toBe(false)
+    expect(role.knocked('n1')).toBe(true)
+  })
+
+  it('nodes that come while the active head still speaks do not make a takeover', () => {
+    const { role, pass } = standbyOf(1)
+    for (let i = 0; i < 20; i++) {
+      role.knocked('n1')
+      pass(200)
+      role.heard('a', active(1, [A], 1))
+    }
+    expect(role.active).toBe(false)
+  })
+
+  it("remembers at most 10,000 nodes that came (a member with many identities can't fill its memory)", () => {
+    const { role, notes, pass } = standbyOf(30_000)
+    for (let i = 0; i < 12_000; i++) role.knocked(`n${i}`)
+    pass(1200)
+    expect(role.active).toBe(false)
+    expect(notes[0]).toMatch(/only 10000 of the 30000 nodes it held came here/)
+  })
+
+  it('an active head that held no nodes (a fresh mesh) is replaced on the lease alone', () => {
+    const { role, pass } = standbyOf(0)
+    pass(1200)
+    expect(role.active).toBe(true)
+  })
+
+  it('goes by the count the active head said last, and says its own count only while active', () => {
+    const { role, pass } = standbyOf(0)
+    role.heard('a', active(1, [A], 1))
+    pass(1200)
+    expect(role.active).toBe(false)
+    const held = new HeadRole({ peerId: 'a', standby: false, addrs: () => [A], nodes: () => 7 })
+    expect(held.state().nodes).toBe(7)
+    held.heard('c', active(5, [B], 0))
+    expect(held.state()).toMatchObject({ active: false, nodes: 0 })
   })
 })
 

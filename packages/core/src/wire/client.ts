@@ -98,7 +98,11 @@ export interface HeadsInfo {
 export type HeadToClientMessage =
   /** `maxOpenJobs`: the most jobs this client may have open here; it holds back the rest. */
   | { type: 'opened'; poolId: number; maxOpenJobs?: number }
-  | { type: 'results'; results: ClientOutcome[] }
+  /**
+   * `room`: jobs that nodes asked for when the head had none queued to give
+   * them, a hint that the client's window (not the mesh) holds the pool back.
+   */
+  | { type: 'results'; results: ClientOutcome[]; room?: number }
   | { type: 'updated'; reqId: number; seq: number }
   | { type: 'stats'; reqId: number; workers: number; nodes: number }
   | { type: 'refused'; message: string }
@@ -167,7 +171,7 @@ export const clientMessageLimits: FrameLimits<ClientMessage['type']> = {
 /** What a client takes on {@link CLIENT_PROTOCOL}. */
 export const headToClientMessages: Record<HeadToClientMessage['type'], Check> = {
   opened: message({ poolId: uint, maxOpenJobs: optional(uint) }),
-  results: message({ results: list(outcome('id', {})) }),
+  results: message({ results: list(outcome('id', {})), room: optional(uint) }),
   updated: message({ reqId: uint, seq: uint }),
   stats: message({ reqId: uint, workers: uint, nodes: uint }),
   refused: message({ message: str }),

@@ -15,7 +15,10 @@ const PROOF_BYTES = 32
  * What each head says of itself, several times a second, both ways. `term`
  * counts the takeovers this head knows of (a higher term wins); `since` is
  * when it became active or standby (ms since the epoch, its own clock);
- * `addrs` where nodes and clients reach it; `proof` shows it holds the
+ * `addrs` where nodes and clients reach it; `nodes` how many nodes (not its
+ * own local slots) it holds while active, 0 while standby: a standby takes
+ * over only once more than half of the active head's last count came to it
+ * (see head/standby-role.ts); `proof` shows it holds the
  * mesh's admin key (see head/standby-proof.ts), so a member without it can't
  * pose as a head.
  */
@@ -26,6 +29,7 @@ export type HeadsMessage = {
   since: number
   takeovers: number
   addrs: string[]
+  nodes: number
   proof: Uint8Array
 }
 
@@ -37,7 +41,7 @@ const proof: Check = (v, at) => {
 
 /** What a head takes on {@link HEADS_PROTOCOL}. */
 export const headsMessages: Record<HeadsMessage['type'], Check> = {
-  state: message({ term: uint, active: bool, since: uint, takeovers: uint, addrs: addrList, proof }),
+  state: message({ term: uint, active: bool, since: uint, takeovers: uint, addrs: addrList, nodes: uint, proof }),
 }
 export const headsLimits: FrameLimits<HeadsMessage['type']> = {
   state: SMALL_FRAME_BYTES,

@@ -83,7 +83,9 @@ async function ask<T extends HeadToClientMessage['type']>(
       } catch (err) {
         if (!(err instanceof StandbyRedirect)) throw err
         if (tries >= heads.heads.length) {
-          throw new HeadUnreachableError(`${err.message}: no head listed is active; list the active head too`)
+          throw new HeadUnreachableError(
+            `${err.message}: no head listed answered as the active head; list the active head too, and check that this machine reaches it`,
+          )
         }
         heads.redirect(err.active)
       }

@@ -6,7 +6,6 @@ import {
   checkKnownKeys,
   checkLimits,
   checkPositiveInteger,
-  DEFAULT_WINDOW,
   describe,
   encodeValue,
   InvalidOptionError,
@@ -58,12 +57,12 @@ export async function createPool<W extends WorkerClass = WorkerClass>(options: P
     onOutput: outputSink(options.output),
     ...(options.reconnectTimeoutMs === undefined ? {} : { reconnectTimeoutMs: options.reconnectTimeoutMs }),
   }
-  const callDefaults = { window: options.window ?? DEFAULT_WINDOW, timeoutMs: options.timeoutMs ?? 0 }
+  const callDefaults = { window: options.window, timeoutMs: options.timeoutMs ?? 0 }
   if (options.head === undefined) return embeddedPool<W>(options, clientInit, callDefaults)
   return remotePool<W>(options, clientInit, callDefaults)
 }
 
-type CallDefaults = { window: number; timeoutMs: number }
+type CallDefaults = { window: number | undefined; timeoutMs: number }
 
 /** What the pool asks of its leases and retries, as the client protocol says it. */
 function wireSettings(options: PoolSettings): PoolSettingsWire {

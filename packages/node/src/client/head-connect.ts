@@ -46,7 +46,9 @@ export async function openOnActiveHead(
     } catch (err) {
       if (!(err instanceof StandbyRedirect)) throw err
       if (tries >= heads.heads.length) {
-        throw new HeadUnreachableError(`${err.message}: no head listed is active; list the active head too`)
+        throw new HeadUnreachableError(
+          `${err.message}: no head listed answered as the active head; list the active head too, and check that this machine reaches it`,
+        )
       }
     }
   }

@@ -1,4 +1,12 @@
-import { AbortError, decodeValue, encodeValue, PoolClosedError, WorkerLoadError } from '@meshpool/core'
+import {
+  AbortError,
+  decodeValue,
+  encodeValue,
+  GROWN_WINDOW_BYTES,
+  GROWN_WINDOW_JOBS,
+  PoolClosedError,
+  WorkerLoadError,
+} from '@meshpool/core'
 import type { Settled } from './call-options.js'
 import type { PoolClient } from './pool-client.js'
 import type { ProgressTracker, ProgressWatch } from './progress.js'
@@ -30,6 +38,8 @@ export interface InputRunInit<P> {
   inputs: AsyncIterator<P> | Iterator<P>
   /** Most jobs out at once, results not yet taken counted. */
   window: number
+  /** The window is the default, not the caller's: it grows while the head has room for more (see GROWN_WINDOW_JOBS). */
+  grows: boolean
   timeoutMs: number
   /** A failed job is yielded, not thrown. */
   settle: boolean
@@ -50,6 +60,10 @@ export class InputRun<P, R> {
   readonly #init: InputRunInit<P>
   readonly #ready: Ready[] = []
   readonly #inFlight = new Map<number, number>() // job id → input index
+  /** The window now: the init's, or more once the head said it had room (a call's window never shrinks). */
+  #window: number
+  /** Bytes of the params of the jobs out. */
+  #bytesOut = 0
   #wake: (() => void) | undefined
   #roomFor: (() => void) | undefined
   #stopped = false
@@ -58,6 +72,7 @@ export class InputRun<P, R> {
 
   constructor(init: InputRunInit<P>) {
     this.#init = init
+    this.#window = init.window
   }
 
   async *outcomes(): AsyncGenerator<Settled<R>> {
@@ -104,7 +119,7 @@ export class InputRun<P, R> {
     let read = 0
     for (let index = 0; !this.#stopped; index++) {
       // Results not yet taken by the caller count against the window too: memory stays bounded.
-      while (this.#inFlight.size + this.#ready.length >= this.#init.window && !this.#stopped) {
+      while (this.#inFlight.size + this.#ready.length >= this.#windowNow() && !this.#stopped) {
         await new Promise<void>((resolve) => {
           this.#roomFor = resolve
         })
@@ -119,9 +134,25 @@ export class InputRun<P, R> {
     this.#init.tracker?.exhausted(read)
   }
 
+  /**
+   * The window, grown by what the head last said its nodes had room for, when
+   * the call has the default one and its params out are not big: more jobs
+   * out then only fill nodes that asked for them.
+   */
+  #windowNow(): number {
+    const { grows, client } = this.#init
+    if (!grows || this.#bytesOut >= GROWN_WINDOW_BYTES) return this.#window
+    const room = client.takeRoom()
+    const out = this.#inFlight.size + this.#ready.length
+    if (room > 0) this.#window = Math.max(this.#window, Math.min(GROWN_WINDOW_JOBS, out + room))
+    return this.#window
+  }
+
   #submit(params: P, index: number): void {
     const { client, timeoutMs, tracker, progress } = this.#init
-    const { id, result } = client.submit(encodeValue(params, `params (input ${index})`), timeoutMs)
+    const encoded = encodeValue(params, `params (input ${index})`)
+    const { id, result } = client.submit(encoded, timeoutMs)
+    this.#bytesOut += encoded.byteLength
     this.#inFlight.set(id, index)
     if (tracker !== undefined) progress.submitted(tracker, id, index)
     result
@@ -137,6 +168,7 @@ export class InputRun<P, R> {
       )
       .finally(() => {
         progress.forget(id)
+        this.#bytesOut -= encoded.byteLength
         this.#inFlight.delete(id)
         this.#nudge()
       })

@@ -48,6 +48,8 @@ export class PoolClient {
   readonly #hold = new ProcessHold()
   /** Told when an open job is leased (0) and when it reports progress; see {@link watch}. */
   onProgress: ((id: number, fraction: number) => void) | undefined
+  /** What the head said with the last results: jobs its nodes asked for and it had none queued to give. */
+  #room = 0
 
   constructor(init: PoolClientInit) {
     this.#init = init
@@ -83,6 +85,13 @@ export class PoolClient {
   /** Submits one job; resolves with its encoded result. Returns the job's id with the promise. */
   submit(params: Uint8Array, timeoutMs = 0): { id: number; result: Promise<Uint8Array> } {
     return this.#jobs.submit(params, timeoutMs)
+  }
+
+  /** The room the head told of last, once: the call that takes it fills it (see InputRun). */
+  takeRoom(): number {
+    const room = this.#room
+    this.#room = 0
+    return room
   }
 
   /** Cancels open jobs: their promises are settled by the caller; the head drops or stops them. */
@@ -142,6 +151,7 @@ export class PoolClient {
         this.#jobs.opened(message.maxOpenJobs)
         return
       case 'results':
+        this.#room = message.room ?? 0
         for (const outcome of message.results) this.#jobs.settle(outcome)
         return
       case 'updated':

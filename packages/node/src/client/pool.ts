@@ -1,4 +1,4 @@
-import { decodeValue, encodeValue, type NodeInfo, PoolClosedError } from '@meshpool/core'
+import { DEFAULT_WINDOW, decodeValue, encodeValue, type NodeInfo, PoolClosedError } from '@meshpool/core'
 import { checkPeerId } from '../net/peer-id.js'
 import type { ParamsOf, ResultOf, UpdateOf, WorkerClass } from '../worker-types.js'
 import {
@@ -30,7 +30,8 @@ export interface WorkerInfo extends NodeInfo {
  */
 export class Pool<W extends WorkerClass = WorkerClass> {
   readonly #client: PoolClient
-  readonly #window: number
+  /** The pool's window for its calls; undefined: the default, which grows (see InputRun). */
+  readonly #window: number | undefined
   readonly #launched: LaunchedNodes
   readonly #adminKey: () => string | undefined
   readonly #timeoutMs: number
@@ -41,7 +42,12 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   /** @internal */
   constructor(
     client: PoolClient,
-    options: { window: number; timeoutMs: number; launcher?: Launcher; adminKey?: () => string | undefined },
+    options: {
+      window: number | undefined
+      timeoutMs: number
+      launcher?: Launcher
+      adminKey?: () => string | undefined
+    },
     cleanup: () => Promise<void>,
   ) {
     this.#client = client
@@ -216,7 +222,8 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     const run = new InputRun<ParamsOf<W>, ResultOf<W>>({
       client: this.#client,
       inputs: iterator,
-      window: options.window ?? this.#window,
+      window: options.window ?? this.#window ?? DEFAULT_WINDOW,
+      grows: (options.window ?? this.#window) === undefined,
       timeoutMs: options.timeoutMs ?? this.#timeoutMs,
       settle: options.settle === true,
       signal,

@@ -42,6 +42,8 @@ export class Dispatcher {
   /** Nodes that may want jobs (credit left, not silent); those that don't are dropped as they are met. */
   readonly #wanting = new Set<NodeSession>()
   readonly #leasedNotes = new Map<PoolSession, Array<{ id: number; fraction: number }>>()
+  /** Jobs the nodes asked for and got none of, since nothing was queued (see {@link room}). */
+  #room = 0
 
   constructor(init: DispatcherInit) {
     this.#init = init
@@ -86,14 +88,26 @@ export class Dispatcher {
     this.#init.router.cancelOnNodes(this.#init.ledger.cancel(pool.spec.poolId, clientJobIds))
   }
 
+  /**
+   * Jobs that nodes asked for while nothing was queued for them, as of the
+   * last dispatch (0 while jobs wait): what more clients could have in flight
+   * before the mesh, not their window, holds them back. A hint that clients
+   * hear with their results.
+   */
+  get room(): number {
+    return this.#room
+  }
+
   /** A node asks for `n` more jobs. */
   pull(node: NodeSession, n: number): void {
     if (!this.#init.nodes.isJoined(node)) return
+    const before = node.wanted
     // What a node holds is tied to the slots it has: asking again and again gets it no more.
     node.wanted = Math.max(
       0,
       Math.min(node.wanted + n, node.slots * MAX_WANTED_PER_SLOT - this.#init.ledger.heldBy(node.id)),
     )
+    if (this.#init.ledger.queuedCount() === 0) this.#room = Math.max(0, this.#room + node.wanted - before)
     // Credit comes back as jobs end there: the moments its slots may change pools.
     this.#fair.boundaries(node, n)
     if (node.wanted > 0) this.#wanting.add(node)
@@ -174,7 +188,10 @@ export class Dispatcher {
         leased += this.#leaseTo(node, share)
       }
       if (leased === 0) break
+      // The queue ran dry with nodes still asking: they had room for more (the nodes were walked already).
+      if (ledger.queuedCount() === 0) this.#room = wanting.reduce((sum, node) => sum + node.wanted, 0)
     }
+    if (ledger.queuedCount() > 0) this.#room = 0
     for (const [pool, progress] of this.#leasedNotes) pool.channel.send({ type: 'progress', progress })
     this.#leasedNotes.clear()
   }

@@ -10,8 +10,8 @@ import type { HeadLog } from './head-types.js'
 /** A revoked or refused node is cut off this long after it is told why. */
 const HANG_UP_DELAY_MS = 500
 
-/** Where a standby head sends its nodes and clients; undefined while the head is active. */
-export type Redirect = () => { active: string | undefined } | undefined
+/** Where a standby head sends its nodes and clients; undefined while the head is active. `nodeId`: a node asks. */
+export type Redirect = (nodeId?: string) => { active: string | undefined } | undefined
 
 /**
  * Serves the work protocol (nodes) and the client protocol (pools, admin
@@ -23,7 +23,7 @@ export async function serveNodesAndClients(peer: MeshPeer, head: HeadService, re
     WORK_PROTOCOL,
     (stream, connection) => {
       const channel = new StreamChannel(stream, inbound.head.work)
-      if (sentAway(channel, redirect)) return
+      if (sentAway(channel, redirect, connection.remotePeer.toString())) return
       const remoteIp = connection.remoteAddr.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
       head.attachNode(connection.remotePeer.toString(), channel, { remoteIp })
     },
@@ -43,8 +43,9 @@ export async function serveNodesAndClients(peer: MeshPeer, head: HeadService, re
 function sentAway(
   channel: StreamChannel<{ type: string }, { type: 'standby'; active?: string }>,
   redirect?: Redirect,
+  nodeId?: string,
 ): boolean {
-  const away = redirect?.()
+  const away = redirect?.(nodeId)
   if (away === undefined) return false
   channel.start({ message: () => {}, close: () => {} })
   channel.send({ type: 'standby', ...(away.active === undefined ? {} : { active: away.active }) })

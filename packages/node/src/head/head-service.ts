@@ -75,8 +75,18 @@ export class HeadService {
       noteRefusal,
       ...outlets,
     })
-    const router = new ResultRouter({ ledger, nodes, pools, now, onJobDone: init.onJobDone ?? (() => {}), note })
-    const dispatcher = new Dispatcher({ ledger, nodes, pools, router, reach, now, alone: init.alone ?? false, log })
+    const room = (): number => dispatcher.room
+    const router = new ResultRouter({ ledger, nodes, pools, now, room, onJobDone: init.onJobDone ?? (() => {}), note })
+    const dispatcher: Dispatcher = new Dispatcher({
+      ledger,
+      nodes,
+      pools,
+      router,
+      reach,
+      now,
+      alone: init.alone ?? false,
+      log,
+    })
     this.#leases = new LeaseClock({
       ledger,
       nodeOf: (nodeId) => nodes.get(nodeId),

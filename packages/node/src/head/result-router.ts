@@ -9,6 +9,8 @@ export interface ResultRouterInit {
   nodes: NodeRegistry
   pools: PoolRegistry
   now: () => number
+  /** Jobs the nodes could take beyond those queued, told to clients with their results (see Dispatcher.room). */
+  room?: () => number
   /** Told of each job's outcome and its time from submit, in ms. */
   onJobDone: (ms: number, outcome: ClientOutcome, poolId: number) => void
   note: (line: string) => void
@@ -47,12 +49,13 @@ export class ResultRouter {
   route(routed: readonly RoutedOutcome[]): void {
     if (routed.length === 0) return
     for (const { ms, outcome, poolId } of routed) if (ms !== undefined) this.#init.onJobDone(ms, outcome, poolId)
+    const room = this.#init.room?.() ?? 0
     for (const [poolId, results] of groupBy(
       routed,
       (r) => r.poolId,
       (r) => this.#named(r.outcome),
     )) {
-      this.#init.pools.get(poolId)?.channel.send({ type: 'results', results })
+      this.#init.pools.get(poolId)?.channel.send({ type: 'results', results, ...(room > 0 ? { room } : {}) })
     }
     this.cancelOnNodes(routed.flatMap((r) => (r.cancelOn === undefined ? [] : [r.cancelOn])))
   }

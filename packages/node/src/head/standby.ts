@@ -17,14 +17,20 @@ export interface HeadsInit {
   adminKeyFile: string
   /** Where nodes and clients reach this head. */
   addrs: () => string[]
+  /** How many nodes this head holds, its own local slots not counted (see HeadRole). */
+  nodes: () => number
   note: (line: string) => void
   log: HeadLog
 }
 
 /** The role of a head among the heads of its mesh, and the link that keeps it. */
 export interface Heads {
-  /** undefined while active; else where nodes and clients should go (the active head, when known). */
-  redirect(): { active: string | undefined } | undefined
+  /**
+   * undefined while active; else where nodes and clients should go (the
+   * active head, when known). `nodeId`: a node came, which counts toward a
+   * takeover (and may make this head active, to serve it).
+   */
+  redirect(nodeId?: string): { active: string | undefined } | undefined
   view(): HeadsView
   stop(): void
 }
@@ -46,6 +52,8 @@ export async function startHeads(init: HeadsInit): Promise<Heads> {
     peerId: self,
     standby: init.standby !== undefined,
     addrs: init.addrs,
+    nodes: init.nodes,
+    onNote: note,
     onChange: (active, why) => {
       note(why)
       if (!active) hangUpAllBut(peer, role.activePeer, init.log)
@@ -64,7 +72,8 @@ export async function startHeads(init: HeadsInit): Promise<Heads> {
         })
   await link?.start()
   return {
-    redirect: () => (role.active ? undefined : { active: role.activeAddress }),
+    redirect: (nodeId) =>
+      (nodeId === undefined ? role.active : role.knocked(nodeId)) ? undefined : { active: role.activeAddress },
     view: () => {
       const { since, takeovers } = role.state()
       const activePeer = role.activePeer

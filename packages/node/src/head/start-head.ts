@@ -32,6 +32,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const keyFile = init.keyFile ?? DEFAULT_HEAD_KEY_FILE
   const slotUser = init.slotUser === undefined ? undefined : lookupSlotUser(init.slotUser)
   const standby = standbyOf(init)
+  const slots = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus.length : (init.slots ?? defaultSlots())
   // The web pages and the blobs read the head service, which tells them of jobs and nodes.
   let head: HeadService | undefined
   const web = new HeadWeb(init, () => head as HeadService)
@@ -44,6 +45,8 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     adminKey,
     adminKeyFile,
     addrs: () => addresses,
+    // The head's own local slots are one node of the mesh, but not one that could go to the other head.
+    nodes: () => Math.max(0, (head?.stats().nodes ?? 0) - (slots > 0 ? 1 : 0)),
     note,
     log,
     ...standby,
@@ -52,14 +55,13 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   const service = headService(init, headPeer, blobs, web, () => heads.view())
   head = service
   service.start()
-  await serveNodesAndClients(peer, service, () => heads.redirect())
+  await serveNodesAndClients(peer, service, (nodeId) => heads.redirect(nodeId))
   await blobs.serve(peer)
   // Shipped code is for the nodes and clients the allow-list names, when there is one.
   await serveCode(peer, {
     mayFetch: (peerId) => admission.clientRefusal(peerId) === undefined,
     code: (hash) => service.code(hash),
   })
-  const slots = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus.length : (init.slots ?? defaultSlots())
   const local =
     slots > 0 ? new LocalSlots({ slots, gpus: init.gpus, onLine: init.onLine, keyFile, slotUser }) : undefined
   await local?.start(service)

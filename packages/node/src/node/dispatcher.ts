@@ -11,7 +11,7 @@ export interface DispatcherInit {
     release(jobIds: number[]): void
     result(outcome: JobOutcome): void
     /** Asks for jobs, up to `want` held here or asked for. */
-    pull(want: number): void
+    pull(want: number, atLeast?: number): void
   }
   /** A job was leased after updates this node lacks: they are fetched first. */
   catchUp: (pool: PoolState) => void
@@ -115,7 +115,7 @@ export class Dispatcher {
     }
     let held = this.#queue.length
     for (const slot of this.#slots) held += slot.jobs.count + (slot.pendingJob === undefined ? 0 : 1)
-    this.#head.pull(capacity - held)
+    this.#head.pull(capacity - held, held === 0 ? 1 : Math.ceil(capacity / 2))
   }
 
   /** Hands queued jobs to slots; each slot gets its jobs in one message. */

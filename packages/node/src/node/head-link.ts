@@ -121,11 +121,11 @@ export class HeadLink {
     if (count > 0 && this.#idle) this.#schedule(false)
   }
 
-  /** Asks the head for jobs, up to `want` held or asked for (once welcomed). */
-  pull(want: number): void {
+  /** Asks the head for jobs, up to `want` held or asked for, once that is `atLeast` more (once welcomed). */
+  pull(want: number, atLeast = 1): void {
     if (this.#channel === undefined || this.#nodeId === '') return
     const n = want - this.#requested
-    if (n <= 0) return
+    if (n <= 0 || n < atLeast) return
     this.#requested += n
     this.#channel.send({ type: 'pull', n })
   }
