@@ -129,6 +129,26 @@ describe('the head service over in-memory channels', () => {
     expect(head.snapshot().counts).toMatchObject({ done: 1, expired: 1 })
   })
 
+  it('gives a node that was silent and is back jobs again without it asking again', async () => {
+    const { head, clock } = headWithClock()
+    head.start()
+    const node = await fakeNode(head, 'late')
+    const client = await fakeClient(head)
+    // The node asks for 4 while idle, gets 1, and goes silent: it still counts 3 as asked for.
+    node.send({ type: 'pull', n: 4 })
+    client.send({ type: 'submit', jobs: [{ id: 1, params: encodeValue(1) }] })
+    await until(() => node.of('lease').length === 1, 'the first lease')
+    clock.now += LEASE_MS
+    clock.tick()
+    await until(() => head.snapshot().counts.expired === 1, 'its lease expired')
+    node.send({ type: 'heartbeat' })
+    client.send({ type: 'submit', jobs: [{ id: 2, params: encodeValue(2) }] })
+    await until(
+      () => node.of('lease').flatMap((m) => m.jobs).length >= 3,
+      'its job back and the new one, on credit it had',
+    )
+  })
+
   it('runs its lease clock only between start() and stop(), both idempotent, and closes every channel on stop', async () => {
     const { head, clock } = headWithClock()
     expect(clock.timers).toBe(0)

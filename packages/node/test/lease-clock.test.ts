@@ -48,8 +48,9 @@ describe('the lease clock', () => {
     leases.tick()
     expect(ledger.stateOf(jobA)).toBe('leased')
     expect(ledger.stateOf(jobB)).toBe('queued')
-    // Node b stopped renewing: it is left out, with no credit, until it heartbeats.
-    expect(node('b')).toMatchObject({ silent: true, wanted: 0 })
+    // Node b stopped renewing: it is left out until it heartbeats, and keeps the credit it asked for
+    // (it would ask for no more: idle, it counts that credit as still asked for).
+    expect(node('b')).toMatchObject({ silent: true, wanted: 3 })
     expect(node('a').silent).toBe(false)
     // The renewed lease runs leaseMs from its renewal.
     clock.now = 600 + LEASE_MS - 1

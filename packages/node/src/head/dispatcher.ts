@@ -70,6 +70,8 @@ export class Dispatcher {
   /** A silent node heartbeats again: its slots count again, and what waits may go to it. */
   nodeBack(node: NodeSession): void {
     this.#fair.setSlots(node, node.slots)
+    // What it asked for before it went silent still stands (the node counts it as asked for).
+    if (node.wanted > 0) this.#wanting.add(node)
     this.dispatch()
   }
 

@@ -67,8 +67,9 @@ export class LeaseClock {
       const node = this.#init.nodeOf(nodeId)
       if (node === undefined) continue
       // A frozen node would get its own expired jobs straight back: leave it out until it heartbeats.
+      // Its credit stays: the node still counts it as asked for, and asks for no more while idle,
+      // so a credit dropped here would leave it idle for good once it is back.
       node.silent = true
-      node.wanted = 0
       this.#init.log('node %s stopped renewing its leases', nodeId)
       this.#init.onSilent?.(node)
     }
