@@ -53,8 +53,12 @@ async function outAfterRoom(options: { window: number; grows: boolean; room: num
 
 describe("a map call's window", () => {
   it('grows by the room the head says its nodes have, when the call has the default window', async () => {
-    // 3 jobs still out after the first came back, and room for 10 more: 13.
-    expect(await outAfterRoom({ window: 4, grows: true, room: 10 })).toBe(13)
+    // The window is out again after the first result (4), and the nodes have room for 10 more: 14.
+    expect(await outAfterRoom({ window: 4, grows: true, room: 10 })).toBe(14)
+  })
+
+  it('does not grow for a room of less than a quarter of the window: that is results on their way back', async () => {
+    expect(await outAfterRoom({ window: 8, grows: true, room: 1 })).toBe(8)
   })
 
   it('stays as the caller set it', async () => {

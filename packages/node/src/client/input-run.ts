@@ -136,15 +136,17 @@ export class InputRun<P, R> {
 
   /**
    * The window, grown by what the head last said its nodes had room for, when
-   * the call has the default one and its params out are not big: more jobs
-   * out then only fill nodes that asked for them.
+   * the call has the default one, is held back by it, and its params out are
+   * not big: more jobs out then only fill nodes that asked for them.
    */
   #windowNow(): number {
     const { grows, client } = this.#init
-    if (!grows || this.#bytesOut >= GROWN_WINDOW_BYTES) return this.#window
-    const room = client.takeRoom()
     const out = this.#inFlight.size + this.#ready.length
-    if (room > 0) this.#window = Math.max(this.#window, Math.min(GROWN_WINDOW_JOBS, out + room))
+    // Only a call held back by its window grows it: one that can't feed its inputs faster would only hold more.
+    if (!grows || out < this.#window || this.#bytesOut >= GROWN_WINDOW_BYTES) return this.#window
+    const room = client.takeRoom()
+    // A room of a few jobs is the slack of results on their way back, not nodes short of work.
+    if (room >= this.#window / 4) this.#window = Math.min(GROWN_WINDOW_JOBS, Math.max(this.#window, out + room))
     return this.#window
   }
 
