@@ -119,6 +119,12 @@ async function headJobThroughFakes(words: string[]) {
   const sbatchLog = join(dir, 'sbatch.log')
   fakeCommand(bin, words[0] as string, meshpoolLog)
   fakeCommand(bin, 'sbatch', sbatchLog)
+  // tr writes the address file: this one notes whether a reader could already see that file then.
+  const trSaw = join(dir, 'tr-saw')
+  const tr = join(bin, 'tr')
+  const address = join(dir, '.meshpool/slurm-4242/address')
+  writeFileSync(tr, `#!/bin/sh\nif [ -e '${address}' ]; then echo yes >'${trSaw}'; fi\nexec /usr/bin/tr "$@"\n`)
+  chmodSync(tr, 0o755)
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOME: dir, TMPDIR: dir }
   env.SLURM_JOB_ID = '4242'
   delete env.CUDA_VISIBLE_DEVICES
@@ -134,7 +140,7 @@ async function headJobThroughFakes(words: string[]) {
     expect(node.status, node.stdout + node.stderr).toBe(0)
     return logged(meshpoolLog).at(-1) ?? []
   }
-  return { dir, headArgs: logged(meshpoolLog)[0], runNodeJob }
+  return { dir, headArgs: logged(meshpoolLog)[0], runNodeJob, addressSeenEarly: existsSync(trSaw) }
 }
 
 describe('meshpool slurm with hostile values', () => {
@@ -143,7 +149,7 @@ describe('meshpool slurm with hostile values', () => {
     // The first word is the command; every other word of --meshpool must arrive as it is.
     const words = ['fake-meshpool', "';", 'touch', marker, '#', `$(touch\${IFS}${marker})`]
     words.push(`\`touch\${IFS}${marker}\``, '"q"', '\\"', '\\', "it's", 'a\nb', '$HOME')
-    const { dir, headArgs, runNodeJob } = await headJobThroughFakes(words)
+    const { dir, headArgs, runNodeJob, addressSeenEarly } = await headJobThroughFakes(words)
     expect(headArgs).toEqual([
       ...words.slice(1),
       'head',
@@ -156,6 +162,8 @@ describe('meshpool slurm with hostile values', () => {
     expect(readFileSync(join(dir, '.meshpool/slurm-4242/address'), 'utf8')).toBe(
       '/ip4/10.1.2.3/tcp/8899/p2p/12D3KooWFake\n',
     )
+    // The address file appears whole: a client that polls for it never reads it empty.
+    expect(addressSeenEarly).toBe(false)
 
     const joined = runNodeJob()
     expect(joined.slice(0, -1)).toEqual([

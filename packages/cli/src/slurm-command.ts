@@ -104,7 +104,9 @@ until grep -q '^ready$' "$state/head.log"; do
 done
 address=$(grep -m1 -oE '/ip4/[0-9.]+/tcp/[0-9]+/p2p/[A-Za-z0-9]+' "$state/head.log")
 echo "meshpool head at $address"
-${standby ? standbyLines(job) : 'heads="$address"\n'}echo "$heads" | tr ' ' , >"$state/address"
+${standby ? standbyLines(job) : 'heads="$address"\n'}# Written whole, then renamed: a program that polls for the file never reads it half-written.
+echo "$heads" | tr ' ' , >"$state/address.tmp"
+mv "$state/address.tmp" "$state/address"
 
 sbatch --job-name=meshpool-nodes --array=1-${opts.workers} ${resources} \\
   --time=${shellQuote(time)}${partition === undefined ? '' : ` --partition=${shellQuote(partition)}`} --dependency=after:"$SLURM_JOB_ID" \\
