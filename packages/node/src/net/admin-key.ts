@@ -1,9 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { InvalidOptionError } from '@meshpool/core'
+import { createPrivateFile } from './new-private-file.js'
 import { checkPrivateFile } from './psk.js'
 
 /** The head's admin key, beside its identity file: who holds it may revoke and stop nodes. */
@@ -30,7 +30,7 @@ export function newAdminKey(): string {
  */
 export async function loadOrCreateAdminKey(file: string, onNote: (line: string) => void): Promise<string | undefined> {
   try {
-    await writeFile(file, newAdminKey(), { mode: 0o600, flag: 'wx' })
+    await createPrivateFile(file, newAdminKey())
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code !== 'EEXIST') {

@@ -1,8 +1,9 @@
 import { createHash, randomBytes, scryptSync } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { InvalidOptionError } from '@meshpool/core'
+import { createPrivateFile } from './new-private-file.js'
 
 /**
  * scrypt cost: N = 2^17 (128 MiB, about 0.35 s on one core here), so each
@@ -135,11 +136,7 @@ export function parsePoolToken(token: string): Uint8Array {
  * across restarts; a new one is written there the first time.
  */
 export async function loadOrCreatePoolToken(file: string): Promise<string> {
-  try {
-    await writeFile(file, `${newPoolToken()}\n`, { mode: 0o600, flag: 'wx' })
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-  }
+  await createPrivateFile(file, `${newPoolToken()}\n`)
   checkPrivateFile(file, 'token file')
   const token = readFileSync(file, 'utf8').trim()
   parsePoolToken(token)
@@ -202,12 +199,7 @@ function readPoolKeyFile(file: string): Uint8Array {
 /** Writes a new random 256-bit pool key to `file` (mode 0600); refuses to overwrite one. */
 export async function writePoolKeyFile(file: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 })
-  try {
-    await writeFile(file, `${KEY_FILE_TAG} ${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new InvalidOptionError(`${file} exists; keygen never overwrites a key (move it away first)`)
-    }
-    throw err
+  if (!(await createPrivateFile(file, `${KEY_FILE_TAG} ${randomBytes(32).toString('hex')}\n`))) {
+    throw new InvalidOptionError(`${file} exists; keygen never overwrites a key (move it away first)`)
   }
 }
