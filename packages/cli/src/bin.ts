@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The secret leaves the environment before the CLI loads (see secret-shed.ts): a re-exec then costs one Node start-up.
+import { keepCompiledCode } from './compile-cache.js'
 import { tuneDaemonHeap } from './daemon-heap.js'
 import { shedSecrets } from './secret-shed.js'
 
@@ -10,4 +11,5 @@ try {
   process.exit(1)
 }
 tuneDaemonHeap(process.argv)
+keepCompiledCode()
 await import('./main.js')

@@ -14,7 +14,7 @@ export function revokeCommand(): Command {
     .option('--admin-key <file>', ADMIN_KEY_HELP)
   return withAccessOptions(command).action(
     async (peerId: string, opts: AccessFlags & AdminFlags & { head: string[] }) => {
-      const { revokeNode } = await import('@meshpool/node')
+      const { revokeNode } = await import('@meshpool/node/admin')
       const known = await revokeNode({ head: headList(opts.head), peerId, ...readAccess(opts), ...adminKeyOf(opts) })
       process.stdout.write(
         known

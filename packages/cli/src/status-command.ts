@@ -1,5 +1,6 @@
+import type { NodeInfo } from '@meshpool/core'
 import { printable } from '@meshpool/core'
-import type { MeshStatus, NodeInfo } from '@meshpool/node'
+import type { MeshStatus } from '@meshpool/node/admin'
 import { Command } from 'commander'
 import { ADMIN_KEY_HELP, type AdminFlags, adminKeyOf } from './admin-flags.js'
 import { pickNodes } from './node-names.js'
@@ -11,7 +12,7 @@ export function statusCommand(): Command {
     .argument('<head-multiaddr...>', 'the head, as `meshpool head` prints it (or every head of the mesh)')
     .option('--json', 'print JSON instead of a table')
   return withAccessOptions(command).action(async (heads: string[], opts: AccessFlags & { json?: boolean }) => {
-    const { meshStatus } = await import('@meshpool/node')
+    const { meshStatus } = await import('@meshpool/node/admin')
     const status = await meshStatus({ head: headList(heads), ...readAccess(opts) })
     if (opts.json === true) {
       process.stdout.write(`${jsonForTerminal(status)}\n`)
@@ -34,7 +35,7 @@ export function stopCommand(): Command {
     .argument('<node...>', 'the nodes: peer ids, or names that one node has, as `meshpool status` shows them')
     .option('--admin-key <file>', ADMIN_KEY_HELP)
   return withAccessOptions(command).action(async (first: string, words: string[], opts: AccessFlags & AdminFlags) => {
-    const { meshStatus, stopNodes } = await import('@meshpool/node')
+    const { meshStatus, stopNodes } = await import('@meshpool/node/admin')
     // Addresses start with a slash, peer ids and names don't: the leading ones are heads.
     const more = words.findIndex((word) => !word.startsWith('/'))
     const wanted = more < 0 ? [] : words.slice(more)
