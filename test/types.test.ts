@@ -3,7 +3,15 @@
 // every `@ts-expect-error` below must really be an error, or the build fails.
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createPool, type JobContext, type Pool, type Settled, type WorkerContext } from 'meshpool'
+import {
+  createPool,
+  type JobContext,
+  type Pool,
+  type Settled,
+  type SharedRef,
+  type WithShared,
+  type WorkerContext,
+} from 'meshpool'
 import ts from 'typescript'
 import { describe, expect, expectTypeOf, it } from 'vitest'
 
@@ -31,7 +39,7 @@ class Trainer {
 }
 
 async function wellTyped(pool: Pool<typeof Trainer>): Promise<void> {
-  expectTypeOf(pool.submit).parameter(0).toEqualTypeOf<Params>()
+  expectTypeOf(pool.submit).parameter(0).toEqualTypeOf<WithShared<Params>>()
   expectTypeOf(await pool.submit({ lr: 0.1, layers: [64] })).toEqualTypeOf<{ loss: number; epochs: number }>()
   expectTypeOf(await pool.map([{ lr: 0.1, layers: [] }])).toEqualTypeOf<Array<{ loss: number; epochs: number }>>()
   for await (const r of pool.imapUnordered([{ lr: 1, layers: [1] }])) expectTypeOf(r.loss).toBeNumber()
@@ -53,6 +61,19 @@ async function settled(pool: Pool<typeof Trainer>): Promise<void> {
   expectTypeOf(await pool.map([{ lr: 0.1, layers: [] }], { settle: false })).toEqualTypeOf<Loss[]>()
   // @ts-expect-error a misspelt option
   await pool.map([{ lr: 0.1, layers: [] }], { timeout: 5 })
+}
+
+async function sharedParams(pool: Pool<typeof Trainer>, layers: SharedRef<number[]>): Promise<void> {
+  // A handle from pool.share() stands for a value of its type anywhere in the params.
+  await pool.submit({ lr: 0.1, layers })
+  await pool.map([
+    { lr: 0.1, layers },
+    { lr: 0.2, layers: [1] },
+  ])
+  const whole = await pool.share<Params>({ lr: 0.3, layers: [2] })
+  await pool.submit(whole)
+  // @ts-expect-error a handle to a string is no number[]
+  await pool.submit({ lr: 0.1, layers: await pool.share('x') })
 }
 
 async function badParams(pool: Pool<typeof Trainer>): Promise<void> {
@@ -132,7 +153,7 @@ ${body}
 
 describe('types', () => {
   it('are checked when the tests compile (pnpm lint runs tsc -b over them)', () => {
-    expect([wellTyped, settled, badParams, badInit].every((f) => typeof f === 'function')).toBe(true)
+    expect([wellTyped, settled, sharedParams, badParams, badInit].every((f) => typeof f === 'function')).toBe(true)
   })
 
   it('say which param field is missing, in one line, for map, imapUnordered and submit', { timeout: 60_000 }, () => {

@@ -118,6 +118,15 @@ export class WorkerLoadError extends Error {
   override readonly name = 'WorkerLoadError'
 }
 
+/**
+ * A shared value a job's params refer to can't be had: it was unshared, its
+ * pool closed, the head holds too many already, or no copy arrived whole.
+ */
+export class SharedValueError extends Error {
+  static override readonly name = 'SharedValueError'
+  override readonly name = 'SharedValueError'
+}
+
 /** Turns anything thrown into a plain shape that can cross the wire. */
 export function errorShape(err: unknown): ErrorShape {
   if (err instanceof Error) {
@@ -135,6 +144,7 @@ const known: Record<string, new (message?: string) => Error> = {
   FrameError,
   PoolClosedError,
   WorkerLoadError,
+  SharedValueError,
 }
 
 /** Rebuilds one of meshpool's own errors from its wire shape (name and message). */

@@ -1,5 +1,6 @@
-import { Encoder } from 'cbor-x'
+import { addExtension, Encoder } from 'cbor-x'
 import { UnsendableValueError } from './errors.js'
+import { SHARED_REF_TAG, SharedRef } from './shared-ref.js'
 
 /**
  * User values (init, params, results, updates) travel as CBOR with the
@@ -7,6 +8,17 @@ import { UnsendableValueError } from './errors.js'
  * RegExp, Error and cycles survive. Class instances arrive as plain objects.
  */
 const codec = new Encoder({ structuredClone: true, useRecords: false, tagUint8Array: true })
+
+/** What a {@link SharedRef} decodes to during one decodeValue call that was given a resolver. */
+let resolveShared: ((hash: unknown) => unknown) | undefined
+
+addExtension({
+  Class: SharedRef,
+  tag: SHARED_REF_TAG,
+  encode: (ref: unknown, encode: (value: unknown) => Uint8Array) => encode((ref as SharedRef).hash),
+  decode: (hash: unknown) =>
+    resolveShared === undefined ? new SharedRef(typeof hash === 'string' ? hash : '', 0) : resolveShared(hash),
+})
 
 /**
  * Encodes a value, or throws {@link UnsendableValueError} naming where in the
@@ -29,10 +41,20 @@ export function encodeValue(value: unknown, what = 'value'): Uint8Array {
   )
 }
 
-/** Decodes a value encoded by {@link encodeValue}. */
-export function decodeValue<T = unknown>(bytes: Uint8Array): T {
+/**
+ * Decodes a value encoded by {@link encodeValue}. `shared` gives what each
+ * {@link SharedRef} inside becomes (called with the hash the bytes hold, which
+ * a peer wrote: check it); without it a reference stays a SharedRef.
+ */
+export function decodeValue<T = unknown>(bytes: Uint8Array, shared?: (hash: unknown) => unknown): T {
   if (bytes.byteLength === 0) return undefined as T
-  return codec.decode(bytes) as T
+  if (shared === undefined) return codec.decode(bytes) as T
+  resolveShared = shared
+  try {
+    return codec.decode(bytes) as T
+  } finally {
+    resolveShared = undefined
+  }
 }
 
 /** Describes the first part of a value that can't be sent, e.g. `params.a[2].f is a function`. */

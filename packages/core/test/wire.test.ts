@@ -16,6 +16,8 @@ import {
 } from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
 
+const HASH = 'abababababababababababababababababababababababababababababababab'
+
 const bytes = (...b: number[]): Uint8Array => new Uint8Array(b)
 
 /** Messages of every type each side may receive, with every optional field both ways. */
@@ -75,6 +77,8 @@ const samples = {
     },
     { type: 'cancel', ids: [4, 5] },
     { type: 'update', reqId: 5, value: bytes(9, 9) },
+    { type: 'share', reqId: 6, value: bytes(7, 7) },
+    { type: 'unshare', hashes: [HASH] },
     { type: 'stats', reqId: 6 },
     { type: 'watch', on: true },
     { type: 'revoke', reqId: 1, peerId: '12D3KooWx' },
@@ -128,6 +132,7 @@ const samples = {
     { type: 'peers', peers: [{ peerId: '12D3KooWx', addrs: ['/ip4/10.0.0.7/tcp/4001'] }] },
     { type: 'cancel', jobIds: [9] },
     { type: 'cancel', jobIds: [], closedPools: [3] },
+    { type: 'cancel', jobIds: [], unshared: [HASH] },
     { type: 'seqs', seqs: [] },
     { type: 'seqs', seqs: [{ poolId: 1, seq: 12 }] },
     { type: 'standby' },
@@ -145,6 +150,8 @@ const samples = {
     },
     { type: 'results', results: [], room: 25_600 },
     { type: 'updated', reqId: 1, seq: 9 },
+    { type: 'shared', reqId: 2, hash: HASH },
+    { type: 'shared', reqId: 3, refused: 'too big' },
     { type: 'stats', reqId: 2, workers: 16, nodes: 2 },
     { type: 'refused', message: 'wrong protocol version' },
     { type: 'output', lines: ['[node-a/1] hello'] },
@@ -442,6 +449,8 @@ describe('malformed frames give FrameError', () => {
       { type: 'update', reqId: 1 },
       { type: 'update', reqId: 1, value: 'v' },
       { type: 'update', value: bytes() },
+      { type: 'share', reqId: 1 },
+      { type: 'unshare', hashes: ['not-a-hash'] },
       { type: 'stats' },
       { type: 'stats', reqId: -1 },
     ],
@@ -470,6 +479,7 @@ describe('malformed frames give FrameError', () => {
       { type: 'results', results: [], room: -1 },
       { type: 'results', results: [], room: 0.5 },
       { type: 'updated', reqId: 1 },
+      { type: 'shared', reqId: 1, hash: 'x' },
       { type: 'stats', reqId: 1, workers: 1 },
       { type: 'stats', reqId: 1, workers: -1, nodes: 1 },
       { type: 'refused' },

@@ -32,6 +32,8 @@ export {
   NotAHeadError,
   PoolClosedError,
   RemoteJobError,
+  SharedRef,
+  SharedValueError,
   TimeoutError,
   UnsendableValueError,
   WorkerLoadError,
@@ -77,6 +79,7 @@ export type {
   ParamsOf,
   ResultOf,
   UpdateOf,
+  WithShared,
   WorkerClass,
   WorkerContext,
 } from './worker-types.js'

@@ -1,3 +1,4 @@
+import type { SharedRef } from '@meshpool/core'
 /** The GPU a slot owns. */
 export interface GpuInfo {
   index: number
@@ -54,6 +55,17 @@ export type WorkerClass = abstract new (
 
 export type InitOf<W extends WorkerClass> = ConstructorParameters<W>[0]
 export type ParamsOf<W extends WorkerClass> = Parameters<InstanceType<W>['run']>[0]
+/** What a caller passes for a value: any part of it may be a handle from pool.share() to a value of that part's type. */
+export type WithShared<T> =
+  | T
+  | SharedRef<T>
+  | (T extends (...args: never[]) => unknown
+      ? T
+      : T extends readonly (infer U)[]
+        ? WithShared<U>[]
+        : T extends object
+          ? { [K in keyof T]: WithShared<T[K]> }
+          : T)
 export type ResultOf<W extends WorkerClass> = Awaited<ReturnType<InstanceType<W>['run']>>
 export type UpdateOf<W extends WorkerClass> =
   InstanceType<W> extends { handleUpdate?(update: infer U): unknown } ? U : unknown

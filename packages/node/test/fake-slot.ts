@@ -150,6 +150,9 @@ export function fakeSlots(
           return fake
         },
         pools,
+        shared: async (_poolId, hash) => {
+          throw new Error(`no shared value ${hash}`)
+        },
         nodeId: () => 'node-1',
         waits,
         events,

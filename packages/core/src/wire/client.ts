@@ -8,6 +8,7 @@ import {
   type FrameLimits,
   fraction,
   gpuSummary,
+  hash,
   ids,
   list,
   message,
@@ -68,6 +69,9 @@ export type ClientMessage =
   | { type: 'submit'; jobs: SubmittedJob[] }
   | { type: 'cancel'; ids: number[] }
   | { type: 'update'; reqId: number; value: Uint8Array }
+  /** A value for jobs to refer to by hash (`pool.share`): the head keeps it until `unshare` or the pool closes. */
+  | { type: 'share'; reqId: number; value: Uint8Array }
+  | { type: 'unshare'; hashes: string[] }
   | { type: 'stats'; reqId: number }
   /** Tell the client when each of its jobs is leased (progress 0), for progress bars; off by default. */
   | { type: 'watch'; on: boolean }
@@ -104,6 +108,8 @@ export type HeadToClientMessage =
    */
   | { type: 'results'; results: ClientOutcome[]; room?: number }
   | { type: 'updated'; reqId: number; seq: number }
+  /** The head holds the shared value by this hash now; `refused` says why it does not. */
+  | { type: 'shared'; reqId: number; hash?: string; refused?: string }
   | { type: 'stats'; reqId: number; workers: number; nodes: number }
   | { type: 'refused'; message: string }
   /** Lines the pool's workers printed, and notes about the pool from the mesh. */
@@ -153,6 +159,8 @@ export const clientMessages: Record<ClientMessage['type'], Check> = {
   submit: message({ jobs: list(shape({ id: uint, params: bytes, timeoutMs: optional(uint) })) }),
   cancel: message({ ids }),
   update: message({ reqId: uint, value: bytes }),
+  share: message({ reqId: uint, value: bytes }),
+  unshare: message({ hashes: list(hash) }),
   stats: message({ reqId: uint }),
   watch: message({ on: bool }),
   revoke: message({ reqId: uint, peerId: str, adminKey: optional(str) }),
@@ -161,6 +169,7 @@ export const clientMessages: Record<ClientMessage['type'], Check> = {
 }
 export const clientMessageLimits: FrameLimits<ClientMessage['type']> = {
   cancel: MEDIUM_FRAME_BYTES,
+  unshare: MEDIUM_FRAME_BYTES,
   stats: SMALL_FRAME_BYTES,
   watch: SMALL_FRAME_BYTES,
   revoke: SMALL_FRAME_BYTES,
@@ -173,6 +182,7 @@ export const headToClientMessages: Record<HeadToClientMessage['type'], Check> = 
   opened: message({ poolId: uint, maxOpenJobs: optional(uint) }),
   results: message({ results: list(outcome('id', {})), room: optional(uint) }),
   updated: message({ reqId: uint, seq: uint }),
+  shared: message({ reqId: uint, hash: optional(hash), refused: optional(str) }),
   stats: message({ reqId: uint, workers: uint, nodes: uint }),
   refused: message({ message: str }),
   output: message({ lines: list(str) }),
@@ -191,6 +201,7 @@ export const headToClientMessages: Record<HeadToClientMessage['type'], Check> = 
 export const headToClientLimits: FrameLimits<HeadToClientMessage['type']> = {
   opened: SMALL_FRAME_BYTES,
   updated: SMALL_FRAME_BYTES,
+  shared: SMALL_FRAME_BYTES,
   stats: SMALL_FRAME_BYTES,
   refused: SMALL_FRAME_BYTES,
   output: MEDIUM_FRAME_BYTES,

@@ -152,8 +152,9 @@ export type HeadToNodeMessage =
    * `closedPools`: pools whose client closed or went away: their jobs here are
    * among `jobIds`, and slots dispose of their workers. (A field, not a message
    * type of its own, so that nodes of older versions take the frame too.)
+   * `unshared`: shared values (by hash) no pool holds any more: nodes drop their copies.
    */
-  | { type: 'cancel'; jobIds: number[]; closedPools?: number[] }
+  | { type: 'cancel'; jobIds: number[]; closedPools?: number[]; unshared?: string[] }
   /**
    * The answer to a heartbeat: the latest update number of each pool the node
    * has, so a node that missed gossip (and has no job to show it) catches up.
@@ -230,7 +231,7 @@ export const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
   allowed: message({ peerIds: list(str) }),
   refused: message({ message: str }),
   stop: message({}),
-  cancel: message({ jobIds: ids, closedPools: optional(ids) }),
+  cancel: message({ jobIds: ids, closedPools: optional(ids), unshared: optional(list(hash)) }),
   seqs: message({ seqs: list(shape({ poolId: uint, seq: uint })) }),
   standby: message({ active: optional(str) }),
 }

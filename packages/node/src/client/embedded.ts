@@ -4,7 +4,7 @@
  * and the node option that launchWorkers checks before it starts a node.
  */
 import type { ClientMessage, HeadToClientMessage } from '@meshpool/core'
-import { attachLocalAgent, HeadService } from '../head/head-service.js'
+import { attachLocalAgent, HeadService, localShares } from '../head/head-service.js'
 import { type Channel, channelPair } from '../net/channel.js'
 import { NodeAgent } from '../node/agent.js'
 import { defaultSlots } from '../node/gpus.js'
@@ -27,7 +27,12 @@ export function startEmbeddedMesh(options: {
 }): EmbeddedMesh {
   const head = new HeadService({ alone: true })
   head.start()
-  const agent = new NodeAgent({ slots: options.slots ?? defaultSlots(), name: 'local', onLateLine: options.onLateLine })
+  const agent = new NodeAgent({
+    slots: options.slots ?? defaultSlots(),
+    name: 'local',
+    onLateLine: options.onLateLine,
+    shares: localShares(head),
+  })
   agent.start()
   attachLocalAgent(head, agent)
   const [clientSide, headSide] = channelPair<HeadToClientMessage, ClientMessage>()

@@ -1,6 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { type HeadToClientMessage, type NodeInfo, PoolClosedError, type PoolSettingsWire } from '@meshpool/core'
 import type { ClientChannel, ClientLink } from './client-link.js'
+import { ClientShares } from './client-shares.js'
 import { ClientUpdates } from './client-updates.js'
 import { HeadRequests } from './head-requests.js'
 import { HeadSession } from './head-session.js'
@@ -40,6 +41,7 @@ export class PoolClient {
   readonly #session: HeadSession
   readonly #jobs: JobTable
   readonly #updates: ClientUpdates
+  readonly #shares: ClientShares
   readonly #requests: HeadRequests
   #nextReqId = 1
   #closedReason: Error | undefined
@@ -62,6 +64,7 @@ export class PoolClient {
     }
     this.#jobs = new JobTable(link)
     this.#updates = new ClientUpdates(link)
+    this.#shares = new ClientShares(link)
     this.#requests = new HeadRequests(link)
     const { worker, init: workerInit, settings, code } = init
     this.#session = new HeadSession({
@@ -70,7 +73,10 @@ export class PoolClient {
       ...(init.reconnectTimeoutMs === undefined ? {} : { reconnectTimeoutMs: init.reconnectTimeoutMs }),
       log: this.#log,
       closed: () => this.#closedReason !== undefined,
-      onConnect: () => this.#updates.connected(),
+      onConnect: () => {
+        this.#updates.connected()
+        this.#shares.connected()
+      },
       onMessage: (message) => this.#onMessage(message),
       onResumed: () => this.#resume(),
       onGone: (reason) => this.#fail(reason),
@@ -101,6 +107,21 @@ export class PoolClient {
 
   update(value: Uint8Array): Promise<number> {
     return this.#updates.add(value)
+  }
+
+  /** Sends a value's bytes for jobs to refer to; resolves with their hash once the head holds them. */
+  share(bytes: Uint8Array): Promise<string> {
+    return this.#shares.add(bytes)
+  }
+
+  /** Whether this pool holds a shared value by this hash. */
+  holdsShared(hash: string): boolean {
+    return this.#shares.has(hash)
+  }
+
+  /** Lets go of a shared value. */
+  unshare(hash: string): void {
+    this.#shares.drop(hash)
   }
 
   /** Working slots in the mesh, and nodes joined. */
@@ -136,11 +157,12 @@ export class PoolClient {
     this.#session.close()
   }
 
-  /** After a reconnect: replay the updates, then the open jobs and requests. */
+  /** After a reconnect: replay the updates and the shared values, then the open jobs and requests. */
   #resume(): void {
     this.#log(`reconnected; resubmitting ${this.#jobs.size} open jobs`)
     if (this.#watching) this.#session.channel?.send({ type: 'watch', on: true })
     this.#updates.replay()
+    this.#shares.replay()
     this.#jobs.resend()
     this.#requests.resend()
   }
@@ -156,6 +178,9 @@ export class PoolClient {
         return
       case 'updated':
         this.#updates.logged(message.reqId, message.seq)
+        return
+      case 'shared':
+        this.#shares.answered(message.reqId, message.hash, message.refused)
         return
       case 'stats':
       case 'revoked':
@@ -182,6 +207,7 @@ export class PoolClient {
     this.#jobs.fail(reason)
     this.#requests.fail(reason)
     this.#updates.fail(reason)
+    this.#shares.fail(reason)
     this.#holdWhileOpen()
   }
 
@@ -191,6 +217,6 @@ export class PoolClient {
    * that don't hold the process, and a crashed slot is no handle either.
    */
   #holdWhileOpen(): void {
-    this.#hold.set(this.#jobs.size + this.#requests.size + this.#updates.waiting > 0)
+    this.#hold.set(this.#jobs.size + this.#requests.size + this.#updates.waiting + this.#shares.waiting > 0)
   }
 }

@@ -1,6 +1,14 @@
-import { DEFAULT_WINDOW, decodeValue, encodeValue, type NodeInfo, PoolClosedError } from '@meshpool/core'
+import {
+  DEFAULT_WINDOW,
+  decodeValue,
+  encodeValue,
+  InvalidOptionError,
+  type NodeInfo,
+  PoolClosedError,
+  SharedRef,
+} from '@meshpool/core'
 import { checkPeerId } from '../net/peer-id.js'
-import type { ParamsOf, ResultOf, UpdateOf, WorkerClass } from '../worker-types.js'
+import type { ParamsOf, ResultOf, UpdateOf, WithShared, WorkerClass } from '../worker-types.js'
 import {
   type CallOptions,
   checkCallOptions,
@@ -61,7 +69,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   }
 
   /** Runs one job; resolves with its result. */
-  async submit(params: ParamsOf<W>, options: CallOptions = {}): Promise<ResultOf<W>> {
+  async submit(params: WithShared<ParamsOf<W>>, options: CallOptions = {}): Promise<ResultOf<W>> {
     this.#checkOpen()
     checkCallOptions(options, 'submit')
     const { signal } = options
@@ -88,10 +96,13 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * first error and cancels the rest; with `{ settle: true }`, resolves with each
    * job's outcome instead (`{ ok: true, value }` or `{ ok: false, error }`).
    */
-  map(inputs: Inputs<ParamsOf<W>>, options: SettleOptions): Promise<Array<Settled<ResultOf<W>>>>
+  map(inputs: Inputs<WithShared<ParamsOf<W>>>, options: SettleOptions): Promise<Array<Settled<ResultOf<W>>>>
   /** Runs every input; resolves with the results in input order. Rejects with the first error and cancels the rest. */
-  map(inputs: Inputs<ParamsOf<W>>, options?: MapOptions & { settle?: false }): Promise<Array<ResultOf<W>>>
-  async map(inputs: Inputs<ParamsOf<W>>, options: MapOptions = {}): Promise<Array<ResultOf<W> | Settled<ResultOf<W>>>> {
+  map(inputs: Inputs<WithShared<ParamsOf<W>>>, options?: MapOptions & { settle?: false }): Promise<Array<ResultOf<W>>>
+  async map(
+    inputs: Inputs<WithShared<ParamsOf<W>>>,
+    options: MapOptions = {},
+  ): Promise<Array<ResultOf<W> | Settled<ResultOf<W>>>> {
     const settle = options?.settle === true
     const results: Array<ResultOf<W> | Settled<ResultOf<W>>> = []
     for await (const outcome of this.#run(inputs, options, 'map')) {
@@ -105,11 +116,14 @@ export class Pool<W extends WorkerClass = WorkerClass> {
    * window. With `{ settle: true }`, yields each job's outcome instead, and a
    * failed job does not end the loop.
    */
-  imapUnordered(inputs: Inputs<ParamsOf<W>>, options: SettleOptions): AsyncGenerator<Settled<ResultOf<W>>>
+  imapUnordered(inputs: Inputs<WithShared<ParamsOf<W>>>, options: SettleOptions): AsyncGenerator<Settled<ResultOf<W>>>
   /** Yields results in completion order, reading the inputs lazily with a bounded window; the first failed job ends it. */
-  imapUnordered(inputs: Inputs<ParamsOf<W>>, options?: MapOptions & { settle?: false }): AsyncGenerator<ResultOf<W>>
+  imapUnordered(
+    inputs: Inputs<WithShared<ParamsOf<W>>>,
+    options?: MapOptions & { settle?: false },
+  ): AsyncGenerator<ResultOf<W>>
   async *imapUnordered(
-    inputs: Inputs<ParamsOf<W>>,
+    inputs: Inputs<WithShared<ParamsOf<W>>>,
     options: MapOptions = {},
   ): AsyncGenerator<ResultOf<W> | Settled<ResultOf<W>>> {
     const settle = options?.settle === true
@@ -122,6 +136,29 @@ export class Pool<W extends WorkerClass = WorkerClass> {
   async updateWorkers(update: UpdateOf<W>): Promise<number> {
     this.#checkOpen()
     return this.#client.update(encodeValue(update, 'the update'))
+  }
+
+  /**
+   * Sends a value once, for many jobs to refer to: put the handle anywhere in
+   * their params, and `run()` sees the value itself there. Each node fetches it
+   * once (from the head or from nodes that have it), not once per job, and
+   * keeps it until `unshare(ref)` or the pool closes. Resolves once the head
+   * holds it. Like Ray's `ray.put` or Dask's `scatter(broadcast=True)`.
+   */
+  async share<T>(value: T): Promise<SharedRef<T>> {
+    this.#checkOpen()
+    const bytes = encodeValue(value, 'the shared value')
+    const hash = await this.#client.share(bytes)
+    return new SharedRef<T>(hash, bytes.byteLength)
+  }
+
+  /** Frees a shared value on the head and on every node; jobs submitted after that may no longer refer to it. */
+  async unshare(ref: SharedRef): Promise<void> {
+    this.#checkOpen()
+    if (!(ref instanceof SharedRef)) {
+      throw new InvalidOptionError('unshare takes a handle that pool.share() returned')
+    }
+    this.#client.unshare(ref.hash)
   }
 
   /** Working slots in the mesh (the embedded or head's own local slots count; broken ones don't). */
@@ -210,7 +247,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
 
   /** Runs the inputs through the pool, yielding each job's outcome with its input index as results arrive (see InputRun). */
   async *#run(
-    inputs: Inputs<ParamsOf<W>>,
+    inputs: Inputs<WithShared<ParamsOf<W>>>,
     options: MapOptions,
     call: 'map' | 'imapUnordered',
   ): AsyncGenerator<Settled<ResultOf<W>>> {
@@ -219,7 +256,7 @@ export class Pool<W extends WorkerClass = WorkerClass> {
     const { signal } = options
     if (signal?.aborted === true) throw abortError(signal)
     const iterator = toAsyncIterator(inputs)
-    const run = new InputRun<ParamsOf<W>, ResultOf<W>>({
+    const run = new InputRun<WithShared<ParamsOf<W>>, ResultOf<W>>({
       client: this.#client,
       inputs: iterator,
       window: options.window ?? this.#window ?? DEFAULT_WINDOW,

@@ -14,7 +14,7 @@ import type { MeshPeer } from '../net/peer.js'
 import { BlobStore } from '../node/blob-store.js'
 
 /**
- * The head's side of big updates: it keeps their bytes by hash and answers
+ * The head's side of big updates and shared values: it keeps their bytes by hash and answers
  * each node's fetch with the bytes or with a node that already has them
  * ({@link BlobSources} decides), so a 20 MiB update leaves the head a few
  * times, not once per node.
@@ -22,11 +22,15 @@ import { BlobStore } from '../node/blob-store.js'
 export class HeadBlobs {
   readonly #store: BlobStore
   readonly #sources = new BlobSources()
+  /** Shared values by hash, outside the store's budget. */
+  readonly #pinned = new Map<string, Uint8Array>()
   readonly #whereIs: (peerId: string) => PeerInfo | undefined
 
   constructor(budgetBytes: number, whereIs: (peerId: string) => PeerInfo | undefined) {
     this.#store = new BlobStore(budgetBytes)
-    this.#store.onDrop = (hash) => this.#sources.remove(hash)
+    this.#store.onDrop = (hash) => {
+      if (!this.#pinned.has(hash)) this.#sources.remove(hash)
+    }
     this.#whereIs = whereIs
   }
 
@@ -36,6 +40,19 @@ export class HeadBlobs {
     this.#store.put(hash, data)
     this.#sources.add(hash)
     return hash
+  }
+
+  /** Serves a shared value (pool.share) until it is unpinned: kept whatever the budget. */
+  pin(hash: string, data: Uint8Array): void {
+    if (this.#pinned.has(hash)) return
+    this.#pinned.set(hash, data)
+    this.#sources.add(hash)
+  }
+
+  /** A shared value is gone: nodes that ask for it now hear the head has none. */
+  unpin(hash: string): void {
+    if (!this.#pinned.delete(hash)) return
+    if (this.#store.get(hash) === undefined) this.#sources.remove(hash)
   }
 
   /** A node left: it serves nothing now, and its fetches are over. */
@@ -77,7 +94,7 @@ export class HeadBlobs {
             send({ type: 'elsewhere', hash, peers: [where] })
             return
           }
-          const data = this.#store.get(hash)
+          const data = this.#pinned.get(hash) ?? this.#store.get(hash)
           send({ type: 'blob', hash, ...(data === undefined ? {} : { data }) })
         })
       },

@@ -12,6 +12,7 @@ import {
 } from '@meshpool/core'
 import { type Channel, channelPair } from '../net/channel.js'
 import type { NodeAgent } from '../node/agent.js'
+import { NodeShares } from '../node/node-shares.js'
 import { AdminHandler } from './admin-handler.js'
 import { Dispatcher } from './dispatcher.js'
 import { throttledNote } from './head-helpers.js'
@@ -22,6 +23,7 @@ import { NodeRegistry } from './node-registry.js'
 import { PoolReach } from './pool-reach.js'
 import { PoolRegistry } from './pool-registry.js'
 import { ResultRouter } from './result-router.js'
+import { SharedValues } from './shared-values.js'
 import { UpdateFanout } from './update-fanout.js'
 
 /**
@@ -41,6 +43,9 @@ export class HeadService {
   readonly #updates: UpdateFanout
   readonly #admin: AdminHandler
   readonly #heads: HeadServiceInit['heads']
+  readonly #shared: SharedValues
+  readonly #reach: PoolReach
+  readonly #onShared: NonNullable<HeadServiceInit['onShared']>
   #started = false
   #closed = false
 
@@ -111,6 +116,9 @@ export class HeadService {
     })
     this.#ledger = ledger
     this.#heads = init.heads
+    this.#shared = new SharedValues(init.sharedBytes)
+    this.#reach = reach
+    this.#onShared = init.onShared ?? (() => {})
     this.#nodes = nodes
     this.#pools = pools
     this.#router = router
@@ -178,6 +186,8 @@ export class HeadService {
         if (pool === undefined) return
         this.#pools.close(pool)
         this.#dispatcher.poolClosed(pool)
+        // Its nodes drop its shared values as they hear it closed.
+        for (const hash of this.#shared.poolClosed(pool.spec.poolId)) this.#onShared(hash, undefined)
       },
     })
   }
@@ -213,6 +223,11 @@ export class HeadService {
     return this.#nodes.whereIs(nodeId)
   }
 
+  /** A value a pool shared, by its hash, for nodes that fetch it. */
+  sharedValue(hash: string): Uint8Array | undefined {
+    return this.#shared.get(hash)
+  }
+
   /** Shipped code by its hash, for nodes that fetch it. */
   code(hash: string): Uint8Array | undefined {
     return this.#pools.code(hash)
@@ -229,6 +244,12 @@ export class HeadService {
       case 'update':
         this.#updates.update(pool, message)
         return
+      case 'share':
+        this.#share(pool, message.reqId, message.value)
+        return
+      case 'unshare':
+        this.#unshare(pool, message.hashes)
+        return
       case 'stats':
         this.#admin.stats(pool.channel, message.reqId)
         return
@@ -236,6 +257,21 @@ export class HeadService {
         pool.watching = message.on
         return
     }
+  }
+
+  #share(pool: PoolSession, reqId: number, value: Uint8Array): void {
+    const outcome = this.#shared.add(pool.spec.poolId, value)
+    if ('hash' in outcome) this.#onShared(outcome.hash, this.#shared.get(outcome.hash))
+    pool.channel.send({ type: 'shared', reqId, ...outcome })
+  }
+
+  /** Values no pool holds any more are gone here, and from the nodes that were given this pool. */
+  #unshare(pool: PoolSession, hashes: string[]): void {
+    const freed = this.#shared.drop(pool.spec.poolId, hashes)
+    if (freed.length === 0) return
+    for (const hash of freed) this.#onShared(hash, undefined)
+    for (const node of this.#reach.givenTo(pool.spec.poolId))
+      node.channel.send({ type: 'cancel', jobIds: [], unshared: freed })
   }
 
   #onNodeMessage(node: NodeSession, message: NodeMessage): void {
@@ -284,4 +320,13 @@ export function attachLocalAgent(head: HeadService, agent: NodeAgent): void {
   const [agentSide, headSide] = channelPair<HeadToNodeMessage, NodeMessage>()
   head.attachNode('local', headSide, { local: true })
   void agent.connect(agentSide)
+}
+
+/** The shared values of a node agent in the head's own process: taken from the head itself, never copied. */
+export function localShares(head: HeadService): NodeShares {
+  return new NodeShares(async (hash) => {
+    const data = head.sharedValue(hash)
+    if (data === undefined) throw new Error('the head holds no value by that hash')
+    return data
+  })
 }

@@ -61,6 +61,10 @@ export interface HeadServiceInit {
   alone?: boolean
   /** Which head of the mesh is active, for `meshpool status` and the dashboard; none: a head with no standby link. */
   heads?: () => HeadsInfo
+  /** Most bytes of shared values (`pool.share`) the head keeps for all pools. @default MAX_SHARED_BYTES */
+  sharedBytes?: number
+  /** A shared value is held now (its bytes), or is gone (undefined): for the blob server that nodes fetch from. */
+  onShared?: (hash: string, data: Uint8Array | undefined) => void
 }
 
 /** The head's rules for nodes: see Admission. */

@@ -4,7 +4,7 @@ import { NodeAgent } from '../node/agent.js'
 import { CodeCache } from '../node/code-cache.js'
 import { type SlotSetup, type SlotUser, setUpSlots } from '../node/slot-user.js'
 import type { HeadInit } from './head-options.js'
-import { attachLocalAgent, type HeadService } from './head-service.js'
+import { attachLocalAgent, type HeadService, localShares } from './head-service.js'
 
 type LocalSlotOptions = Pick<HeadInit, 'gpus' | 'onLine'> & {
   slots: number
@@ -33,6 +33,7 @@ export class LocalSlots {
       name: `${hostname()} (head)`,
       ...(gpus === undefined ? {} : { gpus }),
       modulePath: this.#setup.modulePath,
+      shares: localShares(head),
       ...(slotUser === undefined ? {} : { slotUser }),
       ...(onLine === undefined ? {} : { onLine }),
     })

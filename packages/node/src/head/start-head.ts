@@ -137,6 +137,7 @@ function headService(
     firstPoolId: randomInt(1, 2 ** 31),
     disconnect: hangUpLater(peer, log),
     publish: gossipPublisher(peer.services.pubsub, blobs, log),
+    onShared: (hash, data) => (data === undefined ? blobs.unpin(hash) : blobs.pin(hash, data)),
     log,
   })
 }

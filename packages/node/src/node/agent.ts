@@ -7,6 +7,7 @@ import { Dispatcher } from './dispatcher.js'
 import { gpuSlotEnv } from './gpus.js'
 import { HeadLink } from './head-link.js'
 import { NodePools } from './node-pools.js'
+import { NodeShares, noSharedSource } from './node-shares.js'
 import { Slot } from './slot.js'
 import { type SlotChild, SlotProcess, type SlotProcessEvents } from './slot-process.js'
 import type { SlotEvents } from './slot-types.js'
@@ -44,6 +45,8 @@ export interface NodeAgentInit {
   slotUser?: SlotUser
   /** The agent's debug log. @default `meshpool:node:<name>` */
   log?: Logger
+  /** The shared values (pool.share) this node holds, and where it fetches more. @default none to be had */
+  shares?: NodeShares
   /** Makes slot `index`'s process (not started). @default a {@link SlotProcess} */
   slotProcess?: (index: number, events: SlotProcessEvents) => SlotChild
 }
@@ -68,12 +71,14 @@ export class NodeAgent {
   readonly #dispatcher: Dispatcher
   readonly #slots: Slot[] = []
   readonly #waits = new SlotWaits()
+  readonly #shares: NodeShares
   #stopped = false
 
   constructor(init: NodeAgentInit) {
     const gpus = init.gpus !== undefined && init.gpus.length > 0 ? init.gpus : undefined
     this.slots = gpus?.length ?? init.slots
     this.#init = init
+    this.#shares = init.shares ?? new NodeShares(noSharedSource)
     const log = init.log ?? logger(`meshpool:node:${init.name}`)
     this.#link = new HeadLink({
       hello: () => this.#hello(),
@@ -192,7 +197,8 @@ export class NodeAgent {
         break
       case 'cancel':
         this.#dispatcher.cancel(new Set(message.jobIds))
-        if (message.closedPools !== undefined) this.#dispatcher.closePools(message.closedPools)
+        if (message.closedPools !== undefined) this.#closePools(message.closedPools)
+        if (message.unshared !== undefined) this.#forgetShared(message.unshared)
         break
       case 'seqs':
         // Gossip may have missed some (a cut link, a dropped message): fetch them, no job needed.
@@ -211,6 +217,18 @@ export class NodeAgent {
         this.#init.onStopAsked?.()
         break
     }
+  }
+
+  #closePools(poolIds: number[]): void {
+    this.#dispatcher.closePools(poolIds)
+    for (const poolId of poolIds) this.#forgetShared(this.#shares.poolClosed(poolId))
+  }
+
+  /** Shared values gone from this node: its slots drop what they decoded of them too. */
+  #forgetShared(hashes: string[]): void {
+    if (hashes.length === 0) return
+    this.#shares.drop(hashes)
+    for (const slot of this.#slots) slot.forgetShared(hashes)
   }
 
   #hello(): Extract<NodeMessage, { type: 'hello' }> {
@@ -240,6 +258,7 @@ export class NodeAgent {
       gpu,
       process,
       pools: this.#pools,
+      shared: (poolId, hash) => this.#shares.value(poolId, hash),
       nodeId,
       waits: this.#waits,
       events: this.#slotEvents(index),

@@ -42,8 +42,8 @@ export class BlobStore {
   }
 }
 
-/** Serves the blobs in `store` to any peer of the mesh that asks. */
-export async function serveBlobs(peer: MeshPeer, store: BlobStore): Promise<void> {
+/** Serves the blobs `lookup` finds (big updates, shared values) to any peer of the mesh that asks. */
+export async function serveBlobs(peer: MeshPeer, lookup: (hash: string) => Uint8Array | undefined): Promise<void> {
   await serveFetches<BlobRequest, BlobReply>(peer, {
     protocol: BLOB_PROTOCOL,
     accepted: inbound.blobRequest,
@@ -52,7 +52,7 @@ export async function serveBlobs(peer: MeshPeer, store: BlobStore): Promise<void
     open: (send) => ({
       message: (request) => {
         if (request.type !== 'fetch') return
-        const data = store.get(request.hash)
+        const data = lookup(request.hash)
         send({ type: 'blob', hash: request.hash, ...(data === undefined ? {} : { data }) })
       },
     }),
@@ -70,7 +70,7 @@ export async function fetchBlob(
   peer: MeshPeer,
   head: Multiaddr,
   hash: string,
-  store: BlobStore,
+  store: Pick<BlobStore, 'get' | 'put'>,
   log: Logger = defaultLog,
 ): Promise<Uint8Array> {
   const known = store.get(hash)

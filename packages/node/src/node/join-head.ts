@@ -14,7 +14,7 @@ import { createPeer, type MeshPeer } from '../net/peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
 import type { GpuInfo } from '../worker-types.js'
 import { NodeAgent, type NodeAgentInit } from './agent.js'
-import { BlobStore, serveBlobs } from './blob-store.js'
+import { BlobStore, fetchBlob, serveBlobs } from './blob-store.js'
 import { CodeCache } from './code-cache.js'
 import { fetchCode } from './code-fetch.js'
 import { defaultSlots } from './gpus.js'
@@ -23,6 +23,7 @@ import { Neighbours } from './neighbours.js'
 import { defaultStateDir } from './node-lock.js'
 import { nodeLog } from './node-log.js'
 import { defaultNodeName } from './node-name.js'
+import { NodeShares } from './node-shares.js'
 import { PeerGate } from './peer-gate.js'
 import { lookupSlotUser, type SlotSetup, setUpSlots } from './slot-user.js'
 import { UpdateGossip } from './update-gossip.js'
@@ -99,7 +100,8 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
   const name = init.name ?? defaultNodeName(peer.peerId.toString())
   const log = nodeLog('node', name)
   const blobs = new BlobStore()
-  await serveBlobs(peer, blobs)
+  const shares = new NodeShares((hash, shelf) => fetchBlob(peer, headAddr(), hash, shelf, nodeLog('blobs', name)))
+  await serveBlobs(peer, (hash) => blobs.get(hash) ?? shares.get(hash))
   const codeDir = join(init.stateDir ?? defaultStateDir(), 'code')
   const code = new CodeCache(codeDir, (hash) => fetchCode(peer, headAddr(), hash), init.onLine)
   const slotSetup = await setUpSlots(slotUser, (hash) => code.path(hash))
@@ -121,6 +123,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     headPeerIds: heads.peerIds,
     gate,
     slotSetup,
+    shares,
     log,
     stop,
   })
@@ -189,6 +192,7 @@ interface NodeContext {
   headPeerIds: ReadonlySet<string>
   gate: PeerGate
   slotSetup: SlotSetup
+  shares: NodeShares
   log: Logger
   /** Stops the whole node. */
   stop: () => Promise<void>
@@ -207,6 +211,7 @@ function nodeAgent(init: NodeInit, node: NodeContext): { agent: NodeAgent; neigh
     name: node.name,
     ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
     modulePath: slotSetup.modulePath,
+    shares: node.shares,
     ...(slotSetup.user === undefined ? {} : { slotUser: slotSetup.user }),
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     ...(init.slotProcess === undefined ? {} : { slotProcess: init.slotProcess }),

@@ -61,6 +61,8 @@ export interface SlotInit {
   /** Makes the slot's process (not started): a SlotProcess, or a fake in tests. */
   process: (events: SlotProcessEvents) => SlotChild
   pools: SlotPools
+  /** The bytes of a shared value a job of the pool refers to (see NodeShares). */
+  shared: (poolId: number, hash: string) => Promise<Uint8Array>
   /** The node's id on its head, for the worker's ctx. */
   nodeId: () => string
   /** Waits on the node's slots: checked again after each event of this slot's process. */

@@ -205,6 +205,22 @@ export class Slot {
     else if (type === 'loaded') this.#loaded()
     else if (type === 'loadFailed') this.#loadFailed(message.error.message)
     else if (type === 'disposed') this.#disposed()
+    else if (type === 'needShared') this.#sendShared(message.hash)
+  }
+
+  /** Shared values gone from the node: the slot process drops what it decoded of them. */
+  forgetShared(hashes: string[]): void {
+    if (this.up) this.#process.send({ type: 'forget', hashes })
+  }
+
+  /** A shared value the slot's job refers to, from the node (fetched if it has not got it). */
+  #sendShared(hash: string): void {
+    const poolId = this.#poolId
+    if (poolId === undefined) return
+    this.#init.shared(poolId, hash).then(
+      (value) => this.#process.send({ type: 'shared', hash, value }),
+      (err: Error) => this.#process.send({ type: 'shared', hash, error: err.message }),
+    )
   }
 
   #loaded(): void {

@@ -11,6 +11,8 @@ import {
   decodeValue,
   encodeValue,
   errorShape,
+  isSharedHash,
+  SharedValueError,
   TimeoutError,
   UnsendableValueError,
   WorkerLoadError,
@@ -42,7 +44,17 @@ const reply = (message: FromSlot): void => {
 }
 const output = process.send === undefined ? undefined : captureOutput((lines) => reply({ type: 'output', lines }))
 
+/** Shared values (pool.share) decoded once, by hash: every job that refers to one gets this same object. */
+const sharedValues = new Map<string, unknown>()
+/** Shared values asked of the node, by hash. */
+const sharedComing = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void }>()
+
 process.on('message', (message: ToSlot) => {
+  if (message.type === 'shared') return gotShared(message)
+  if (message.type === 'forget') {
+    for (const hash of message.hashes) sharedValues.delete(hash)
+    return
+  }
   if (message.type === 'abort') {
     if (running?.jobId === message.jobId) running.controller.abort(abortReason(message.reason))
     else skipped.add(message.jobId)
@@ -87,6 +99,7 @@ async function handle(message: ToSlot): Promise<void> {
       } finally {
         worker = undefined
         missedUpdates = 0
+        sharedValues.clear()
         output?.flush() // what dispose() printed belongs to the pool that owned the worker, not the next one
         reply({ type: 'disposed' })
       }
@@ -189,6 +202,12 @@ async function run(job: SlotJob): Promise<void> {
   if (skipped.delete(job.jobId)) {
     return report({ jobId: job.jobId, ms: 0, ok: false, error: errorShape(new AbortError('the job was cancelled')) })
   }
+  let params: unknown
+  try {
+    params = await paramsOf(job)
+  } catch (err) {
+    return report({ jobId: job.jobId, ms: performance.now() - started, ok: false, error: errorShape(err) })
+  }
   const controller = new AbortController()
   running = { jobId: job.jobId, controller }
   announceStart(job.jobId)
@@ -201,7 +220,7 @@ async function run(job: SlotJob): Promise<void> {
   }
   try {
     if (worker === undefined) throw new WorkerLoadError('no worker is loaded in this slot')
-    const result = await worker.run(decodeValue(job.params), ctx)
+    const result = await worker.run(params, ctx)
     let value: Uint8Array
     try {
       value = encodeValue(result, 'the result of run()')
@@ -213,6 +232,56 @@ async function run(job: SlotJob): Promise<void> {
     report({ jobId: job.jobId, ms: performance.now() - started, ok: false, error: errorShape(err) })
   } finally {
     running = undefined
+  }
+}
+
+/**
+ * A job's params, with the value itself where they refer to a shared value:
+ * those the slot has not decoded yet it asks of the node first (before the job
+ * counts as started, so a slot that dies fetching costs the job no attempt).
+ */
+async function paramsOf(job: SlotJob): Promise<unknown> {
+  const missing = new Set<string>()
+  const resolve = (hash: unknown): unknown => {
+    if (!isSharedHash(hash)) throw new SharedValueError('the params hold a malformed shared reference')
+    if (!sharedValues.has(hash)) missing.add(hash)
+    return sharedValues.get(hash)
+  }
+  const params = decodeValue(job.params, resolve)
+  if (missing.size === 0) return params
+  await Promise.all([...missing].map(fetchShared))
+  return decodeValue(job.params, resolve)
+}
+
+function fetchShared(hash: string): Promise<void> {
+  let coming = sharedComing.get(hash)
+  if (coming === undefined) {
+    let resolve = (): void => {}
+    let reject = (_err: Error): void => {}
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    coming = { promise, resolve, reject }
+    sharedComing.set(hash, coming)
+    reply({ type: 'needShared', hash })
+  }
+  return coming.promise
+}
+
+function gotShared(message: Extract<ToSlot, { type: 'shared' }>): void {
+  const coming = sharedComing.get(message.hash)
+  if (coming === undefined) return
+  sharedComing.delete(message.hash)
+  if (message.value === undefined) {
+    coming.reject(new SharedValueError(message.error ?? `the node has no shared value ${message.hash.slice(0, 12)}…`))
+    return
+  }
+  try {
+    sharedValues.set(message.hash, decodeValue(message.value))
+    coming.resolve()
+  } catch (err) {
+    coming.reject(new SharedValueError(`the shared value could not be decoded: ${(err as Error).message}`))
   }
 }
 

@@ -40,6 +40,10 @@ export type ToSlot =
   /** Aborts ctx.signal of a running job, or skips a job not started; handled at once, not in turn. */
   | { type: 'abort'; jobId: number; reason: 'timeout' | 'cancel' }
   | { type: 'dispose' }
+  /** A shared value the slot asked for: its bytes, or why it can't be had; handled at once. */
+  | { type: 'shared'; hash: string; value?: Uint8Array; error?: string }
+  /** Shared values gone from the node: the slot drops its decoded copies; handled at once. */
+  | { type: 'forget'; hashes: string[] }
 
 /** A slot process → its node agent. */
 export type FromSlot =
@@ -52,3 +56,5 @@ export type FromSlot =
   | { type: 'output'; lines: string[] }
   /** A running job's ctx.progress (at most one every PROGRESS_EVERY_MS per job, and its last). */
   | { type: 'progress'; jobId: number; fraction: number }
+  /** A job's params refer to a shared value the slot has not got. */
+  | { type: 'needShared'; hash: string }

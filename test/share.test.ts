@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createPool, SharedValueError } from 'meshpool'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type JoinedNode, joinNode, PASSWORD, startHead, stopAll, waitFor } from './harness.js'
+
+afterEach(stopAll)
+
+const SHARED_WORKER = new URL('./fixtures/shared-worker.js', import.meta.url)
+
+interface Seen {
+  k: number
+  digest: string
+  bytes: number
+  again: boolean
+  node: string
+  pid: number
+}
+
+/** Bytes a process has written so far, sockets included (Linux's /proc/<pid>/io). */
+function bytesWritten(pid: number | undefined): number {
+  return Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1])
+}
+
+const fetchedLines = (node: JoinedNode): string[] =>
+  node
+    .output()
+    .split('\n')
+    .filter((line) => /fetched blob/.test(line))
+
+function bigValue(mib: number): Uint8Array {
+  const data = new Uint8Array(mib * 1024 * 1024)
+  for (let i = 0; i < data.length; i += 512) data[i] = (i / 512) % 251
+  return data
+}
+
+describe('pool.share', () => {
+  it('sends a 16 MiB value once: 140 jobs on 7 nodes refer to it, each node fetches it once, most from other nodes', async () => {
+    const head = await startHead({ noWork: true })
+    const nodes = await Promise.all(
+      Array.from({ length: 7 }, () => joinNode(head.address, 1, { DEBUG: 'meshpool:blobs*' })),
+    )
+    await using pool = await createPool({ worker: SHARED_WORKER, head: head.address, password: PASSWORD })
+    await waitFor(async () => (await pool.nodesCount()) === nodes.length, 30_000, 'every node to join')
+    const data = bigValue(16)
+    const before = bytesWritten(head.child.pid)
+    const ref = await pool.share(data)
+    expect(ref.bytes).toBeGreaterThan(data.byteLength)
+    const results = (await pool.map(
+      Array.from({ length: 140 }, (_, k) => ({ k, data: ref })),
+      { window: 140 },
+    )) as Seen[]
+    const digest = createHash('sha256').update(data).digest('hex')
+    // Every job saw the value itself, byte for byte, and each slot decoded it once.
+    expect(results.map((r) => r.k)).toEqual(Array.from({ length: 140 }, (_, k) => k))
+    expect(results.every((r) => r.digest === digest)).toBe(true)
+    const slots = new Set(results.map((r) => r.pid)).size
+    expect(results.filter((r) => !r.again)).toHaveLength(slots)
+    // Each node that ran a job fetched the value once; the head sent it at most 3 times.
+    const ran = new Set(results.map((r) => r.node))
+    const fetched = nodes.filter((node) => ran.has(node.peerId)).map(fetchedLines)
+    for (const lines of fetched) expect(lines).toHaveLength(1)
+    const fromHead = fetched.filter(([line]) => /from the head/.test(line ?? '')).length
+    expect(fromHead).toBeLessThanOrEqual(3)
+    // The head wrote about 3 copies, not 140 (inline params would be 140 × 16 MiB).
+    expect(bytesWritten(head.child.pid) - before).toBeLessThan(4 * data.byteLength)
+  })
+
+  it('unshare frees it everywhere: a later job that refers to it fails with SharedValueError, and the pool goes on', async () => {
+    const head = await startHead({ noWork: true })
+    await joinNode(head.address, 2)
+    await using pool = await createPool({ worker: SHARED_WORKER, head: head.address, password: PASSWORD })
+    const ref = await pool.share(bigValue(2))
+    expect((await pool.map([0, 1, 2, 3].map((k) => ({ k, data: ref })))).length).toBe(4)
+    await pool.unshare(ref)
+    const error = await pool.submit({ k: 9, data: ref }).catch((err: Error) => err)
+    expect(error).toBeInstanceOf(Error)
+    expect((error as Error).message).toMatch(
+      /SharedValueError: the shared value \w{12}… could not be fetched \(the head no longer holds blob .*\): was it unshared, or its pool closed, before this job ran\?/,
+    )
+    // Sharing the same bytes again works, and inline params never needed any of this.
+    const again = await pool.share(bigValue(2))
+    expect(again.hash).toBe(ref.hash)
+    expect(((await pool.submit({ k: 10, data: again })) as Seen).bytes).toBe(2 * 1024 * 1024)
+    expect(((await pool.submit({ k: 11, data: 'inline' })) as Seen).digest).toBe('inline')
+    expect(SharedValueError.name).toBe('SharedValueError')
+  })
+
+  it("refuses what can't be shared, naming the problem", async () => {
+    await using pool = await createPool({ worker: SHARED_WORKER, slots: 1 })
+    await expect(pool.share({ f: () => 1 })).rejects.toThrow(/the shared value\.f is a function/)
+    await expect(pool.unshare({ hash: 'x' } as never)).rejects.toThrow(
+      'unshare takes a handle that pool.share() returned',
+    )
+  })
+})
