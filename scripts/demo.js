@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import cliProgress from 'cli-progress'
+import { makeDataset } from '../examples/hyperparams/dataset.js'
 import { createPool } from '../packages/cli/dist/index.js'
 
 const CLI = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
@@ -129,7 +130,9 @@ try {
     for (const gamma of [0.03, 0.1, 0.3, 1, 2, 3, 10, 30])
       for (const lambda of [1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.3, 1, 10]) grid.push({ features, gamma, lambda })
 
-  pool = await createPool({ worker: WORKER, init: { seed: 42, samples: 2000 }, head, token })
+  pool = await createPool({ worker: WORKER, head, token })
+  const data = await pool.share(makeDataset(42, 2000)) // sent once; each node fetches it once
+  const jobs = grid.map((point) => ({ ...point, data }))
   console.log(
     `\npool open: ${await pool.workersCount()} slots on ${await pool.nodesCount()} nodes; ${grid.length} jobs\n`,
   )
@@ -151,7 +154,7 @@ try {
   let best
   // onProgress: done, running (on a node) and queued (waiting for a slot), at most every 100 ms.
   const onProgress = (p) => bar.update(p.done, { rate: rate(p.done), running: p.running, queued: p.queued })
-  for await (const r of pool.imapUnordered(grid, { onProgress })) {
+  for await (const r of pool.imapUnordered(jobs, { onProgress })) {
     const nodeId = r.slot.slice(0, r.slot.lastIndexOf('#'))
     perNode.set(nodeId, (perNode.get(nodeId) ?? 0) + 1)
     if (best === undefined || r.mse < best.mse) best = r

@@ -1,4 +1,5 @@
 import { createPool } from 'meshpool'
+import { makeDataset } from './dataset.js'
 
 // Every combination of three hyperparameters: 75 jobs.
 const grid = [16, 32, 64].flatMap((features) =>
@@ -8,10 +9,12 @@ const grid = [16, 32, 64].flatMap((features) =>
 // No MESHPOOL_HEAD: an embedded head with local slots. With it: the same code on a mesh.
 const pool = await createPool({
   worker: new URL('./worker.js', import.meta.url),
-  init: { seed: 42, samples: 2000 }, // each slot builds the dataset once, from this seed
   ...(process.env.MESHPOOL_HEAD ? { head: process.env.MESHPOOL_HEAD } : {}),
 })
 try {
+  // The dataset goes to the mesh once: every job refers to it, each node fetches it once.
+  const data = await pool.share(makeDataset(42, 2000))
+  const jobs = grid.map((point) => ({ ...point, data }))
   const show = ({ features, gamma, lambda }) => `features=${features} gamma=${gamma} lambda=${lambda}`
   let best
   let done = 0
@@ -19,7 +22,7 @@ try {
   const failed = []
   // settle: a job that fails (its run() threw, its slot kept dying, it timed out) is one
   // lost point of the grid, reported below; the search carries on with the others.
-  for await (const outcome of pool.imapUnordered(grid, { settle: true })) {
+  for await (const outcome of pool.imapUnordered(jobs, { settle: true })) {
     done++
     if (!outcome.ok) {
       failed.push(outcome)

@@ -1,13 +1,10 @@
-// Scores one hyperparameter set: ridge regression on random Fourier features of a
-// synthetic dataset that each slot builds once (in its constructor) from init's seed.
+// Scores one hyperparameter set: ridge regression on random Fourier features of the
+// dataset that main.js shares (pool.share): each job's params hold a handle to it, and
+// run() sees the dataset itself there, fetched once per node and decoded once per slot.
+import { random } from './dataset.js'
+
 export default class RidgeScorer {
-  constructor({ seed, samples }, ctx) {
-    const rand = random(seed)
-    const f = ([a, b]) => Math.sin(3 * a) + b * b - 0.5 * a * b
-    const xs = Array.from({ length: samples }, () => [rand() * 2 - 1, rand() * 2 - 1])
-    const data = xs.map((x) => ({ x, y: f(x) + 0.1 * (rand() - 0.5) }))
-    this.train = data.slice(0, Math.floor(samples * 0.75))
-    this.valid = data.slice(this.train.length)
+  constructor(_init, ctx) {
     this.slot = `${ctx.nodeId}#${ctx.slot}`
   }
 
@@ -17,14 +14,14 @@ export default class RidgeScorer {
   }
 
   run(params) {
-    const { features: n, gamma, lambda } = params
+    const { features: n, gamma, lambda, data } = params
     const rand = random(n) // the same random features on every slot
     const gaussian = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
     const w = Array.from({ length: n }, () => [gaussian(), gaussian(), rand() * 2 * Math.PI])
     const phi = ([a, b]) => w.map(([w0, w1, w2]) => Math.cos(Math.sqrt(2 * gamma) * (w0 * a + w1 * b) + w2))
     // The normal equations (ΦᵀΦ + λI) θ = Φᵀy as one augmented matrix.
     const A = Array.from({ length: n }, (_, i) => Array.from({ length: n + 1 }, (_, j) => (i === j ? lambda : 0)))
-    for (const { x, y } of this.train) {
+    for (const { x, y } of data.train) {
       const p = phi(x)
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < n; j++) A[i][j] += p[i] * p[j]
@@ -33,9 +30,15 @@ export default class RidgeScorer {
     }
     const theta = solve(A)
     const predict = (x) => phi(x).reduce((sum, v, i) => sum + v * theta[i], 0)
-    const mse = this.valid.reduce((sum, { x, y }) => sum + (predict(x) - y) ** 2, 0) / this.valid.length
+    const mse = data.valid.reduce((sum, { x, y }) => sum + (predict(x) - y) ** 2, 0) / data.valid.length
     const knownBest = this.best?.mse
-    return { params, mse, beatKnown: knownBest === undefined || mse < knownBest, knownBest, slot: this.slot }
+    return {
+      params: { features: n, gamma, lambda },
+      mse,
+      beatKnown: knownBest === undefined || mse < knownBest,
+      knownBest,
+      slot: this.slot,
+    }
   }
 }
 
@@ -54,13 +57,4 @@ function solve(A) {
     x[r] /= A[r][r]
   }
   return x
-}
-
-/** A small seeded generator (an LCG): every slot draws the same numbers. */
-function random(seed) {
-  let s = seed >>> 0
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
 }
