@@ -16,6 +16,7 @@ import {
   STREAM_INPUTS,
 } from './config.js'
 import { SCALE_ROWS } from './scale-rows.js'
+import { SHARE_ROWS } from './share.js'
 import { TAKEOVER_ROWS } from './takeover-rows.js'
 
 const n0 = SIZES.trivial[0]
@@ -233,4 +234,5 @@ export const ROWS = [
   },
   ...SCALE_ROWS,
   ...TAKEOVER_ROWS,
+  ...SHARE_ROWS,
 ]

@@ -5,7 +5,7 @@
 // process (or a small child) as the client through `createPool({ worker, head,
 // password })`, measures the cases of issue 4 (a–h) and issue 16 (i, simulated
 // nodes over several processes) and prints one table of
-// figures beside their targets; the same goes to bench-results/latest.json.
+// figures beside their targets (k: jobs sharing one value, issue 19); the same goes to bench-results/latest.json.
 //
 // --quick runs every case briefly and only checks that every number comes out
 // (exit 1 when one is missing or NaN), for CI. --only=a,c runs some cases.
@@ -17,6 +17,7 @@ import { killAllNow, stopAll } from './lib.js'
 import { stageMesh } from './mesh-cases.js'
 import { errors, notes, printTable, record, runCase, values, writeResults } from './results.js'
 import { stageScale } from './scale.js'
+import { stageShared } from './share.js'
 import { caseRaw, stageBigInput, stageManyNodes, stageQueued } from './stages.js'
 import { stageTakeover } from './takeover.js'
 import { TAKEOVER_IN_QUICK } from './takeover-rows.js'
@@ -56,6 +57,7 @@ try {
   if (runs('h') || runs('e')) await stageManyNodes()
   if (runs('i')) await stageScale()
   if (runs('f')) await stageBigInput()
+  if (runs('k')) await stageShared()
   if (runs('j') && (!quick || TAKEOVER_IN_QUICK)) await stageTakeover()
   const mesh = values.get('a.large')
   const pipe = values.get('c.pipelined')
