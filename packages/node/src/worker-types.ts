@@ -64,8 +64,10 @@ export type WithShared<T> =
       : T extends readonly (infer U)[]
         ? WithShared<U>[]
         : T extends object
-          ? { [K in keyof T]: WithShared<T[K]> }
+          ? Shareable<T>
           : T)
+/** An object whose fields may each be a SharedRef (named, so that type errors read `Shareable<Params>`). */
+export type Shareable<T> = { [K in keyof T]: WithShared<T[K]> }
 export type ResultOf<W extends WorkerClass> = Awaited<ReturnType<InstanceType<W>['run']>>
 export type UpdateOf<W extends WorkerClass> =
   InstanceType<W> extends { handleUpdate?(update: infer U): unknown } ? U : unknown

@@ -59,7 +59,6 @@ const node = await joinHead({
     }
   },
 })
-process.stdout.write(`node ${node.peerId}\nready\n`)
 let leaving = false
 const leave = (): void => {
   if (leaving) return
@@ -78,6 +77,9 @@ const onSignal = (): void => (leaving ? process.exit(0) : leave())
 process.on('SIGTERM', onSignal)
 process.on('SIGINT', onSignal)
 onLauncherGone = leave
+// Only now: the launcher may signal it as soon as it reads `ready`, and a SIGTERM before the
+// handler is there kills the process outright (a loaded CI machine ran into that gap).
+process.stdout.write(`node ${node.peerId}\nready\n`)
 
 function watchLauncher(onGone: () => void): void {
   const lifeline = new Socket({ fd: LIFELINE_FD, readable: true, writable: false })
