@@ -49,7 +49,9 @@ describe('pnpm bench --quick', () => {
     expect(Date.parse(results.date)).toBeGreaterThanOrEqual(startedAt)
     expect(results.quick).toBe(true)
     expect(results.errors).toEqual([])
-    expect(new Set(results.rows.map((row) => row.case))).toEqual(new Set(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'k']))
+    expect(new Set(results.rows.map((row) => row.case))).toEqual(
+      new Set(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'k']),
+    )
     for (const row of results.rows) expect(Number.isFinite(row.value), `${row.key}: ${row.value}`).toBe(true)
     // Case i's 30 simulated nodes (over 2 processes) ran every job.
     const figure = (key: string) => results.rows.find((row) => row.key === key)?.value

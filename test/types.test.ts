@@ -164,7 +164,9 @@ describe('types', () => {
     expect(errors).toHaveLength(3)
     for (const error of errors) {
       // Params may hold handles from pool.share() anywhere: Shareable<Params> is Params with that allowed.
-      expect(error).toMatch(/Property 'layers' is missing in type '\{ lr: number; \}' but required in type 'Shareable<Params>'/)
+      expect(error).toMatch(
+        /Property 'layers' is missing in type '\{ lr: number; \}' but required in type 'Shareable<Params>'/,
+      )
       // Not the 7 lines through Inputs<Params>, Iterable and IteratorResult.
       expect(error.split('\n').length, error).toBeLessThanOrEqual(2)
       expect(error).not.toMatch(/IteratorResult/)
