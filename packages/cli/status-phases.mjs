@@ -1,8 +1,0 @@
-// temporary: times the phases of a status request (import, peer, dial+ask, stop)
-const t0 = performance.now()
-const admin = await import('@meshpool/node/admin')
-const t1 = performance.now()
-const s = await admin.meshStatus({ head: [process.argv[2]], token: process.env.MESHPOOL_TOKEN })
-const t2 = performance.now()
-console.log(`import ${(t1 - t0).toFixed(0)} ms, meshStatus ${(t2 - t1).toFixed(0)} ms, ${s.nodes.length} nodes`)
-process.exit(0)
