@@ -207,13 +207,11 @@ async function updates(pool, n, nodes) {
 
 /** `meshpool status` (the whole command, as a user runs it) and the dashboard's page and state. */
 async function answers(head, n, nodes) {
-  const t0 = performance.now()
-  const status = start('status', [BIN, 'status', head.address], { MESHPOOL_TOKEN: head.token })
-  const code = await status.exited
-  const statusMs = performance.now() - t0
-  if (code !== 0 || !status.output().startsWith(`${nodes} node(s)`)) {
-    throw new Error(`meshpool status (exit ${code}) did not list ${nodes} nodes:\n${status.output().slice(0, 2000)}`)
-  }
+  // A user runs it again and again: the first run after a build compiles the CLI's modules
+  // (Node keeps the compiled code for the next runs), so that one is reported on its own.
+  const runs = []
+  for (let i = 0; i < STATUS_RUNS; i++) runs.push(await statusMs(head, nodes))
+  const again = runs.slice(1).sort((a, b) => a - b)
   const url = /^dashboard at (http:\/\/\S+)/m.exec(head.output())?.[1]
   if (url === undefined) throw new Error('the head printed no dashboard address')
   const t1 = performance.now()
@@ -223,9 +221,27 @@ async function answers(head, n, nodes) {
   if (!page.ok || state.nodes.length !== nodes) {
     throw new Error(`the dashboard shows ${state.nodes.length} of ${nodes} nodes`)
   }
-  record(`i.status.${n}`, statusMs)
+  record(`i.statusFirst.${n}`, runs[0])
+  record(`i.status.${n}`, quantile(again, 0.5))
   record(`i.dashboard.${n}`, webMs)
-  log(`meshpool status: ${fmtInt(statusMs)} ms; dashboard page and state: ${fmtInt(webMs)} ms`)
+  log(
+    `meshpool status: first ${fmtInt(runs[0])} ms, then ${again.map(fmtInt).join(', ')} ms; dashboard page and state: ${fmtInt(webMs)} ms`,
+  )
+}
+
+/** `meshpool status` runs: the first, then the median of the others. */
+const STATUS_RUNS = 4
+
+/** One whole `meshpool status` run, in ms; it must list every node. */
+async function statusMs(head, nodes) {
+  const t0 = performance.now()
+  const status = start('status', [BIN, 'status', head.address], { MESHPOOL_TOKEN: head.token })
+  const code = await status.exited
+  const ms = performance.now() - t0
+  if (code !== 0 || !status.output().startsWith(`${nodes} node(s)`)) {
+    throw new Error(`meshpool status (exit ${code}) did not list ${nodes} nodes:\n${status.output().slice(0, 2000)}`)
+  }
+  return ms
 }
 
 /** Nodes that lost the head in this case: the head's `left` lines before the case stops them, or what the nodes saw. */

@@ -15,7 +15,7 @@ import { dialHead } from '../net/dial.js'
 import { HeadCursor, meshIdOf, parseHeadList } from '../net/head-list.js'
 import { StandbyRedirect } from '../net/head-watch.js'
 import { clientIdentity } from '../net/identity.js'
-import { createPeer } from '../net/peer.js'
+import { createDialingPeer } from '../net/peer.js'
 import { checkPeerId } from '../net/peer-id.js'
 import { type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
 import { requestOnce } from '../net/request.js'
@@ -65,7 +65,7 @@ async function ask<T extends HeadToClientMessage['type']>(
   const heads = new HeadCursor(parseHeadList(options.head, 'the head address'))
   const secret = poolSecret(options, meshIdOf(heads.heads))
   const privateKey = await clientIdentity(options.identityFile)
-  const peer = await createPeer({ psk: swarmKey(secret), ...(privateKey === undefined ? {} : { privateKey }) })
+  const peer = await createDialingPeer({ psk: swarmKey(secret), ...(privateKey === undefined ? {} : { privateKey }) })
   try {
     // A standby answers with the active head's address: that one is asked next, once per head listed.
     for (let tries = 0; ; tries++) {

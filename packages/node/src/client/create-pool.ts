@@ -15,7 +15,7 @@ import {
 import { callerAdminKey } from '../net/admin-key.js'
 import { HeadCursor, meshIdOf, parseHeadList } from '../net/head-list.js'
 import { clientIdentity } from '../net/identity.js'
-import { createPeer, type MeshPeer } from '../net/peer.js'
+import { createDialingPeer, type DialingPeer } from '../net/peer.js'
 import { hasSecret, poolSecret, swarmKey, withEnvironmentAccess } from '../net/psk.js'
 import type { WorkerClass } from '../worker-types.js'
 import { bundleWorker } from './bundle.js'
@@ -117,7 +117,7 @@ async function remotePool<W extends WorkerClass>(
   const shipped = options.ship === false ? undefined : await bundleWorker(clientInit.worker)
   const privateKey = await clientIdentity(optionalPath(options.identityFile, 'identityFile'))
   const adminKeyFile = optionalPath(options.adminKeyFile, 'adminKeyFile')
-  const peer: MeshPeer = await createPeer({
+  const peer: DialingPeer = await createDialingPeer({
     psk: swarmKey(secret),
     ...(privateKey === undefined ? {} : { privateKey }),
   })

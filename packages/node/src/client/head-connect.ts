@@ -10,7 +10,7 @@ import { StreamChannel } from '../net/channel.js'
 import { dialHead, headIdOf } from '../net/dial.js'
 import type { HeadCursor } from '../net/head-list.js'
 import { HeadWatch, StandbyRedirect } from '../net/head-watch.js'
-import type { MeshPeer } from '../net/peer.js'
+import type { DialingPeer } from '../net/peer.js'
 import type { ClientChannel } from './client-link.js'
 import type { PoolClient } from './pool-client.js'
 
@@ -20,7 +20,7 @@ import type { PoolClient } from './pool-client.js'
  * standby's redirect (the cursor then points at the active head it names)
  * and for a head that answers no ping.
  */
-export async function connectToHead(peer: MeshPeer, heads: HeadCursor, secret: Uint8Array): Promise<ClientChannel> {
+export async function connectToHead(peer: DialingPeer, heads: HeadCursor, secret: Uint8Array): Promise<ClientChannel> {
   const stream = await heads.dial((head) => dialHead(peer, head, CLIENT_PROTOCOL, secret))
   const channel = new StreamChannel<HeadToClientMessage, ClientMessage>(stream, inbound.client)
   const head = heads.current

@@ -9,7 +9,7 @@ import {
   WORK_PROTOCOL,
 } from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import type { MeshPeer } from './peer.js'
+import type { DialingPeer } from './peer.js'
 import { POOL_KEY_NOISE_PROTOCOL, REFUSED_PEER, UNLISTED_PEER, WRONG_KEY } from './pool-key-noise.js'
 
 /** A head that speaks our handshake (the probe saw it) and takes this long is in trouble. */
@@ -51,7 +51,7 @@ export function headIdOf(address: string): string {
  * `_secret` is unused: the peer holds the key. (Kept while callers pass it.)
  */
 export async function dialHead(
-  peer: MeshPeer,
+  peer: DialingPeer,
   address: string,
   protocol: string,
   _secret?: Uint8Array,

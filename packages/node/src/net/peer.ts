@@ -1,14 +1,13 @@
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { GossipSub } from '@libp2p/gossipsub'
-import { gossipsub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import { identify } from '@libp2p/identify'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { createLibp2p, type Libp2p, type ServiceFactoryMap } from 'libp2p'
 import { HandshakeGate, type PendingConnection } from './handshake-gate.js'
 import {
   HANDSHAKE_DEADLINE_MS,
@@ -65,27 +64,28 @@ export interface PeerInit {
   publisher?: boolean
 }
 
-function services(publisher: boolean) {
-  return {
-    identify: identify(),
-    ping: ping(),
-    // All pubsub wiring lives here: swapping gossipsub implementations is a one-line change.
-    // Every peer has the pool key: gossipsub's penalty for many peers behind one IP address
-    // (meant for open networks) would stop the head publishing to 11+ nodes on one host or NAT.
-    // No flood publishing: the head sends an update to its mesh peers (6 to 12), and nodes pass it
-    // on to their neighbours, so the head's upload does not grow with the number of nodes.
-    pubsub: gossipsub({
-      allowPublishToZeroTopicPeers: true,
-      emitSelf: false,
-      floodPublish: false,
-      ...(publisher ? { Dlazy: 0, gossipFactor: 0 } : {}),
-      // Each node hears an update from several mesh peers: knowing a copy by its author and number
-      // skips verifying the signature of every copy after the first (the biggest CPU cost in a
-      // profile of 20 nodes, 4× less verifying with it).
-      fastMsgIdFn: (rpc) => fastMessageId(rpc.from, rpc.seqno),
-      scoreParams: { IPColocationFactorWeight: 0 },
-    }),
-  }
+/**
+ * Gossipsub for the head and the nodes. Loaded only for them: a client or
+ * `meshpool status` only dials, and starts sooner without it.
+ */
+async function pubsub(publisher: boolean) {
+  const { gossipsub } = await import('@libp2p/gossipsub')
+  // All pubsub wiring lives here: swapping gossipsub implementations is a one-line change.
+  // Every peer has the pool key: gossipsub's penalty for many peers behind one IP address
+  // (meant for open networks) would stop the head publishing to 11+ nodes on one host or NAT.
+  // No flood publishing: the head sends an update to its mesh peers (6 to 12), and nodes pass it
+  // on to their neighbours, so the head's upload does not grow with the number of nodes.
+  return gossipsub({
+    allowPublishToZeroTopicPeers: true,
+    emitSelf: false,
+    floodPublish: false,
+    ...(publisher ? { Dlazy: 0, gossipFactor: 0 } : {}),
+    // Each node hears an update from several mesh peers: knowing a copy by its author and number
+    // skips verifying the signature of every copy after the first (the biggest CPU cost in a
+    // profile of 20 nodes, 4× less verifying with it).
+    fastMsgIdFn: (rpc) => fastMessageId(rpc.from, rpc.seqno),
+    scoreParams: { IPColocationFactorWeight: 0 },
+  })
 }
 
 /** Author and sequence number of a raw gossip message: the same id gossipsub gives a signed one. */
@@ -139,6 +139,9 @@ function ipOf(address: Multiaddr): string | undefined {
   return address.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value
 }
 
+/** A peer that only dials (a client, `meshpool status`): no gossip. */
+export type DialingPeer = Libp2p<{ identify: Identify; ping: Ping }>
+/** A peer of the mesh (the head, a node): it gossips updates too. */
 export type MeshPeer = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>
 
 /**
@@ -148,12 +151,22 @@ export type MeshPeer = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSu
  * limits are set so that dozens of nodes can join a head in the same second.
  */
 export async function createPeer(init: PeerInit): Promise<MeshPeer> {
-  let peer: MeshPeer | undefined
+  const services = { identify: identify(), ping: ping(), pubsub: await pubsub(init.publisher === true) }
+  return startPeer(init, services)
+}
+
+/** The same peer without gossip, for a caller that only dials the head (see {@link DialingPeer}). */
+export async function createDialingPeer(init: PeerInit): Promise<DialingPeer> {
+  return startPeer(init, { identify: identify(), ping: ping() })
+}
+
+async function startPeer<T extends ServiceMap>(init: PeerInit, services: ServiceFactoryMap<T>): Promise<Libp2p<T>> {
+  let peer: Libp2p | undefined
   const refuse = init.refuse ?? (() => undefined)
   const deny = (peerId: string): boolean => refuse(peerId) !== undefined
   const connectionsFrom = (ip: string): number =>
     peer?.getConnections().filter((c) => ipOf(c.remoteAddr) === ip).length ?? 0
-  peer = await createLibp2p({
+  const started = await createLibp2p({
     ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
     addresses: { listen: init.listen ?? [] },
     transports: [tcp()],
@@ -179,7 +192,8 @@ export async function createPeer(init: PeerInit): Promise<MeshPeer> {
       pingInterval: PING_INTERVAL_MS,
       pingTimeout: { minTimeout: PING_TIMEOUT_MS, maxTimeout: PING_TIMEOUT_MS },
     },
-    services: services(init.publisher === true),
+    services,
   })
-  return peer
+  peer = started
+  return started
 }
