@@ -207,8 +207,9 @@ async function updates(pool, n, nodes) {
 
 /** `meshpool status` (the whole command, as a user runs it) and the dashboard's page and state. */
 async function answers(head, n, nodes) {
-  // A user runs it again and again: the first run after a build compiles the CLI's modules
-  // (Node keeps the compiled code for the next runs), so that one is reported on its own.
+  // A user runs it again and again: a first run whose modules Node has not compiled before (after a
+  // build that changed them) is slower, as Node keeps compiled code for the next runs, so the first
+  // run is reported on its own.
   const runs = []
   for (let i = 0; i < STATUS_RUNS; i++) runs.push(await statusMs(head, nodes))
   const again = runs.slice(1).sort((a, b) => a - b)

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createPool, SharedValueError } from 'meshpool'
+import { BLOB_PROTOCOL, decodeValue, encodeFrame, encodeValue, WORK_PROTOCOL } from '@meshpool/core'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createPeer, createPool, derivePoolKey, SharedValueError } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type JoinedNode, joinNode, PASSWORD, startHead, stopAll, waitFor } from './harness.js'
+import { varint } from './hostile-peer.js'
 
 afterEach(stopAll)
 
@@ -92,5 +95,85 @@ describe('pool.share', () => {
     await expect(pool.unshare({ hash: 'x' } as never)).rejects.toThrow(
       'unshare takes a handle that pool.share() returned',
     )
+  })
+})
+
+/** Frames (varint length, CBOR) read off a stream, as meshpool's protocols write them. */
+async function* frames(stream: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>): AsyncGenerator<unknown> {
+  let buffered = Buffer.alloc(0)
+  for await (const chunk of stream) {
+    buffered = Buffer.concat([buffered, chunk instanceof Uint8Array ? chunk : chunk.subarray()])
+    for (;;) {
+      let length = 0
+      let shift = 0
+      let at = 0
+      for (; at < buffered.length; at++) {
+        length += ((buffered[at] as number) & 0x7f) * 2 ** shift
+        shift += 7
+        if (((buffered[at] as number) & 0x80) === 0) break
+      }
+      if (at >= buffered.length || buffered.length < at + 1 + length) break
+      yield decodeValue(buffered.subarray(at + 1, at + 1 + length))
+      buffered = buffered.subarray(at + 1 + length)
+    }
+  }
+}
+
+const frame = (message: object): Uint8Array => {
+  const body = encodeFrame(message)
+  return Buffer.concat([varint(body.byteLength), body])
+}
+
+describe('a member that serves a shared value it altered', () => {
+  it('is caught by the hash: the node fetches it again from the head, every job sees the true bytes, and the liar is named', async () => {
+    const head = await startHead({ noWork: true })
+    const honest = await joinNode(head.address, 1, { DEBUG: 'meshpool:blobs*' })
+    await using pool = await createPool({ worker: SHARED_WORKER, head: head.address, password: PASSWORD })
+    const data = bigValue(4)
+    const ref = await pool.share(data)
+    // A member with the pool's secret joins as a node that others can reach…
+    const liar = await createPeer({
+      psk: derivePoolKey(PASSWORD, '', head.peerId),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+    })
+    try {
+      const altered = Uint8Array.from(encodeValue(data))
+      altered[altered.length - 1] = (altered.at(-1) as number) ^ 0xff
+      await liar.handle(BLOB_PROTOCOL, (stream) => {
+        void (async () => {
+          for await (const request of frames(stream)) {
+            const { type, hash } = request as { type: string; hash: string }
+            if (type === 'fetch') stream.send(frame({ type: 'blob', hash, data: altered }))
+          }
+        })()
+      })
+      const work = await liar.dialProtocol(multiaddr(head.address), WORK_PROTOCOL)
+      const addrs = liar.getMultiaddrs().map(String)
+      work.send(frame({ type: 'hello', name: 'liar', slots: 1, addrs }))
+      await head.waitForLine(/liar .*joined with 1 slot$/)
+      // …fetches the value from the head and says it has it, so the head names it as a source.
+      const blobs = await liar.dialProtocol(multiaddr(head.address), BLOB_PROTOCOL)
+      blobs.send(frame({ type: 'fetch', hash: ref.hash }))
+      for await (const reply of frames(blobs)) {
+        if ((reply as { type: string }).type === 'blob') break
+      }
+      blobs.send(frame({ type: 'have', hash: ref.hash }))
+      // The honest node is sent to the liar first, finds the bytes do not match, and asks the head.
+      const results = (await pool.map(
+        Array.from({ length: 8 }, (_, k) => ({ k, data: ref })),
+        { window: 8 },
+      )) as Seen[]
+      const digest = createHash('sha256').update(data).digest('hex')
+      expect(results.every((r) => r.digest === digest && r.node === honest.peerId)).toBe(true)
+      await honest.waitForLine(
+        new RegExp(
+          `blob ${ref.hash.slice(0, 12)} from ${liar.peerId} failed \\(blob ${ref.hash.slice(0, 12)}… from node ${liar.peerId} arrived corrupted\\): asking the head`,
+        ),
+      )
+      expect(fetchedLines(honest)).toEqual([expect.stringMatching(/from the head$/)])
+      blobs.abort(new Error('done'))
+    } finally {
+      await liar.stop()
+    }
   })
 })
