@@ -1,10 +1,23 @@
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { BLOB_PROTOCOL, decodeValue, encodeFrame, encodeValue, WORK_PROTOCOL } from '@meshpool/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createPeer, createPool, derivePoolKey, SharedValueError } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type JoinedNode, joinNode, PASSWORD, startHead, stopAll, waitFor } from './harness.js'
+import {
+  capture,
+  type JoinedNode,
+  joinNode,
+  PASSWORD,
+  startHead,
+  stopAll,
+  tempDir,
+  WORKER,
+  waitFor,
+} from './harness.js'
 import { varint } from './hostile-peer.js'
 
 afterEach(stopAll)
@@ -123,6 +136,34 @@ const frame = (message: object): Uint8Array => {
   const body = encodeFrame(message)
   return Buffer.concat([varint(body.byteLength), body])
 }
+
+describe('a client that dies while it shares a 200 MiB value', () => {
+  it('has its running jobs cancelled: the head stays up, and the next pool gets the slots at once', async () => {
+    const head = await startHead({ noWork: true })
+    await joinNode(head.address, 2)
+    const startLog = join(tempDir(), 'started.log')
+    const script = fileURLToPath(new URL('./fixtures/share-client.js', import.meta.url))
+    const client = capture(
+      spawn(process.execPath, [script, head.address, startLog], {
+        env: { ...process.env, MESHPOOL_PASSWORD: PASSWORD },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    )
+    await client.waitForLine(/^sharing$/, 60_000)
+    // Killed once the head has read a good part of the value, not all of it.
+    const read = () => Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${head.child.pid}/io`, 'utf8'))?.[1])
+    const before = read()
+    await waitFor(() => read() - before > 20 * 1024 * 1024, 30_000, 'the head to read 20 MiB of the value')
+    client.child.kill('SIGKILL')
+    expect(await client.exited).toBe('SIGKILL')
+    expect(client.output()).not.toMatch(/^shared/m)
+    // Both slots were held by the dead client's jobs: they are free again for the next pool.
+    await using pool = await createPool({ worker: WORKER, head: head.address, password: PASSWORD, output: 'ignore' })
+    const results = (await pool.map([1, 2, 3, 4].map((x) => ({ x })))) as Array<{ y: number }>
+    expect(results.map((r) => r.y)).toEqual([2, 4, 6, 8])
+    expect(head.child.exitCode).toBeNull()
+  })
+})
 
 describe('a member that serves a shared value it altered', () => {
   it('is caught by the hash: the node fetches it again from the head, every job sees the true bytes, and the liar is named', async () => {

@@ -1,4 +1,4 @@
-import type { LeasedJob, SlotStateName } from '@meshpool/core'
+import { isSharedHash, type LeasedJob, type SlotStateName } from '@meshpool/core'
 import type { FromSlot, SlotResult } from '../slot/protocol.js'
 import type { GpuInfo } from '../worker-types.js'
 import { quotaLeft } from './capacity.js'
@@ -216,7 +216,8 @@ export class Slot {
   /** A shared value the slot's job refers to, from the node (fetched if it has not got it). */
   #sendShared(hash: string): void {
     const poolId = this.#poolId
-    if (poolId === undefined) return
+    // The slot runs the pool's code: a hash it names is checked before the node asks anyone for it.
+    if (poolId === undefined || !isSharedHash(hash)) return
     this.#init.shared(poolId, hash).then(
       (value) => this.#process.send({ type: 'shared', hash, value }),
       (err: Error) => this.#process.send({ type: 'shared', hash, error: err.message }),
