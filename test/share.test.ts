@@ -102,6 +102,21 @@ describe('pool.share', () => {
     expect(SharedValueError.name).toBe('SharedValueError')
   })
 
+  it('takes a value past the 256 MiB frame limit: 300 MiB goes in parts, and every job sees it whole', async () => {
+    const head = await startHead({ noWork: true })
+    await joinNode(head.address, 1)
+    await using pool = await createPool({ worker: SHARED_WORKER, head: head.address, password: PASSWORD })
+    const data = bigValue(300)
+    const ref = await pool.share(data)
+    expect(ref.bytes).toBeGreaterThan(300 * 1024 * 1024)
+    const results = (await pool.map([0, 1].map((k) => ({ k, data: ref })))) as Seen[]
+    const digest = createHash('sha256').update(data).digest('hex')
+    expect(results.map((r) => [r.k, r.digest, r.bytes])).toEqual([
+      [0, digest, data.byteLength],
+      [1, digest, data.byteLength],
+    ])
+  }, 120_000)
+
   it("refuses what can't be shared, naming the problem", async () => {
     await using pool = await createPool({ worker: SHARED_WORKER, slots: 1 })
     await expect(pool.share({ f: () => 1 })).rejects.toThrow(/the shared value\.f is a function/)

@@ -6,6 +6,9 @@ import type { Channel, ChannelHandlers } from '../src/net/channel.js'
 export class RecordingChannel<In, Out extends { type: string }> implements Channel<In, Out> {
   readonly sent: Out[] = []
   readonly queuedBytes = 0
+  whenSent(): Promise<void> {
+    return Promise.resolve()
+  }
   handlers: ChannelHandlers<In> | undefined
   closed = false
 

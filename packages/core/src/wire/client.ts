@@ -69,8 +69,12 @@ export type ClientMessage =
   | { type: 'submit'; jobs: SubmittedJob[] }
   | { type: 'cancel'; ids: number[] }
   | { type: 'update'; reqId: number; value: Uint8Array }
-  /** A value for jobs to refer to by hash (`pool.share`): the head keeps it until `unshare` or the pool closes. */
-  | { type: 'share'; reqId: number; value: Uint8Array }
+  /**
+   * A value for jobs to refer to by hash (`pool.share`): the head keeps it until `unshare` or the
+   * pool closes. One over VALUE_PART_BYTES comes in parts, in order: `value` is the part at
+   * `offset` of `total` bytes.
+   */
+  | { type: 'share'; reqId: number; value: Uint8Array; offset?: number; total?: number }
   | { type: 'unshare'; hashes: string[] }
   | { type: 'stats'; reqId: number }
   /** Tell the client when each of its jobs is leased (progress 0), for progress bars; off by default. */
@@ -159,7 +163,7 @@ export const clientMessages: Record<ClientMessage['type'], Check> = {
   submit: message({ jobs: list(shape({ id: uint, params: bytes, timeoutMs: optional(uint) })) }),
   cancel: message({ ids }),
   update: message({ reqId: uint, value: bytes }),
-  share: message({ reqId: uint, value: bytes }),
+  share: message({ reqId: uint, value: bytes, offset: optional(uint), total: optional(uint) }),
   unshare: message({ hashes: list(hash) }),
   stats: message({ reqId: uint }),
   watch: message({ on: bool }),

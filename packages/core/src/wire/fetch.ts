@@ -1,4 +1,4 @@
-import { bool, bytes, type Check, type FrameLimits, hash, list, message, optional, peerInfo } from './checks.js'
+import { bool, bytes, type Check, type FrameLimits, hash, list, message, optional, peerInfo, uint } from './checks.js'
 import { MEDIUM_FRAME_BYTES, SMALL_FRAME_BYTES } from './limits.js'
 import type { PeerInfo } from './work.js'
 
@@ -18,9 +18,12 @@ export type CodeReply = { type: 'code'; hash: string; code?: Uint8Array }
  * `direct` asks the head for the bytes itself after the peers it named failed.
  */
 export type BlobRequest = { type: 'fetch'; hash: string; direct?: boolean } | { type: 'have'; hash: string }
-/** The bytes (none if this peer has no blob by that hash), or peers that have them. */
+/**
+ * The bytes (none if this peer has no blob by that hash), or peers that have them.
+ * A blob over VALUE_PART_BYTES comes in parts, in order: `data` at `offset` of `total` bytes.
+ */
 export type BlobReply =
-  | { type: 'blob'; hash: string; data?: Uint8Array }
+  | { type: 'blob'; hash: string; data?: Uint8Array; offset?: number; total?: number }
   | { type: 'elsewhere'; hash: string; peers: PeerInfo[] }
 
 export const codeRequests: Record<CodeRequest['type'], Check> = { fetch: message({ hash }) }
@@ -33,7 +36,7 @@ export const blobRequests: Record<BlobRequest['type'], Check> = {
 }
 export const blobRequestLimits: FrameLimits<BlobRequest['type']> = { fetch: SMALL_FRAME_BYTES, have: SMALL_FRAME_BYTES }
 export const blobReplies: Record<BlobReply['type'], Check> = {
-  blob: message({ hash, data: optional(bytes) }),
+  blob: message({ hash, data: optional(bytes), offset: optional(uint), total: optional(uint) }),
   elsewhere: message({ hash, peers: list(peerInfo) }),
 }
 export const blobReplyLimits: FrameLimits<BlobReply['type']> = { elsewhere: MEDIUM_FRAME_BYTES }

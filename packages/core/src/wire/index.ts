@@ -26,6 +26,7 @@ export {
   MAX_FRAME_BYTES,
   MAX_OPEN_JOBS_PER_CLIENT,
   MAX_SLOTS_PER_NODE,
+  VALUE_PART_BYTES,
 } from './limits.js'
 export type {
   AnnouncedUpdate,

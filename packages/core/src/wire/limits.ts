@@ -1,5 +1,11 @@
 /** Largest frame any meshpool protocol accepts, in bytes. */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024
+/**
+ * A shared value or blob bigger than this goes in parts of this size, each a
+ * frame of its own: a value may then be as big as the machines can hold, while
+ * every frame stays under MAX_FRAME_BYTES.
+ */
+export const VALUE_PART_BYTES = 64 * 1024 * 1024
 /** Updates bigger than this are announced on gossip (number and hash) and fetched as blobs. */
 export const GOSSIP_INLINE_BYTES = 1024 * 1024
 /** Senders close a batch frame once its payloads pass this many bytes. */

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto'
-import { SharedValueError } from '@meshpool/core'
+import { type ClientMessage, SharedValueError, VALUE_PART_BYTES, valueParts } from '@meshpool/core'
+import type { Channel } from '../net/channel.js'
 import type { ClientLink } from './client-link.js'
+
+type ClientMessageOut = Extract<ClientMessage, { type: 'share' }>
 
 interface Share {
   bytes: Uint8Array
@@ -42,7 +45,7 @@ export class ClientShares {
     if (share === undefined) {
       share = { bytes, waiters: [] }
       this.#held.set(hash, share)
-      this.#send(hash, bytes)
+      void this.#send(hash, bytes)
     }
     const held = new Promise<void>((resolve, reject) => share.waiters.push({ resolve, reject }))
     this.#link.changed()
@@ -65,9 +68,9 @@ export class ClientShares {
     this.#byReq = new Map()
   }
 
-  /** After a reconnect: every value held is shared again, before the jobs go. */
-  replay(): void {
-    for (const [hash, share] of this.#held) this.#send(hash, share.bytes)
+  /** After a reconnect: every value held is shared again; resolves once all of them are on their way, before the jobs go. */
+  async replay(): Promise<void> {
+    await Promise.all([...this.#held].map(([hash, share]) => this.#send(hash, share.bytes)))
   }
 
   /** The head's answer to a share. */
@@ -95,11 +98,22 @@ export class ClientShares {
     for (const share of this.#held.values()) for (const waiter of share.waiters.splice(0)) waiter.reject(reason)
   }
 
-  #send(hash: string, bytes: Uint8Array): void {
+  /** Sends a value; a big one in parts, each once the one before has gone to the transport. */
+  async #send(hash: string, bytes: Uint8Array): Promise<void> {
     const channel = this.#link.channel()
     if (channel === undefined) return
     const reqId = this.#link.nextReqId()
     this.#byReq.set(reqId, hash)
-    channel.send({ type: 'share', reqId, value: bytes })
+    if (bytes.byteLength <= VALUE_PART_BYTES) return channel.send({ type: 'share', reqId, value: bytes })
+    await this.#sendParts(channel, reqId, bytes)
+  }
+
+  async #sendParts(channel: Channel<unknown, ClientMessageOut>, reqId: number, bytes: Uint8Array): Promise<void> {
+    for (const { data, offset, total } of valueParts(bytes)) {
+      // A reconnect sends it again on the new channel.
+      if (this.#link.channel() !== channel || this.#link.closed() !== undefined) return
+      channel.send({ type: 'share', reqId, value: data, offset, total })
+      await channel.whenSent()
+    }
   }
 }

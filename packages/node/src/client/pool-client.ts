@@ -162,9 +162,11 @@ export class PoolClient {
     this.#log(`reconnected; resubmitting ${this.#jobs.size} open jobs`)
     if (this.#watching) this.#session.channel?.send({ type: 'watch', on: true })
     this.#updates.replay()
-    this.#shares.replay()
-    this.#jobs.resend()
-    this.#requests.resend()
+    // A big shared value goes in parts: the jobs that refer to it go after its last.
+    void this.#shares.replay().then(() => {
+      this.#jobs.resend()
+      this.#requests.resend()
+    })
   }
 
   #onMessage(message: HeadToClientMessage): void {

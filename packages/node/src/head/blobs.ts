@@ -11,7 +11,7 @@ import { codeHash } from '../net/code-hash.js'
 import { type FetchStream, serveFetches } from '../net/fetch-server.js'
 import { STREAMS_PER_CONNECTION } from '../net/limits.js'
 import type { MeshPeer } from '../net/peer.js'
-import { BlobStore } from '../node/blob-store.js'
+import { BlobStore, sendBlob } from '../node/blob-store.js'
 
 /**
  * The head's side of big updates and shared values: it keeps their bytes by hash and answers
@@ -67,7 +67,8 @@ export class HeadBlobs {
       accepted: inbound.blobRequest,
       maxInboundStreams: STREAMS_PER_CONNECTION.blob,
       isFetch: (request) => request.type === 'fetch',
-      open: (send, connection, close) => this.#serveStream(send, connection.remotePeer.toString(), close),
+      open: (send, connection, close, whenSent) =>
+        this.#serveStream(send, connection.remotePeer.toString(), close, whenSent),
     })
   }
 
@@ -76,6 +77,7 @@ export class HeadBlobs {
     send: (reply: BlobReply) => void,
     requester: string,
     close: (err: Error) => void,
+    whenSent: () => Promise<void>,
   ): FetchStream<BlobRequest> {
     const asked = new Set<string>()
     return {
@@ -94,8 +96,7 @@ export class HeadBlobs {
             send({ type: 'elsewhere', hash, peers: [where] })
             return
           }
-          const data = this.#pinned.get(hash) ?? this.#store.get(hash)
-          send({ type: 'blob', hash, ...(data === undefined ? {} : { data }) })
+          void sendBlob(send, whenSent, hash, this.#pinned.get(hash) ?? this.#store.get(hash))
         })
       },
       close: () => {

@@ -16,6 +16,7 @@ import { NodeShares } from '../node/node-shares.js'
 import { AdminHandler } from './admin-handler.js'
 import { Dispatcher } from './dispatcher.js'
 import { throttledNote } from './head-helpers.js'
+import { HeadShares } from './head-shares.js'
 import { headSnapshot, headStats } from './head-stats.js'
 import type { HeadServiceInit, HeadSnapshot, HeadStats, NodeSession, PoolSession } from './head-types.js'
 import { LeaseClock } from './lease-clock.js'
@@ -23,7 +24,6 @@ import { NodeRegistry } from './node-registry.js'
 import { PoolReach } from './pool-reach.js'
 import { PoolRegistry } from './pool-registry.js'
 import { ResultRouter } from './result-router.js'
-import { SharedValues } from './shared-values.js'
 import { UpdateFanout } from './update-fanout.js'
 
 /**
@@ -43,9 +43,7 @@ export class HeadService {
   readonly #updates: UpdateFanout
   readonly #admin: AdminHandler
   readonly #heads: HeadServiceInit['heads']
-  readonly #shared: SharedValues
-  readonly #reach: PoolReach
-  readonly #onShared: NonNullable<HeadServiceInit['onShared']>
+  readonly #shares: HeadShares
   #started = false
   #closed = false
 
@@ -116,9 +114,7 @@ export class HeadService {
     })
     this.#ledger = ledger
     this.#heads = init.heads
-    this.#shared = new SharedValues(init.sharedBytes)
-    this.#reach = reach
-    this.#onShared = init.onShared ?? (() => {})
+    this.#shares = new HeadShares({ reach, budgetBytes: init.sharedBytes, onShared: init.onShared ?? (() => {}) })
     this.#nodes = nodes
     this.#pools = pools
     this.#router = router
@@ -186,8 +182,7 @@ export class HeadService {
         if (pool === undefined) return
         this.#pools.close(pool)
         this.#dispatcher.poolClosed(pool)
-        // Its nodes drop its shared values as they hear it closed.
-        for (const hash of this.#shared.poolClosed(pool.spec.poolId)) this.#onShared(hash, undefined)
+        this.#shares.poolClosed(pool.spec.poolId)
       },
     })
   }
@@ -225,7 +220,7 @@ export class HeadService {
 
   /** A value a pool shared, by its hash, for nodes that fetch it. */
   sharedValue(hash: string): Uint8Array | undefined {
-    return this.#shared.get(hash)
+    return this.#shares.get(hash)
   }
 
   /** Shipped code by its hash, for nodes that fetch it. */
@@ -245,10 +240,8 @@ export class HeadService {
         this.#updates.update(pool, message)
         return
       case 'share':
-        this.#share(pool, message.reqId, message.value)
-        return
       case 'unshare':
-        this.#unshare(pool, message.hashes)
+        this.#shares.handle(pool, message)
         return
       case 'stats':
         this.#admin.stats(pool.channel, message.reqId)
@@ -257,21 +250,6 @@ export class HeadService {
         pool.watching = message.on
         return
     }
-  }
-
-  #share(pool: PoolSession, reqId: number, value: Uint8Array): void {
-    const outcome = this.#shared.add(pool.spec.poolId, value)
-    if ('hash' in outcome) this.#onShared(outcome.hash, this.#shared.get(outcome.hash))
-    pool.channel.send({ type: 'shared', reqId, ...outcome })
-  }
-
-  /** Values no pool holds any more are gone here, and from the nodes that were given this pool. */
-  #unshare(pool: PoolSession, hashes: string[]): void {
-    const freed = this.#shared.drop(pool.spec.poolId, hashes)
-    if (freed.length === 0) return
-    for (const hash of freed) this.#onShared(hash, undefined)
-    for (const node of this.#reach.givenTo(pool.spec.poolId))
-      node.channel.send({ type: 'cancel', jobIds: [], unshared: freed })
   }
 
   #onNodeMessage(node: NodeSession, message: NodeMessage): void {

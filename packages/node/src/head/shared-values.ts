@@ -29,6 +29,16 @@ export class SharedValues {
     return this.#bytes
   }
 
+  /** Bytes of shared values the head may still take. */
+  get room(): number {
+    return this.#budget - this.#bytes
+  }
+
+  /** Why a value of `bytes` is refused. */
+  refusal(bytes: number): string {
+    return `the head holds ${mib(this.#bytes)} of shared values, and this one (${mib(bytes)}) would pass its limit of ${mib(this.#budget)}: unshare values the pool no longer needs (pool.unshare(ref)) first`
+  }
+
   get(hash: string): Uint8Array | undefined {
     return this.#held.get(hash)?.data
   }
@@ -41,11 +51,7 @@ export class SharedValues {
       held.pools.add(poolId)
       return { hash }
     }
-    if (this.#bytes + data.byteLength > this.#budget) {
-      return {
-        refused: `the head holds ${mib(this.#bytes)} of shared values, and this one (${mib(data.byteLength)}) would pass its limit of ${mib(this.#budget)}: unshare values the pool no longer needs (pool.unshare(ref)) first`,
-      }
-    }
+    if (data.byteLength > this.room) return { refused: this.refusal(data.byteLength) }
     this.#held.set(hash, { data, pools: new Set([poolId]) })
     this.#bytes += data.byteLength
     return { hash }

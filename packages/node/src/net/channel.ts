@@ -33,6 +33,8 @@ export interface Channel<In, Out> {
   close(reason?: Error): void
   /** Bytes queued and not yet handed to the transport. */
   readonly queuedBytes: number
+  /** Resolves once what was sent so far has gone to the transport (or the channel closed): for senders of big values in parts. */
+  whenSent(): Promise<void>
 }
 
 export interface StreamChannelLimits {
@@ -86,6 +88,10 @@ class MemoryChannel<In, Out> implements Channel<In, Out> {
     this.peer.#deliver(message)
   }
 
+  whenSent(): Promise<void> {
+    return Promise.resolve()
+  }
+
   close(reason?: Error): void {
     if (this.#closed) return
     this.#closed = true
@@ -130,6 +136,8 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
   #closed = false
   #closeWhenSent = false
   #handlers: ChannelHandlers<In> | undefined
+  /** Callers of whenSent, told once the queue is empty or the channel closed. */
+  #sentWaiters: Array<() => void> = []
 
   constructor(stream: Stream, accepted: Parameters<typeof decodeFrame>[1], limits: StreamChannelLimits = {}) {
     this.#stream = stream
@@ -147,6 +155,17 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
   start(handlers: ChannelHandlers<In>): void {
     this.#handlers = handlers
     void this.#read()
+  }
+
+  whenSent(): Promise<void> {
+    if (this.#closed || (!this.#pumping && this.#queue.length === 0)) return Promise.resolve()
+    return new Promise((resolve) => this.#sentWaiters.push(resolve))
+  }
+
+  #tellSent(): void {
+    const waiters = this.#sentWaiters
+    this.#sentWaiters = []
+    for (const resolve of waiters) resolve()
   }
 
   send(message: Out): void {
@@ -183,6 +202,7 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
       return
     }
     this.#closed = true
+    this.#tellSent()
     if (reason === undefined) {
       this.#stream.close().catch(() => this.#stream.abort(new Error('closed')))
     } else {
@@ -208,6 +228,7 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
       this.close(err instanceof Error ? err : new Error(String(err)))
     } finally {
       this.#pumping = false
+      this.#tellSent()
       if (this.#closeWhenSent) this.close()
     }
   }

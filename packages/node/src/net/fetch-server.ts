@@ -19,8 +19,13 @@ export interface FetchServerInit<Req extends { type: string }, Reply extends obj
   isFetch?: (request: Req) => boolean
   /** Peers refused a stream (not on the allow-list). @default none */
   refuse?: (connection: Connection) => boolean
-  /** Starts serving one stream: `send` answers on it. */
-  open(send: (reply: Reply) => void, connection: Connection, close: (err: Error) => void): FetchStream<Req>
+  /** Starts serving one stream: `send` answers on it; `whenSent` resolves once what was sent has gone out. */
+  open(
+    send: (reply: Reply) => void,
+    connection: Connection,
+    close: (err: Error) => void,
+    whenSent: () => Promise<void>,
+  ): FetchStream<Req>
 }
 
 /**
@@ -40,7 +45,12 @@ export async function serveFetches<Req extends { type: string }, Reply extends o
       if (init.refuse?.(connection) === true) return stream.abort(new Error('refused'))
       const channel = new StreamChannel<Req, Reply>(stream, init.accepted, { maxInFrameBytes: MAX_REQUEST_FRAME_BYTES })
       const close = (err: Error): void => channel.close(err)
-      const served = init.open((reply) => channel.send(reply), connection, close)
+      const served = init.open(
+        (reply) => channel.send(reply),
+        connection,
+        close,
+        () => channel.whenSent(),
+      )
       channel.start({
         message: (request) => {
           if (isFetch(request) && channel.queuedBytes > 0) {

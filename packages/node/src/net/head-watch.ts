@@ -56,6 +56,10 @@ export class HeadWatch<In extends { type: string }, Out> implements Channel<In, 
     return this.#inner.queuedBytes
   }
 
+  whenSent(): Promise<void> {
+    return this.#inner.whenSent()
+  }
+
   start(handlers: ChannelHandlers<In>): void {
     this.#inner.start({
       message: (message) => {

@@ -1,6 +1,16 @@
 import type { Logger, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { BLOB_PROTOCOL, type BlobReply, type BlobRequest, DEFAULT_UPDATE_LOG_BYTES, inbound } from '@meshpool/core'
+import {
+  BLOB_PROTOCOL,
+  type BlobReply,
+  type BlobRequest,
+  DEFAULT_UPDATE_LOG_BYTES,
+  inbound,
+  MAX_SHARED_BYTES,
+  VALUE_PART_BYTES,
+  ValueAssembly,
+  valueParts,
+} from '@meshpool/core'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { StreamChannel } from '../net/channel.js'
 import { codeHash } from '../net/code-hash.js'
@@ -49,14 +59,46 @@ export async function serveBlobs(peer: MeshPeer, lookup: (hash: string) => Uint8
     accepted: inbound.blobRequest,
     maxInboundStreams: STREAMS_PER_CONNECTION.blob,
     isFetch: (request) => request.type === 'fetch',
-    open: (send) => ({
+    open: (send, _connection, _close, whenSent) => ({
       message: (request) => {
         if (request.type !== 'fetch') return
-        const data = lookup(request.hash)
-        send({ type: 'blob', hash: request.hash, ...(data === undefined ? {} : { data }) })
+        void sendBlob(send, whenSent, request.hash, lookup(request.hash))
       },
     }),
   })
+}
+
+/** Answers a fetch with a blob (none: this peer has none by that hash); a big one in parts, each once the last has gone out. */
+export async function sendBlob(
+  send: (reply: BlobReply) => void,
+  whenSent: () => Promise<void>,
+  hash: string,
+  data: Uint8Array | undefined,
+): Promise<void> {
+  if (data === undefined || data.byteLength <= VALUE_PART_BYTES) {
+    send({ type: 'blob', hash, ...(data === undefined ? {} : { data }) })
+    return
+  }
+  for (const part of valueParts(data)) {
+    send({ type: 'blob', hash, data: part.data, offset: part.offset, total: part.total })
+    await whenSent()
+  }
+}
+
+/**
+ * Puts a blob together from the replies of one fetch: the whole blob, or
+ * undefined while parts are still to come. Throws FrameError on a part out of
+ * order or too big (no blob is over what a head may hold).
+ */
+export class BlobReceiver {
+  #assembly: ValueAssembly | undefined
+
+  take(reply: Extract<BlobReply, { type: 'blob' }> & { data: Uint8Array }): Uint8Array | undefined {
+    if (reply.total === undefined) return reply.data
+    if (reply.offset === 0) this.#assembly = new ValueAssembly(reply.total, MAX_SHARED_BYTES)
+    if (this.#assembly === undefined) throw new Error('a part of a blob came before its first part')
+    return this.#assembly.add({ data: reply.data, offset: reply.offset ?? 0, total: reply.total })
+  }
 }
 
 /**
@@ -88,6 +130,7 @@ export async function fetchBlob(
         log('fetched blob %s (%d bytes) from %s', hash.slice(0, 12), data.byteLength, from)
         resolve(data)
       }
+      const fromHead = new BlobReceiver()
       channel.start({
         message: (reply) => {
           if (reply.hash !== hash) return
@@ -95,7 +138,8 @@ export async function fetchBlob(
             if (reply.data === undefined) reject(new Error(`the head no longer holds blob ${hash.slice(0, 12)}…`))
             else {
               try {
-                got(reply.data, 'the head')
+                const data = fromHead.take({ ...reply, data: reply.data })
+                if (data !== undefined) got(data, 'the head')
               } catch (err) {
                 reject(err)
               }
@@ -132,11 +176,12 @@ async function fetchFromPeer(
 ): Promise<Uint8Array> {
   const target: PeerId | Multiaddr[] = connectedPeer(peer, peerId) ?? addrs.map((a) => multiaddr(a))
   const stream = await peer.dialProtocol(target, BLOB_PROTOCOL, { signal })
+  const receiver = new BlobReceiver()
   return requestOnce(new StreamChannel<BlobReply, BlobRequest>(stream, inbound.blobReply), {
     request: { type: 'fetch', hash },
     answer: (reply) => {
       if (reply.hash !== hash) return undefined
-      if (reply.type === 'blob' && reply.data !== undefined) return reply.data
+      if (reply.type === 'blob' && reply.data !== undefined) return receiver.take({ ...reply, data: reply.data })
       throw new Error('it does not have the blob')
     },
     closedBefore: 'the stream closed',
