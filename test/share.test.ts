@@ -117,6 +117,20 @@ describe('pool.share', () => {
     ])
   }, 120_000)
 
+  it('hands big params and shared values to the slots raw, each to its own job: 24 jobs, inline 2 MiB params and a shared value in turn', async () => {
+    await using pool = await createPool({ worker: SHARED_WORKER, slots: 2 })
+    const shared = bigValue(3)
+    const ref = await pool.share(shared)
+    const inline = (k: number) => new Uint8Array(2 * 1024 * 1024).fill(k)
+    const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
+    const results = (await pool.map(
+      Array.from({ length: 24 }, (_, k) => ({ k, data: k % 2 === 0 ? inline(k) : ref })),
+    )) as Seen[]
+    expect(results.map((r) => r.digest)).toEqual(
+      Array.from({ length: 24 }, (_, k) => (k % 2 === 0 ? sha(inline(k)) : sha(shared))),
+    )
+  })
+
   it("refuses what can't be shared, naming the problem", async () => {
     await using pool = await createPool({ worker: SHARED_WORKER, slots: 1 })
     await expect(pool.share({ f: () => 1 })).rejects.toThrow(/the shared value\.f is a function/)

@@ -1,9 +1,9 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '@libp2p/interface'
-import { type FromSlot, STARTED_FD, type ToSlot } from '../slot/protocol.js'
+import { BULK_FD, BULK_MIN_BYTES, type FromSlot, STARTED_FD, type ToSlot } from '../slot/protocol.js'
 import type { SlotUser } from './slot-user.js'
 
 const SLOT_MAIN = fileURLToPath(new URL('../slot/main.js', import.meta.url))
@@ -73,7 +73,7 @@ export class SlotProcess implements SlotChild {
       // launchWorkers({ memory }): a V8 heap limit per slot process.
       ...(heapMB > 0 ? { execArgv: [...process.execArgv, `--max-old-space-size=${heapMB}`] } : {}),
       serialization: 'advanced',
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe', 'pipe'],
       env: { ...scrubbedEnv(), ...this.#env, MESHPOOL_SLOT: String(this.index) },
       ...(this.#user === undefined ? {} : { uid: this.#user.uid, gid: this.#user.gid }),
     })
@@ -81,6 +81,7 @@ export class SlotProcess implements SlotChild {
     this.#lastStarted = undefined
     this.#startedTail = Buffer.alloc(0)
     child.stdio[STARTED_FD]?.on('data', (chunk: Buffer) => this.#onStarted(chunk))
+    bulkPipe(child)?.on('error', () => {}) // a slot that dies mid-read: its exit says so
     for (const stream of [child.stdout, child.stderr]) if (stream !== null) this.#readLines(stream)
     child.on('message', (message: FromSlot) => this.#events.message(message))
     // 'close', not 'exit': every message the slot sent before it died is handled first.
@@ -110,7 +111,14 @@ export class SlotProcess implements SlotChild {
   send(message: ToSlot): void {
     const child = this.#child
     if (child === undefined || !child.connected) return
-    child.send(message, (err) => {
+    const bulk = bulkPipe(child)
+    // Big bytes go raw on the bulk pipe, in the order of the messages that name them.
+    const raw = (bytes: Uint8Array): number | undefined => {
+      if (bytes.byteLength < BULK_MIN_BYTES || bulk == null) return undefined
+      bulk.write(bytes)
+      return bytes.byteLength
+    }
+    child.send(withBulk(message, raw), (err) => {
       if (err != null) this.#log('slot %d send failed: %s', this.index, err.message)
     })
   }
@@ -131,6 +139,30 @@ export class SlotProcess implements SlotChild {
     await exited
     clearTimeout(timer)
   }
+}
+
+/** The message with its big bytes replaced by their count, once `raw` has sent them on the bulk pipe. */
+function withBulk(message: ToSlot, raw: (bytes: Uint8Array) => number | undefined): ToSlot {
+  if (message.type === 'run') {
+    if (!message.jobs.some((job) => job.params.byteLength >= BULK_MIN_BYTES)) return message
+    const jobs = message.jobs.map((job) => {
+      const bulk = raw(job.params)
+      return bulk === undefined ? job : { ...job, params: EMPTY, bulk }
+    })
+    return { ...message, jobs }
+  }
+  if (message.type === 'shared' && message.value !== undefined) {
+    const bulk = raw(message.value)
+    if (bulk !== undefined) return { type: 'shared', hash: message.hash, bulk }
+  }
+  return message
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** The node's end of the slot's bulk pipe. */
+function bulkPipe(child: ChildProcess): Writable | undefined {
+  return (child.stdio as unknown as Array<Writable | null | undefined>)[BULK_FD] ?? undefined
 }
 
 /** A slot never sees the pool's secret, nor where the node keeps it. */

@@ -4,6 +4,7 @@
  * updates are only ever applied between jobs.
  */
 import { writeSync } from 'node:fs'
+import { Socket } from 'node:net'
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import {
@@ -18,8 +19,9 @@ import {
   WorkerLoadError,
 } from '@meshpool/core'
 import type { JobContext, WorkerContext, WorkerInstance } from '../worker-types.js'
+import { BulkReader } from './bulk-reader.js'
 import { captureOutput } from './output.js'
-import { type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './protocol.js'
+import { BULK_FD, type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './protocol.js'
 import { resolvePackagesFromNode } from './resolve.js'
 
 let worker: WorkerInstance | undefined
@@ -49,7 +51,27 @@ const sharedValues = new Map<string, unknown>()
 /** Shared values asked of the node, by hash. */
 const sharedComing = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void }>()
 
+/** The bulk pipe's reader, made on first use (see BULK_FD). */
+let bulkReader: BulkReader | undefined
+const bulk = (): BulkReader => {
+  bulkReader ??= new BulkReader(new Socket({ fd: BULK_FD, readable: true, writable: false }))
+  return bulkReader
+}
+/** The params of jobs that came on the bulk pipe, claimed as their message came. */
+const bulkParams = new WeakMap<SlotJob, Promise<Uint8Array>>()
+
 process.on('message', (message: ToSlot) => {
+  // Bytes on the bulk pipe are claimed now, in the order their messages came.
+  if (message.type === 'shared' && message.bulk !== undefined) {
+    const { hash, bulk: bytes } = message
+    void bulk()
+      .claim(bytes)
+      .then((value) => gotShared({ type: 'shared', hash, value }))
+    return
+  }
+  if (message.type === 'run') {
+    for (const job of message.jobs) if (job.bulk !== undefined) bulkParams.set(job, bulk().claim(job.bulk))
+  }
   if (message.type === 'shared') return gotShared(message)
   if (message.type === 'forget') {
     for (const hash of message.hashes) sharedValues.delete(hash)
@@ -241,16 +263,18 @@ async function run(job: SlotJob): Promise<void> {
  * counts as started, so a slot that dies fetching costs the job no attempt).
  */
 async function paramsOf(job: SlotJob): Promise<unknown> {
+  const bytes = job.bulk === undefined ? job.params : await bulkParams.get(job)
+  if (bytes === undefined) throw new Error(`job ${job.jobId}'s params never came on the bulk pipe`)
   const missing = new Set<string>()
   const resolve = (hash: unknown): unknown => {
     if (!isSharedHash(hash)) throw new SharedValueError('the params hold a malformed shared reference')
     if (!sharedValues.has(hash)) missing.add(hash)
     return sharedValues.get(hash)
   }
-  const params = decodeValue(job.params, resolve)
+  const params = decodeValue(bytes, resolve)
   if (missing.size === 0) return params
   await Promise.all([...missing].map(fetchShared))
-  return decodeValue(job.params, resolve)
+  return decodeValue(bytes, resolve)
 }
 
 function fetchShared(hash: string): Promise<void> {

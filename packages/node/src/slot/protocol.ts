@@ -6,12 +6,22 @@ import type { GpuInfo } from '../worker-types.js'
  * pipe to its agent, right before the job starts.
  */
 export const STARTED_FD = 4
+/**
+ * Bytes of BULK_MIN_BYTES or more (a job's params, a shared value) go to the
+ * slot raw on this pipe, not through the IPC channel's serializer: the message
+ * says how many (`bulk`), and the slot reads them off this pipe in the order
+ * the messages came.
+ */
+export const BULK_FD = 5
+export const BULK_MIN_BYTES = 1024 * 1024
 
 /** A job as the agent hands it to a slot. */
 export interface SlotJob {
   jobId: number
   attempt: number
+  /** Empty when `bulk` is set: then the params are the next `bulk` bytes on BULK_FD. */
   params: Uint8Array
+  bulk?: number
 }
 
 /** What a slot reports for one job, with how long run() took. */
@@ -41,7 +51,7 @@ export type ToSlot =
   | { type: 'abort'; jobId: number; reason: 'timeout' | 'cancel' }
   | { type: 'dispose' }
   /** A shared value the slot asked for: its bytes, or why it can't be had; handled at once. */
-  | { type: 'shared'; hash: string; value?: Uint8Array; error?: string }
+  | { type: 'shared'; hash: string; value?: Uint8Array; bulk?: number; error?: string }
   /** Shared values gone from the node: the slot drops its decoded copies; handled at once. */
   | { type: 'forget'; hashes: string[] }
 
