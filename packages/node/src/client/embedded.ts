@@ -4,7 +4,8 @@
  * and the node option that launchWorkers checks before it starts a node.
  */
 import type { ClientMessage, HeadToClientMessage } from '@meshpool/core'
-import { attachLocalAgent, HeadService, localShares } from '../head/head-service.js'
+import { attachLocalAgent, HeadService } from '../head/head-service.js'
+import { localShares } from '../head/head-shares.js'
 import { type Channel, channelPair } from '../net/channel.js'
 import { NodeAgent } from '../node/agent.js'
 import { defaultSlots } from '../node/gpus.js'

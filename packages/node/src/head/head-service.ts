@@ -12,7 +12,6 @@ import {
 } from '@meshpool/core'
 import { type Channel, channelPair } from '../net/channel.js'
 import type { NodeAgent } from '../node/agent.js'
-import { NodeShares } from '../node/node-shares.js'
 import { AdminHandler } from './admin-handler.js'
 import { Dispatcher } from './dispatcher.js'
 import { throttledNote } from './head-helpers.js'
@@ -298,13 +297,4 @@ export function attachLocalAgent(head: HeadService, agent: NodeAgent): void {
   const [agentSide, headSide] = channelPair<HeadToNodeMessage, NodeMessage>()
   head.attachNode('local', headSide, { local: true })
   void agent.connect(agentSide)
-}
-
-/** The shared values of a node agent in the head's own process: taken from the head itself, never copied. */
-export function localShares(head: HeadService): NodeShares {
-  return new NodeShares(async (hash) => {
-    const data = head.sharedValue(hash)
-    if (data === undefined) throw new Error('the head holds no value by that hash')
-    return data
-  })
 }

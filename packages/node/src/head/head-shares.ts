@@ -1,4 +1,6 @@
 import type { ClientMessage } from '@meshpool/core'
+import { NodeShares } from '../node/node-shares.js'
+import type { HeadService } from './head-service.js'
 import type { PoolSession } from './head-types.js'
 import type { PoolReach } from './pool-reach.js'
 import { SharedValues } from './shared-values.js'
@@ -71,4 +73,13 @@ export class HeadShares {
     for (const node of this.#init.reach.givenTo(pool.spec.poolId))
       node.channel.send({ type: 'cancel', jobIds: [], unshared: freed })
   }
+}
+
+/** The shared values of a node agent in the head's own process: taken from the head itself, never copied. */
+export function localShares(head: HeadService): NodeShares {
+  return new NodeShares(async (hash) => {
+    const data = head.sharedValue(hash)
+    if (data === undefined) throw new Error('the head holds no value by that hash')
+    return data
+  })
 }

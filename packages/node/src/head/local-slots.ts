@@ -4,7 +4,8 @@ import { NodeAgent } from '../node/agent.js'
 import { CodeCache } from '../node/code-cache.js'
 import { type SlotSetup, type SlotUser, setUpSlots } from '../node/slot-user.js'
 import type { HeadInit } from './head-options.js'
-import { attachLocalAgent, type HeadService, localShares } from './head-service.js'
+import { attachLocalAgent, type HeadService } from './head-service.js'
+import { localShares } from './head-shares.js'
 
 type LocalSlotOptions = Pick<HeadInit, 'gpus' | 'onLine'> & {
   slots: number

@@ -4,7 +4,6 @@
  * updates are only ever applied between jobs.
  */
 import { writeSync } from 'node:fs'
-import { Socket } from 'node:net'
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import {
@@ -12,16 +11,14 @@ import {
   decodeValue,
   encodeValue,
   errorShape,
-  isSharedHash,
-  SharedValueError,
   TimeoutError,
   UnsendableValueError,
   WorkerLoadError,
 } from '@meshpool/core'
 import type { JobContext, WorkerContext, WorkerInstance } from '../worker-types.js'
-import { BulkReader } from './bulk-reader.js'
+import { JobParams } from './job-params.js'
 import { captureOutput } from './output.js'
-import { BULK_FD, type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './protocol.js'
+import { type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './protocol.js'
 import { resolvePackagesFromNode } from './resolve.js'
 
 let worker: WorkerInstance | undefined
@@ -46,37 +43,11 @@ const reply = (message: FromSlot): void => {
 }
 const output = process.send === undefined ? undefined : captureOutput((lines) => reply({ type: 'output', lines }))
 
-/** Shared values (pool.share) decoded once, by hash: every job that refers to one gets this same object. */
-const sharedValues = new Map<string, unknown>()
-/** Shared values asked of the node, by hash. */
-const sharedComing = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void }>()
-
-/** The bulk pipe's reader, made on first use (see BULK_FD). */
-let bulkReader: BulkReader | undefined
-const bulk = (): BulkReader => {
-  bulkReader ??= new BulkReader(new Socket({ fd: BULK_FD, readable: true, writable: false }))
-  return bulkReader
-}
-/** The params of jobs that came on the bulk pipe, claimed as their message came. */
-const bulkParams = new WeakMap<SlotJob, Promise<Uint8Array>>()
+/** Big params off the bulk pipe, and shared values (see JobParams). */
+const params = new JobParams((hash) => reply({ type: 'needShared', hash }))
 
 process.on('message', (message: ToSlot) => {
-  // Bytes on the bulk pipe are claimed now, in the order their messages came.
-  if (message.type === 'shared' && message.bulk !== undefined) {
-    const { hash, bulk: bytes } = message
-    void bulk()
-      .claim(bytes)
-      .then((value) => gotShared({ type: 'shared', hash, value }))
-    return
-  }
-  if (message.type === 'run') {
-    for (const job of message.jobs) if (job.bulk !== undefined) bulkParams.set(job, bulk().claim(job.bulk))
-  }
-  if (message.type === 'shared') return gotShared(message)
-  if (message.type === 'forget') {
-    for (const hash of message.hashes) sharedValues.delete(hash)
-    return
-  }
+  if (params.received(message)) return
   if (message.type === 'abort') {
     if (running?.jobId === message.jobId) running.controller.abort(abortReason(message.reason))
     else skipped.add(message.jobId)
@@ -121,7 +92,7 @@ async function handle(message: ToSlot): Promise<void> {
       } finally {
         worker = undefined
         missedUpdates = 0
-        sharedValues.clear()
+        params.clear()
         output?.flush() // what dispose() printed belongs to the pool that owned the worker, not the next one
         reply({ type: 'disposed' })
       }
@@ -224,9 +195,9 @@ async function run(job: SlotJob): Promise<void> {
   if (skipped.delete(job.jobId)) {
     return report({ jobId: job.jobId, ms: 0, ok: false, error: errorShape(new AbortError('the job was cancelled')) })
   }
-  let params: unknown
+  let jobParams: unknown
   try {
-    params = await paramsOf(job)
+    jobParams = await params.of(job)
   } catch (err) {
     return report({ jobId: job.jobId, ms: performance.now() - started, ok: false, error: errorShape(err) })
   }
@@ -242,7 +213,7 @@ async function run(job: SlotJob): Promise<void> {
   }
   try {
     if (worker === undefined) throw new WorkerLoadError('no worker is loaded in this slot')
-    const result = await worker.run(params, ctx)
+    const result = await worker.run(jobParams, ctx)
     let value: Uint8Array
     try {
       value = encodeValue(result, 'the result of run()')
@@ -254,58 +225,6 @@ async function run(job: SlotJob): Promise<void> {
     report({ jobId: job.jobId, ms: performance.now() - started, ok: false, error: errorShape(err) })
   } finally {
     running = undefined
-  }
-}
-
-/**
- * A job's params, with the value itself where they refer to a shared value:
- * those the slot has not decoded yet it asks of the node first (before the job
- * counts as started, so a slot that dies fetching costs the job no attempt).
- */
-async function paramsOf(job: SlotJob): Promise<unknown> {
-  const bytes = job.bulk === undefined ? job.params : await bulkParams.get(job)
-  if (bytes === undefined) throw new Error(`job ${job.jobId}'s params never came on the bulk pipe`)
-  const missing = new Set<string>()
-  const resolve = (hash: unknown): unknown => {
-    if (!isSharedHash(hash)) throw new SharedValueError('the params hold a malformed shared reference')
-    if (!sharedValues.has(hash)) missing.add(hash)
-    return sharedValues.get(hash)
-  }
-  const params = decodeValue(bytes, resolve)
-  if (missing.size === 0) return params
-  await Promise.all([...missing].map(fetchShared))
-  return decodeValue(bytes, resolve)
-}
-
-function fetchShared(hash: string): Promise<void> {
-  let coming = sharedComing.get(hash)
-  if (coming === undefined) {
-    let resolve = (): void => {}
-    let reject = (_err: Error): void => {}
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res
-      reject = rej
-    })
-    coming = { promise, resolve, reject }
-    sharedComing.set(hash, coming)
-    reply({ type: 'needShared', hash })
-  }
-  return coming.promise
-}
-
-function gotShared(message: Extract<ToSlot, { type: 'shared' }>): void {
-  const coming = sharedComing.get(message.hash)
-  if (coming === undefined) return
-  sharedComing.delete(message.hash)
-  if (message.value === undefined) {
-    coming.reject(new SharedValueError(message.error ?? `the node has no shared value ${message.hash.slice(0, 12)}…`))
-    return
-  }
-  try {
-    sharedValues.set(message.hash, decodeValue(message.value))
-    coming.resolve()
-  } catch (err) {
-    coming.reject(new SharedValueError(`the shared value could not be decoded: ${(err as Error).message}`))
   }
 }
 
