@@ -6,6 +6,7 @@ import {
   type CodeRequest,
   decodeFrame,
   encodeFrame,
+  encodeFramePieces,
   FrameError,
   type HeadsMessage,
   type HeadToClientMessage,
@@ -13,6 +14,7 @@ import {
   inbound,
   MAX_BATCH_ITEMS,
   type NodeMessage,
+  type RelayRequest,
 } from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
 
@@ -66,6 +68,7 @@ const samples = {
     { type: 'open', worker: 'file:///srv/trainer.js', init: bytes(0xa0), settings: {} },
     { type: 'open', worker: '/srv/t.js', init: bytes(), settings: { maxAttempts: 2, retries: 1, leaseMs: 500 } },
     { type: 'open', worker: '/srv/t.js', init: bytes(), settings: { maxJobsPerSlot: 3 }, code: bytes(0x65, 0x78) },
+    { type: 'open', worker: '/srv/t.js', init: bytes(), settings: {}, addrs: ['/ip4/10.0.0.9/tcp/4100/p2p/12D3KooWc'] },
     { type: 'submit', jobs: [] },
     {
       type: 'submit',
@@ -89,6 +92,16 @@ const samples = {
     { type: 'welcome', nodeId: '12D3KooWnode' },
     { type: 'pool', pool: { poolId: 1, worker: 'sha256-abc', init: bytes(7), leaseMs: 3000 } },
     { type: 'pool', pool: { poolId: 3, worker: '/w.js', init: bytes(), leaseMs: 9, maxJobsPerSlot: 100 } },
+    {
+      type: 'pool',
+      pool: {
+        poolId: 4,
+        worker: '/w.js',
+        init: bytes(),
+        leaseMs: 9,
+        client: { peerId: '12D3KooWc', addrs: ['/ip4/10.0.0.9/tcp/4100/p2p/12D3KooWc'] },
+      },
+    },
     {
       type: 'pool',
       pool: {
@@ -223,6 +236,7 @@ const samples = {
       peers: [{ peerId: '12D3KooWy', addrs: [] }],
     },
   ] satisfies BlobReply[],
+  relayRequest: [{ type: 'fetch', hash: HASH, poolId: 7 }] satisfies RelayRequest[],
 }
 
 const sides = {
@@ -235,6 +249,7 @@ const sides = {
   codeReply: inbound.codeReply,
   blobRequest: inbound.blobRequest,
   blobReply: inbound.blobReply,
+  relayRequest: inbound.relayRequest,
 }
 type Side = keyof typeof sides
 const sideNames = Object.keys(sides) as Side[]
@@ -565,6 +580,12 @@ describe('malformed frames give FrameError', () => {
         peers: [{ peerId: 'p', addrs: Array(33).fill('/ip4/1.2.3.4/tcp/1') }],
       },
     ],
+    relayRequest: [
+      { type: 'fetch', hash: HASH },
+      { type: 'fetch', hash: '../../etc/passwd', poolId: 1 },
+      { type: 'fetch', hash: HASH, poolId: -1 },
+      { type: 'fetch', hash: HASH, poolId: 1, from: 'someone' },
+    ],
   }
 
   for (const side of sideNames) {
@@ -646,5 +667,25 @@ describe('fuzz: decodeFrame only ever throws FrameError', () => {
     for (const side of sideNames) {
       for (const message of samples[side]) expect(roundTrip(message, side)).toStrictEqual(message)
     }
+  })
+})
+
+describe('a frame in pieces', () => {
+  it('is the same frame, with a big byte string sent as the caller’s own bytes, not a copy', () => {
+    const data = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251)
+    const message = { type: 'blob', hash: HASH, data, offset: 0, total: data.byteLength }
+    const pieces = encodeFramePieces(message)
+    expect(pieces).toHaveLength(2)
+    expect(pieces[1]).toBe(data)
+    const joined = Buffer.concat(pieces)
+    const decoded = decodeFrame<BlobReply & { data: Uint8Array }>(joined, inbound.blobReply)
+    expect(decoded).toMatchObject({ type: 'blob', hash: HASH, offset: 0, total: data.byteLength })
+    expect(Buffer.from(decoded.data).equals(Buffer.from(data))).toBe(true)
+    expect(() => encodeFramePieces(message, 1024 * 1024)).toThrow(FrameError)
+  })
+
+  it('is one piece when nothing in it is big', () => {
+    const message = { type: 'blob', hash: HASH, data: bytes(1, 2) }
+    expect(encodeFramePieces(message)).toEqual([encodeFrame(message)])
   })
 })

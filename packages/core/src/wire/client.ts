@@ -64,8 +64,11 @@ export interface NodeInfo {
 
 /** Client → head on {@link CLIENT_PROTOCOL}. */
 export type ClientMessage =
-  /** `code`: the bundled worker module, shipped to the nodes. */
-  | { type: 'open'; worker: string; init: Uint8Array; settings: PoolSettingsWire; code?: Uint8Array }
+  /**
+   * `code`: the bundled worker module, shipped to the nodes. `addrs`: where the client
+   * listens (with /p2p/), so nodes fetch its jobs' big params from it directly.
+   */
+  | { type: 'open'; worker: string; init: Uint8Array; settings: PoolSettingsWire; code?: Uint8Array; addrs?: string[] }
   | { type: 'submit'; jobs: SubmittedJob[] }
   | { type: 'cancel'; ids: number[] }
   | { type: 'update'; reqId: number; value: Uint8Array }
@@ -159,6 +162,7 @@ export const clientMessages: Record<ClientMessage['type'], Check> = {
       priority: optional(priority),
     }),
     code: optional(bytes),
+    addrs: optional(addrList),
   }),
   submit: message({ jobs: list(shape({ id: uint, params: bytes, timeoutMs: optional(uint) })) }),
   cancel: message({ ids }),

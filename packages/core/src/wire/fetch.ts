@@ -7,6 +7,16 @@ export const CODE_PROTOCOL = '/meshpool/code/1.0.0'
 /** Every peer serves the big updates it holds, by hash: nodes fetch them from the head or from each other. */
 export const BLOB_PROTOCOL = '/meshpool/blob/1.0.0'
 
+/**
+ * A node that can't reach a pool's client fetches a job's big params (see ParamsBlob)
+ * through the head: it asks once, and the head pipes the client's blob replies through
+ * undecoded.
+ */
+export const RELAY_PROTOCOL = '/meshpool/relay/1.0.0'
+
+/** Node → head on {@link RELAY_PROTOCOL}; the answer is the client's {@link BlobReply} frames. */
+export type RelayRequest = { type: 'fetch'; hash: string; poolId: number }
+
 /** Node → head on {@link CODE_PROTOCOL}. */
 export type CodeRequest = { type: 'fetch'; hash: string }
 /** Head → node on {@link CODE_PROTOCOL}: the module, or no `code` if the head has none by that hash. */
@@ -29,6 +39,9 @@ export type BlobReply =
 export const codeRequests: Record<CodeRequest['type'], Check> = { fetch: message({ hash }) }
 export const codeRequestLimits: FrameLimits<CodeRequest['type']> = { fetch: SMALL_FRAME_BYTES }
 export const codeReplies: Record<CodeReply['type'], Check> = { code: message({ hash, code: optional(bytes) }) }
+
+export const relayRequests: Record<RelayRequest['type'], Check> = { fetch: message({ hash, poolId: uint }) }
+export const relayRequestLimits: FrameLimits<RelayRequest['type']> = { fetch: SMALL_FRAME_BYTES }
 
 export const blobRequests: Record<BlobRequest['type'], Check> = {
   fetch: message({ hash, direct: optional(bool) }),

@@ -23,6 +23,46 @@ export function encodeFrame(message: object, maxBytes = MAX_FRAME_BYTES): Uint8A
   return bytes
 }
 
+/** A byte string field this big is not copied into its frame: see {@link encodeFramePieces}. */
+const PIECE_FIELD_BYTES = 1024 * 1024
+
+/**
+ * Encodes a message to a frame body in pieces that, joined, are what
+ * {@link encodeFrame} gives; a top-level byte string of 1 MiB or more (a blob's
+ * `data`, a shared `value`) is its own piece, the caller's bytes themselves, not
+ * copied into the frame. Throws {@link FrameError} past `maxBytes`.
+ */
+export function encodeFramePieces(message: object, maxBytes = MAX_FRAME_BYTES): Uint8Array[] {
+  const entries = Object.entries(message)
+  const at = entries.findIndex(
+    ([key, v]) => key !== 'type' && v instanceof Uint8Array && v.byteLength >= PIECE_FIELD_BYTES,
+  )
+  if (at < 0) return [encodeFrame(message, maxBytes)]
+  const [key, big] = entries[at] as [string, Uint8Array]
+  const rest = encodeFrame(Object.fromEntries(entries.filter((_, i) => i !== at)), maxBytes)
+  // cbor-x writes an object as a map with a two-byte count (0xb9): one more entry follows.
+  const count = rest[0] === 0xb9 ? ((rest[1] as number) << 8) | (rest[2] as number) : -1
+  if (count < 0 || count >= 0xffff) return [encodeFrame(message, maxBytes)]
+  const keyBytes = frames.encode(key) as Uint8Array
+  const length = big.byteLength
+  const stringHeader =
+    length < 2 ** 32
+      ? Uint8Array.of(0x5a, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff)
+      : Uint8Array.of(0x5b, ...new Uint8Array(new BigUint64Array([BigInt(length)]).buffer).reverse())
+  const head = new Uint8Array(rest.byteLength + keyBytes.byteLength + stringHeader.byteLength)
+  head.set(rest)
+  head[1] = (count + 1) >> 8
+  head[2] = (count + 1) & 0xff
+  head.set(keyBytes, rest.byteLength)
+  head.set(stringHeader, rest.byteLength + keyBytes.byteLength)
+  if (head.byteLength + length > maxBytes) {
+    throw new FrameError(
+      `a frame of ${head.byteLength + length} bytes is over the limit of ${maxBytes} bytes; send smaller values`,
+    )
+  }
+  return [head, big]
+}
+
 /** How many first bytes of a frame {@link checkFrameStart} needs (fewer when the frame is shorter). */
 export const FRAME_START_BYTES = 64
 

@@ -8,6 +8,8 @@ import {
   codeReplies,
   codeRequestLimits,
   codeRequests,
+  relayRequestLimits,
+  relayRequests,
 } from './fetch.js'
 import { headsLimits, headsMessages } from './heads.js'
 import { headToNodeLimits, headToNodeMessages, nodeMessageLimits, nodeMessages } from './work.js'
@@ -20,6 +22,7 @@ export const inbound = {
   codeReply: codeReplies,
   blobRequest: blobRequests,
   blobReply: blobReplies,
+  relayRequest: relayRequests,
 } as const
 
 const limits = new WeakMap<object, Partial<Record<string, number>>>([
@@ -30,6 +33,7 @@ const limits = new WeakMap<object, Partial<Record<string, number>>>([
   [codeRequests, codeRequestLimits],
   [blobRequests, blobRequestLimits],
   [blobReplies, blobReplyLimits],
+  [relayRequests, relayRequestLimits],
   [headsMessages, headsLimits],
 ])
 

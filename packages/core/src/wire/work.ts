@@ -64,6 +64,8 @@ export interface PoolSpec {
   codeHash?: string
   /** A slot process that has run this many jobs is replaced before its next one. */
   maxJobsPerSlot?: number
+  /** The pool's client, where it listens: nodes fetch big params (see ParamsBlob) from it. */
+  client?: PeerInfo
 }
 
 /** How far a running job has got, as its worker said through ctx.progress. */
@@ -217,6 +219,7 @@ export const headToNodeMessages: Record<HeadToNodeMessage['type'], Check> = {
       leaseMs: uint,
       codeHash: optional(hash),
       maxJobsPerSlot: optional(uint),
+      client: optional(peerInfo),
     }),
   }),
   lease: message({ jobs: list(leasedJob) }),

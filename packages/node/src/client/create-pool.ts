@@ -9,16 +9,20 @@ import {
   describe,
   encodeValue,
   InvalidOptionError,
+  MAX_FRAME_BYTES,
   type PoolSettingsWire,
   printable,
 } from '@meshpool/core'
 import { callerAdminKey } from '../net/admin-key.js'
+import { serveBlobs } from '../net/blob-transfer.js'
 import { HeadCursor, meshIdOf, parseHeadList } from '../net/head-list.js'
 import { clientIdentity } from '../net/identity.js'
+import { listenAddressesFor } from '../net/listen-address.js'
 import { createDialingPeer, type DialingPeer } from '../net/peer.js'
 import { hasSecret, poolSecret, swarmKey, withEnvironmentAccess } from '../net/psk.js'
 import type { WorkerClass } from '../worker-types.js'
 import { bundleWorker } from './bundle.js'
+import { ClientBlobs } from './client-blobs.js'
 import { startEmbeddedMesh } from './embedded.js'
 import { connectToHead, openOnActiveHead } from './head-connect.js'
 import { launch } from './launch.js'
@@ -27,6 +31,8 @@ import { PoolClient, type PoolClientInit } from './pool-client.js'
 import { POOL_OPTION_KEYS, type PoolOptions, type PoolSettings } from './pool-options.js'
 
 const clientLog = logger('meshpool:client')
+/** A job's big params go to a node in frames of at most this many bytes (MAX_FRAME_BYTES less room for the frame's fields). */
+const PARAMS_PART_BYTES = MAX_FRAME_BYTES - 64 * 1024
 
 /**
  * Creates a pool. With `head`, it joins that mesh (the password is required);
@@ -117,16 +123,23 @@ async function remotePool<W extends WorkerClass>(
   const shipped = options.ship === false ? undefined : await bundleWorker(clientInit.worker)
   const privateKey = await clientIdentity(optionalPath(options.identityFile, 'identityFile'))
   const adminKeyFile = optionalPath(options.adminKeyFile, 'adminKeyFile')
+  const listen = options.listen === false ? [] : listenAddressesFor(headAddress, options.listen, 'options.listen')
   const peer: DialingPeer = await createDialingPeer({
     psk: swarmKey(secret),
     ...(privateKey === undefined ? {} : { privateKey }),
+    listen,
   })
   const connect = () => connectToHead(peer, heads, secret)
   try {
     const peerId = peer.peerId.toString()
+    const blobs = new ClientBlobs()
+    // Big params in frames as big as frames may be: a node puts fewer parts together.
+    await serveBlobs(peer, (hash) => blobs.get(hash), PARAMS_PART_BYTES)
     const client = new PoolClient({
       ...clientInit,
       ...(shipped === undefined ? {} : { code: shipped.code }),
+      blobs,
+      addrs: peer.getMultiaddrs().map((address) => address.toString()),
       reconnect: connect,
       log: (line) => clientLog('%s: %s', peerId, line),
     })

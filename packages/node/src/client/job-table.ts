@@ -1,22 +1,27 @@
 import {
   BATCH_SOFT_BYTES,
+  BIG_PARAMS_BYTES,
   type ClientOutcome,
   Deque,
   errorFromShape,
   MAX_BATCH_ITEMS,
   MAX_OPEN_JOBS_PER_CLIENT,
+  paramsBlobParams,
   RemoteJobError,
   type SubmittedJob,
   TickFlush,
   WorkerLoadError,
   WorkerLostError,
 } from '@meshpool/core'
+import type { ClientBlobs } from './client-blobs.js'
 import type { ClientLink } from './client-link.js'
 
 interface OpenJob {
   job: SubmittedJob
   /** Sent to the head on the current connection (the rest wait: see MAX_OPEN_JOBS_PER_CLIENT). */
   sent: boolean
+  /** The hash of its params, held in ClientBlobs while the job is open (big params only). */
+  blob?: string
   resolve(value: Uint8Array): void
   reject(err: Error): void
 }
@@ -33,10 +38,13 @@ const OWN_ERRORS = new Set([
 /**
  * A client's open jobs: each is kept until its result arrives (and sent
  * again after a reconnect), sent in submit frames of one event-loop turn
- * each, while the head holds fewer of them than it allows.
+ * each, while the head holds fewer of them than it allows. Params of
+ * BIG_PARAMS_BYTES or more stay in `blobs` (when given): the job carries
+ * their hash, and the node that runs it fetches them.
  */
 export class JobTable {
   readonly #link: ClientLink
+  readonly #blobs: ClientBlobs | undefined
   readonly #jobs = new Map<number, OpenJob>()
   /** Open jobs not yet sent, in order: the head holds as many of this client's as it takes. */
   readonly #unsent = new Deque<number>()
@@ -48,8 +56,9 @@ export class JobTable {
   readonly #batch = new TickFlush(() => this.#flush())
   #nextJobId = 1
 
-  constructor(link: ClientLink) {
+  constructor(link: ClientLink, blobs?: ClientBlobs) {
     this.#link = link
+    this.#blobs = blobs
   }
 
   /** Jobs open: submitted and not yet settled. */
@@ -66,9 +75,15 @@ export class JobTable {
     const id = this.#nextJobId++
     const closed = this.#link.closed()
     if (closed !== undefined) return { id, result: Promise.reject(closed) }
+    let blob: string | undefined
+    if (this.#blobs !== undefined && params.byteLength >= BIG_PARAMS_BYTES) {
+      const held = this.#blobs.hold(params, `the params of job ${id}`)
+      blob = held.hash
+      params = paramsBlobParams(held)
+    }
     const job: SubmittedJob = timeoutMs > 0 ? { id, params, timeoutMs } : { id, params }
     const result = new Promise<Uint8Array>((resolve, reject) =>
-      this.#jobs.set(id, { job, sent: false, resolve, reject }),
+      this.#jobs.set(id, { job, sent: false, resolve, reject, ...(blob === undefined ? {} : { blob }) }),
     )
     this.#unsent.push(id)
     this.#sendUnsent()
@@ -140,6 +155,7 @@ export class JobTable {
   fail(reason: Error): void {
     for (const open of this.#jobs.values()) open.reject(reason)
     this.#jobs.clear()
+    this.#blobs?.clear()
     this.#unsent.clear()
     this.#sentOpen = 0
   }
@@ -181,6 +197,7 @@ export class JobTable {
 
   #forget(id: number, open: OpenJob): void {
     this.#jobs.delete(id)
+    if (open.blob !== undefined) this.#blobs?.release(open.blob)
     if (open.sent) this.#sentOpen--
   }
 }

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { checkPositiveInteger, InvalidOptionError } from '@meshpool/core'
-import { checkListenAddress, DEFAULT_NODE_LISTEN } from '../net/listen-address.js'
+import { listenAddressesFor } from '../net/listen-address.js'
 import type { PoolAccess } from '../net/psk.js'
 import { parseGpuSelection } from './embedded.js'
 
@@ -80,7 +80,7 @@ export async function launch(head: string, access: PoolAccess, options: LaunchOp
     }
     return Array.from({ length: options.n }, (_, i) => program(args, { ...env, ...secrets }, i))
   }
-  const listen = listenFor(head, options.listen)
+  const listen = listenAddressesFor(head, options.listen, 'launchWorkers: listen')
   const started = Array.from({ length: options.n }, () => node(options, listen, env, access))
   const settled = await Promise.allSettled(started)
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
@@ -106,20 +106,6 @@ function checkLaunchOptions(options: LaunchOptions): void {
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (typeof value !== 'string') throw new InvalidOptionError(`launchWorkers: env.${key} must be a string`)
   }
-}
-
-/** Where launched nodes listen: as asked, else where the head is reachable (a head on loopback: loopback too). */
-function listenFor(head: string, listen: string | string[] | undefined): string[] {
-  if (listen !== undefined) {
-    const addresses = typeof listen === 'string' ? [listen] : listen
-    if (!Array.isArray(addresses))
-      throw new InvalidOptionError('launchWorkers: listen must be a multiaddr string or a list of them')
-    for (const address of addresses) checkListenAddress(address)
-    return addresses
-  }
-  if (/^\/ip4\/127\./.test(head)) return ['/ip4/127.0.0.1/tcp/0']
-  if (/^\/ip6\/::1\//.test(head)) return ['/ip6/::1/tcp/0']
-  return [DEFAULT_NODE_LISTEN]
 }
 
 /** The environment variables that hold a secret: a launched node takes its own from a pipe. */

@@ -1,5 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { type HeadToClientMessage, type NodeInfo, PoolClosedError, type PoolSettingsWire } from '@meshpool/core'
+import type { ClientBlobs } from './client-blobs.js'
 import type { ClientChannel, ClientLink } from './client-link.js'
 import { ClientShares } from './client-shares.js'
 import { ClientUpdates } from './client-updates.js'
@@ -24,6 +25,10 @@ export interface PoolClientInit {
   reconnectTimeoutMs?: number
   /** Where the client's debug lines go (tag them to tell clients apart). @default the meshpool:client logger */
   log?: (line: string) => void
+  /** Where big params wait for nodes to fetch them; none: they go inside job frames (an in-process head). */
+  blobs?: ClientBlobs
+  /** Where this client listens for nodes fetching those (with /p2p/); none: they fetch through the head. */
+  addrs?: string[]
 }
 
 /**
@@ -62,13 +67,20 @@ export class PoolClient {
       nextReqId: () => this.#nextReqId++,
       changed: () => this.#holdWhileOpen(),
     }
-    this.#jobs = new JobTable(link)
+    this.#jobs = new JobTable(link, init.blobs)
     this.#updates = new ClientUpdates(link)
     this.#shares = new ClientShares(link)
     this.#requests = new HeadRequests(link)
-    const { worker, init: workerInit, settings, code } = init
+    const { worker, init: workerInit, settings, code, addrs } = init
     this.#session = new HeadSession({
-      open: { type: 'open', worker, init: workerInit, settings, ...(code === undefined ? {} : { code }) },
+      open: {
+        type: 'open',
+        worker,
+        init: workerInit,
+        settings,
+        ...(code === undefined ? {} : { code }),
+        ...(addrs === undefined || addrs.length === 0 ? {} : { addrs }),
+      },
       ...(init.reconnect === undefined ? {} : { reconnect: init.reconnect }),
       ...(init.reconnectTimeoutMs === undefined ? {} : { reconnectTimeoutMs: init.reconnectTimeoutMs }),
       log: this.#log,

@@ -66,6 +66,13 @@ export interface PoolSettings {
   output?: 'inherit' | 'ignore' | ((line: string) => void)
   /** How long to keep trying to reach a head that went away before open calls fail. @default 60000 */
   reconnectTimeoutMs?: number
+  /**
+   * Where this client listens (TCP multiaddrs) for nodes fetching its jobs' params of
+   * 1 MiB or more straight from it; false: nodes fetch them through the head. Only a
+   * remote head uses it. @default where the head is reached: loopback for a head on
+   * loopback, else every interface (/ip4/0.0.0.0/tcp/0)
+   */
+  listen?: string | string[] | false
 }
 
 /**
@@ -103,4 +110,5 @@ export const POOL_OPTION_KEYS = Object.keys({
   ship: true,
   output: true,
   reconnectTimeoutMs: true,
+  listen: true,
 } satisfies Record<keyof PoolSettings | 'init', true>)

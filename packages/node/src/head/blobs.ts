@@ -7,11 +7,12 @@ import {
   inbound,
   type PeerInfo,
 } from '@meshpool/core'
+import { sendBlob } from '../net/blob-transfer.js'
 import { codeHash } from '../net/code-hash.js'
 import { type FetchStream, serveFetches } from '../net/fetch-server.js'
 import { STREAMS_PER_CONNECTION } from '../net/limits.js'
 import type { MeshPeer } from '../net/peer.js'
-import { BlobStore, sendBlob } from '../node/blob-store.js'
+import { BlobStore } from '../node/blob-store.js'
 
 /**
  * The head's side of big updates and shared values: it keeps their bytes by hash and answers

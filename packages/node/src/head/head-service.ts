@@ -171,7 +171,7 @@ export class HeadService {
         if (this.#admin.handle(channel, message)) return
         if (message.type === 'open') {
           if (pool !== undefined) return channel.close(new Error('a client opens one pool per connection'))
-          pool = this.#pools.open(message, channel)
+          pool = this.#pools.open(message, channel, peerId)
           return
         }
         if (pool === undefined) return channel.close(new Error(`${message.type} before open`))
@@ -220,6 +220,11 @@ export class HeadService {
   /** A value a pool shared, by its hash, for nodes that fetch it. */
   sharedValue(hash: string): Uint8Array | undefined {
     return this.#shares.get(hash)
+  }
+
+  /** The peer id of a pool's client, while it is open here (for the relay of big params). */
+  clientOf(poolId: number): string | undefined {
+    return this.#pools.get(poolId)?.clientPeer
   }
 
   /** Shipped code by its hash, for nodes that fetch it. */

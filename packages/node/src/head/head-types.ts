@@ -126,6 +126,8 @@ export interface PoolSession {
   watching: boolean
   /** Its weight in the fair shares of slots: 2^priority (see weightOf). */
   weight: number
+  /** The client's peer id (none: in this process). */
+  clientPeer?: string
 }
 
 export interface HeadStats {

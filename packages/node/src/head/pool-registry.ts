@@ -59,8 +59,12 @@ export class PoolRegistry {
     return true
   }
 
-  /** A client's open: its pool, whose id the client is told with the head's limit on open jobs. */
-  open(open: Open, channel: PoolSession['channel']): PoolSession {
+  /**
+   * A client's open: its pool, whose id the client is told with the head's limit on open jobs.
+   * `peerId`: the client's (none: in this process); with the addresses it listens on, nodes
+   * fetch its jobs' big params from it.
+   */
+  open(open: Open, channel: PoolSession['channel'], peerId?: string): PoolSession {
     const { ledger, maxOpenJobs } = this.#init
     const poolId = this.#nextPoolId++
     ledger.addPool(poolId, open.settings)
@@ -74,8 +78,10 @@ export class PoolRegistry {
         leaseMs,
         ...(codeHash === undefined ? {} : { codeHash }),
         ...(open.settings.maxJobsPerSlot === undefined ? {} : { maxJobsPerSlot: open.settings.maxJobsPerSlot }),
+        ...(peerId === undefined || open.addrs === undefined ? {} : { client: { peerId, addrs: open.addrs } }),
       },
       channel,
+      ...(peerId === undefined ? {} : { clientPeer: peerId }),
       log: new UpdateLog(poolId, this.#init.updateLogBytes),
       watching: false,
       weight: weightOf(open.settings.priority ?? 0),

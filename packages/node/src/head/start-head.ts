@@ -15,6 +15,7 @@ import { hangUpLater, serveNodesAndClients } from './head-protocols.js'
 import { HeadService } from './head-service.js'
 import { HeadWeb } from './head-web.js'
 import { LocalSlots } from './local-slots.js'
+import { serveParamsRelay } from './params-relay.js'
 import { type HeadsView, startHeads } from './standby.js'
 import { gossipPublisher } from './update-fanout.js'
 
@@ -57,6 +58,11 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   service.start()
   await serveNodesAndClients(peer, service, (nodeId) => heads.redirect(nodeId))
   await blobs.serve(peer)
+  await serveParamsRelay(peer, {
+    clientOf: (poolId) => service.clientOf(poolId),
+    mayFetch: (peerId) => admission.clientRefusal(peerId) === undefined,
+    log,
+  })
   // Shipped code is for the nodes and clients the allow-list names, when there is one.
   await serveCode(peer, {
     mayFetch: (peerId) => admission.clientRefusal(peerId) === undefined,

@@ -4,7 +4,7 @@ import { pipe } from '@libp2p/utils'
 import {
   checkFrameStart,
   decodeFrame,
-  encodeFrame,
+  encodeFramePieces,
   FRAME_START_BYTES,
   FrameError,
   MAX_FRAME_BYTES,
@@ -170,17 +170,21 @@ export class StreamChannel<In extends { type: string }, Out extends object> impl
 
   send(message: Out): void {
     if (this.#closed || this.#closeWhenSent) return
-    const body = encodeFrame(message, this.#maxOut)
-    if (this.#queuedBytes + body.byteLength > this.#maxQueued) {
+    const body = encodeFramePieces(message, this.#maxOut)
+    let length = 0
+    for (const piece of body) length += piece.byteLength
+    if (this.#queuedBytes + length > this.#maxQueued) {
       this.close(new FrameError(`the peer left over ${this.#maxQueued} bytes unread; cutting it off`))
       return
     }
-    this.#queue.push(varint.encode(body.byteLength))
-    for (let at = 0; at < body.byteLength; at += PIECE_BYTES) {
-      this.#queue.push(body.subarray(at, Math.min(at + PIECE_BYTES, body.byteLength)))
+    this.#queue.push(varint.encode(length))
+    for (const piece of body) {
+      for (let at = 0; at < piece.byteLength; at += PIECE_BYTES) {
+        this.#queue.push(piece.subarray(at, Math.min(at + PIECE_BYTES, piece.byteLength)))
+      }
     }
-    this.#queuedBytes += body.byteLength
-    channelBytes.out += body.byteLength
+    this.#queuedBytes += length
+    channelBytes.out += length
     if (!this.#pumping) {
       // At the end of this turn of the event loop: what else it sends meanwhile goes out in the same writes.
       this.#pumping = true
@@ -288,7 +292,8 @@ function joined(pieces: Uint8Array[]): Uint8Array[] {
   return out
 }
 
-function drained(stream: Stream): Promise<void> {
+/** Resolves at the stream's next 'drain' (after a send that said false); rejects if it closes first. */
+export function drained(stream: Stream): Promise<void> {
   return new Promise((resolve, reject) => {
     const onDrain = (): void => {
       stream.removeEventListener('close', onClose)

@@ -35,7 +35,7 @@ export interface FetchServerInit<Req extends { type: string }, Reply extends obj
  * can make the server queue answers it never reads.
  */
 export async function serveFetches<Req extends { type: string }, Reply extends object>(
-  peer: MeshPeer,
+  peer: Pick<MeshPeer, 'handle'>,
   init: FetchServerInit<Req, Reply>,
 ): Promise<void> {
   const isFetch = init.isFetch ?? (() => true)

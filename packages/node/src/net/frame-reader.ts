@@ -1,7 +1,7 @@
 import { FrameError } from '@meshpool/core'
 
-/** A chunk as a libp2p stream yields it. */
-type Chunk = Uint8Array | { subarray(): Uint8Array; byteLength: number }
+/** A chunk as a libp2p stream yields it: bytes, or a list of them (a Uint8ArrayList). */
+type Chunk = Uint8Array | (Iterable<Uint8Array> & { byteLength: number })
 
 /** Bytes of a varint length prefix at most (2^56 is far past any frame bound). */
 const MAX_VARINT_BYTES = 8
@@ -35,8 +35,9 @@ export class FrameReader {
 
   /** Takes a chunk; returns the frames it completed. Throws FrameError for a frame to refuse. */
   push(chunk: Chunk): Uint8Array[] {
-    const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
-    if (bytes.byteLength > 0) {
+    // A list's own pieces, not list.subarray(), which copies them into one buffer.
+    for (const bytes of chunk instanceof Uint8Array ? [chunk] : chunk) {
+      if (bytes.byteLength === 0) continue
       this.#parts.push(bytes)
       this.#buffered += bytes.byteLength
     }

@@ -8,6 +8,7 @@ import { gpuSlotEnv } from './gpus.js'
 import { HeadLink } from './head-link.js'
 import { NodePools } from './node-pools.js'
 import { NodeShares, noSharedSource } from './node-shares.js'
+import type { FetchParams } from './params-fetch.js'
 import { Slot } from './slot.js'
 import { type SlotChild, SlotProcess, type SlotProcessEvents } from './slot-process.js'
 import type { SlotEvents } from './slot-types.js'
@@ -47,6 +48,8 @@ export interface NodeAgentInit {
   log?: Logger
   /** The shared values (pool.share) this node holds, and where it fetches more. @default none to be had */
   shares?: NodeShares
+  /** Where the big params of jobs are fetched (see ParamsFetcher). @default none to be had */
+  fetchParams?: FetchParams
   /** Makes slot `index`'s process (not started). @default a {@link SlotProcess} */
   slotProcess?: (index: number, events: SlotProcessEvents) => SlotChild
 }
@@ -100,6 +103,7 @@ export class NodeAgent {
         pull: (want) => head.pull(want),
       },
       catchUp: (pool) => this.#updates.catchUp(pool),
+      ...(init.fetchParams === undefined ? {} : { fetchParams: init.fetchParams }),
     })
     const pump = (): void => this.#dispatcher.pump()
     this.#updates = new UpdateSync({ pools: this.#pools, slots: this.#slots, head, pump, log })

@@ -1,23 +1,11 @@
-import type { Logger, PeerId } from '@libp2p/interface'
+import type { Logger } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import {
-  BLOB_PROTOCOL,
-  type BlobReply,
-  type BlobRequest,
-  DEFAULT_UPDATE_LOG_BYTES,
-  inbound,
-  MAX_SHARED_BYTES,
-  VALUE_PART_BYTES,
-  ValueAssembly,
-  valueParts,
-} from '@meshpool/core'
-import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { BLOB_PROTOCOL, type BlobReply, type BlobRequest, DEFAULT_UPDATE_LOG_BYTES, inbound } from '@meshpool/core'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { BlobReceiver, fetchFromPeer } from '../net/blob-transfer.js'
 import { StreamChannel } from '../net/channel.js'
 import { codeHash } from '../net/code-hash.js'
-import { serveFetches } from '../net/fetch-server.js'
-import { STREAMS_PER_CONNECTION } from '../net/limits.js'
 import type { MeshPeer } from '../net/peer.js'
-import { requestOnce } from '../net/request.js'
 
 const defaultLog = logger('meshpool:blobs')
 /** How long one fetch of a blob may take, from the head or a peer, before it is given up. */
@@ -49,55 +37,6 @@ export class BlobStore {
       this.#bytes -= value.byteLength
       this.onDrop(old)
     }
-  }
-}
-
-/** Serves the blobs `lookup` finds (big updates, shared values) to any peer of the mesh that asks. */
-export async function serveBlobs(peer: MeshPeer, lookup: (hash: string) => Uint8Array | undefined): Promise<void> {
-  await serveFetches<BlobRequest, BlobReply>(peer, {
-    protocol: BLOB_PROTOCOL,
-    accepted: inbound.blobRequest,
-    maxInboundStreams: STREAMS_PER_CONNECTION.blob,
-    isFetch: (request) => request.type === 'fetch',
-    open: (send, _connection, _close, whenSent) => ({
-      message: (request) => {
-        if (request.type !== 'fetch') return
-        void sendBlob(send, whenSent, request.hash, lookup(request.hash))
-      },
-    }),
-  })
-}
-
-/** Answers a fetch with a blob (none: this peer has none by that hash); a big one in parts, each once the last has gone out. */
-export async function sendBlob(
-  send: (reply: BlobReply) => void,
-  whenSent: () => Promise<void>,
-  hash: string,
-  data: Uint8Array | undefined,
-): Promise<void> {
-  if (data === undefined || data.byteLength <= VALUE_PART_BYTES) {
-    send({ type: 'blob', hash, ...(data === undefined ? {} : { data }) })
-    return
-  }
-  for (const part of valueParts(data)) {
-    send({ type: 'blob', hash, data: part.data, offset: part.offset, total: part.total })
-    await whenSent()
-  }
-}
-
-/**
- * Puts a blob together from the replies of one fetch: the whole blob, or
- * undefined while parts are still to come. Throws FrameError on a part out of
- * order or too big (no blob is over what a head may hold).
- */
-export class BlobReceiver {
-  #assembly: ValueAssembly | undefined
-
-  take(reply: Extract<BlobReply, { type: 'blob' }> & { data: Uint8Array }): Uint8Array | undefined {
-    if (reply.total === undefined) return reply.data
-    if (reply.offset === 0) this.#assembly = new ValueAssembly(reply.total, MAX_SHARED_BYTES)
-    if (this.#assembly === undefined) throw new Error('a part of a blob came before its first part')
-    return this.#assembly.add({ data: reply.data, offset: reply.offset ?? 0, total: reply.total })
   }
 }
 
@@ -165,29 +104,4 @@ export async function fetchBlob(
   } finally {
     channel.close() // after the 'have' has gone out
   }
-}
-
-async function fetchFromPeer(
-  peer: MeshPeer,
-  peerId: string,
-  addrs: string[],
-  hash: string,
-  signal: AbortSignal,
-): Promise<Uint8Array> {
-  const target: PeerId | Multiaddr[] = connectedPeer(peer, peerId) ?? addrs.map((a) => multiaddr(a))
-  const stream = await peer.dialProtocol(target, BLOB_PROTOCOL, { signal })
-  const receiver = new BlobReceiver()
-  return requestOnce(new StreamChannel<BlobReply, BlobRequest>(stream, inbound.blobReply), {
-    request: { type: 'fetch', hash },
-    answer: (reply) => {
-      if (reply.hash !== hash) return undefined
-      if (reply.type === 'blob' && reply.data !== undefined) return receiver.take({ ...reply, data: reply.data })
-      throw new Error('it does not have the blob')
-    },
-    closedBefore: 'the stream closed',
-  })
-}
-
-function connectedPeer(peer: MeshPeer, peerId: string): PeerId | undefined {
-  return peer.getConnections().find((c) => c.remotePeer.toString() === peerId)?.remotePeer
 }

@@ -1,6 +1,7 @@
-import { errorShape, type JobOutcome, type LeasedJob } from '@meshpool/core'
+import { errorShape, type JobOutcome, type LeasedJob, type ParamsBlob, paramsBlobOf } from '@meshpool/core'
 import { depthFor, hasRoom, slotFor } from './capacity.js'
 import type { NodePools, PoolState } from './node-pools.js'
+import { type FetchParams, noParamsSource } from './params-fetch.js'
 import type { Slot } from './slot.js'
 
 export interface DispatcherInit {
@@ -15,6 +16,8 @@ export interface DispatcherInit {
   }
   /** A job was leased after updates this node lacks: they are fetched first. */
   catchUp: (pool: PoolState) => void
+  /** Where a job's big params (left with its client) are fetched before it is queued. @default none */
+  fetchParams?: FetchParams
 }
 
 /**
@@ -28,6 +31,9 @@ export class Dispatcher {
   readonly #pools: NodePools
   readonly #head: DispatcherInit['head']
   readonly #catchUp: (pool: PoolState) => void
+  readonly #fetchParams: FetchParams
+  /** Leased jobs whose params are being fetched, by job id. */
+  readonly #fetching = new Map<number, { job: LeasedJob; abort: AbortController }>()
   #queue: LeasedJob[] = []
   #draining = false
   #stopped = false
@@ -37,6 +43,7 @@ export class Dispatcher {
     this.#pools = init.pools
     this.#head = init.head
     this.#catchUp = init.catchUp
+    this.#fetchParams = init.fetchParams ?? noParamsSource
   }
 
   /** Jobs the head leased this node. */
@@ -45,17 +52,59 @@ export class Dispatcher {
       this.#head.release(jobs.map((job) => job.jobId))
       return
     }
-    this.#queue.push(...jobs)
+    for (const job of jobs) {
+      const blob = paramsBlobOf(job.params)
+      if (blob === undefined) this.#queue.push(job)
+      else this.#fetch(job, blob)
+    }
     this.pump()
+  }
+
+  /** Fetches a job's params that stayed with its client, then queues it; a job whose params can't be had is lost here. */
+  #fetch(job: LeasedJob, blob: ParamsBlob): void {
+    const abort = new AbortController()
+    const fetching = { job, abort }
+    this.#fetching.set(job.jobId, fetching)
+    const client = this.#pools.get(job.poolId)?.spec.client
+    const current = (): boolean => this.#fetching.get(job.jobId) === fetching && !abort.signal.aborted
+    this.#fetchParams(blob, job.poolId, client, abort.signal).then(
+      (params) => {
+        if (!current()) return
+        this.#fetching.delete(job.jobId)
+        this.#queue.push({ ...job, params })
+        this.pump()
+      },
+      (err: Error) => {
+        if (!current()) return
+        this.#fetching.delete(job.jobId)
+        const error = errorShape(new Error(`its params (${blob.bytes} bytes) could not be fetched: ${err.message}`))
+        this.#head.result({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error, lost: true })
+        this.pump()
+      },
+    )
+  }
+
+  /** Stops fetching the params of the jobs `drop` picks. */
+  #stopFetching(drop: (job: LeasedJob) => boolean): number[] {
+    const dropped: number[] = []
+    for (const [jobId, { job, abort }] of this.#fetching) {
+      if (!drop(job)) continue
+      abort.abort()
+      this.#fetching.delete(jobId)
+      dropped.push(jobId)
+    }
+    return dropped
   }
 
   /** A new connection to the head: jobs not started are dropped (the head has requeued them). */
   reset(): void {
+    this.#stopFetching(() => true)
     this.#queue = []
     for (const slot of this.#slots) slot.forgetPending()
   }
 
   cancel(jobIds: ReadonlySet<number>): void {
+    this.#stopFetching((job) => jobIds.has(job.jobId))
     this.#queue = this.#queue.filter((job) => !jobIds.has(job.jobId))
     for (const slot of this.#slots) slot.cancel(jobIds)
     this.pump()
@@ -64,6 +113,7 @@ export class Dispatcher {
   /** Pools whose client is gone: their workers go as soon as their slots are idle, and so does what the node kept of them. */
   closePools(poolIds: number[]): void {
     for (const poolId of poolIds) {
+      this.#stopFetching((job) => job.poolId === poolId)
       if (this.#pools.close(poolId)) this.#queue = this.#queue.filter((job) => job.poolId !== poolId)
     }
     for (const slot of this.#slots) slot.disposeIfClosed()
@@ -81,7 +131,7 @@ export class Dispatcher {
   /** Takes no new work: returns the jobs not started (queued here, or waiting in a slot), to go back to the head. */
   drain(): number[] {
     this.#draining = true
-    const unstarted = this.#queue.map((job) => job.jobId)
+    const unstarted = this.#queue.map((job) => job.jobId).concat(this.#stopFetching(() => true))
     // Jobs waiting their turn inside a slot have not started: skip them there, run them elsewhere.
     for (const slot of this.#slots) unstarted.push(...slot.takeUnstarted())
     this.#queue = []
@@ -90,7 +140,11 @@ export class Dispatcher {
 
   /** Whether any leased job is here: queued, waiting in a slot, or running. */
   holding(): boolean {
-    return this.#queue.length > 0 || this.#slots.some((slot) => slot.jobs.count > 0 || slot.pendingJob !== undefined)
+    return (
+      this.#queue.length > 0 ||
+      this.#fetching.size > 0 ||
+      this.#slots.some((slot) => slot.jobs.count > 0 || slot.pendingJob !== undefined)
+    )
   }
 
   /** Slots running a job still wanted. */
@@ -113,7 +167,7 @@ export class Dispatcher {
       // Enough for the slot's batch, and as much again held here for the next one.
       capacity += 2 * (pool === undefined ? 1 : depthFor(pool))
     }
-    let held = this.#queue.length
+    let held = this.#queue.length + this.#fetching.size
     for (const slot of this.#slots) held += slot.jobs.count + (slot.pendingJob === undefined ? 0 : 1)
     this.#head.pull(capacity - held, held === 0 ? 1 : Math.ceil(capacity / 2))
   }

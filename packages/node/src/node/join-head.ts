@@ -4,6 +4,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type HeadToNodeMessage, type NodeMessage, WORK_PROTOCOL } from '@meshpool/core'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../defaults.js'
+import { serveBlobs } from '../net/blob-transfer.js'
 import type { Channel } from '../net/channel.js'
 import { dialHead, headIdOf, parseHeadAddress } from '../net/dial.js'
 import { HeadCursor, meshIdOf, parseHeadList } from '../net/head-list.js'
@@ -14,7 +15,7 @@ import { createPeer, type MeshPeer } from '../net/peer.js'
 import { type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
 import type { GpuInfo } from '../worker-types.js'
 import { NodeAgent, type NodeAgentInit } from './agent.js'
-import { BlobStore, fetchBlob, serveBlobs } from './blob-store.js'
+import { BlobStore, fetchBlob } from './blob-store.js'
 import { CodeCache } from './code-cache.js'
 import { fetchCode } from './code-fetch.js'
 import { defaultSlots } from './gpus.js'
@@ -24,6 +25,7 @@ import { defaultStateDir } from './node-lock.js'
 import { nodeLog } from './node-log.js'
 import { defaultNodeName } from './node-name.js'
 import { NodeShares } from './node-shares.js'
+import { ParamsFetcher } from './params-fetch.js'
 import { PeerGate } from './peer-gate.js'
 import { lookupSlotUser, type SlotSetup, setUpSlots } from './slot-user.js'
 import { UpdateGossip } from './update-gossip.js'
@@ -124,6 +126,7 @@ export async function joinHead(init: NodeInit): Promise<RunningNode> {
     gate,
     slotSetup,
     shares,
+    headAddr,
     log,
     stop,
   })
@@ -193,6 +196,8 @@ interface NodeContext {
   gate: PeerGate
   slotSetup: SlotSetup
   shares: NodeShares
+  /** The head this node is joined to now. */
+  headAddr: () => Multiaddr
   log: Logger
   /** Stops the whole node. */
   stop: () => Promise<void>
@@ -212,6 +217,7 @@ function nodeAgent(init: NodeInit, node: NodeContext): { agent: NodeAgent; neigh
     ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
     modulePath: slotSetup.modulePath,
     shares: node.shares,
+    fetchParams: new ParamsFetcher(peer, node.headAddr, nodeLog('blobs', node.name)).fetch,
     ...(slotSetup.user === undefined ? {} : { slotUser: slotSetup.user }),
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     ...(init.slotProcess === undefined ? {} : { slotProcess: init.slotProcess }),
