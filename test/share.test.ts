@@ -3,10 +3,11 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BLOB_PROTOCOL, decodeValue, encodeFrame, encodeValue, WORK_PROTOCOL } from '@meshpool/core'
+import { BLOB_PROTOCOL, encodeValue, WORK_PROTOCOL } from '@meshpool/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createPeer, createPool, derivePoolKey, SharedValueError } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
+import { frame, frames } from './frames.js'
 import {
   capture,
   type JoinedNode,
@@ -18,7 +19,6 @@ import {
   WORKER,
   waitFor,
 } from './harness.js'
-import { varint } from './hostile-peer.js'
 
 afterEach(stopAll)
 
@@ -139,32 +139,6 @@ describe('pool.share', () => {
     )
   })
 })
-
-/** Frames (varint length, CBOR) read off a stream, as meshpool's protocols write them. */
-async function* frames(stream: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>): AsyncGenerator<unknown> {
-  let buffered = Buffer.alloc(0)
-  for await (const chunk of stream) {
-    buffered = Buffer.concat([buffered, chunk instanceof Uint8Array ? chunk : chunk.subarray()])
-    for (;;) {
-      let length = 0
-      let shift = 0
-      let at = 0
-      for (; at < buffered.length; at++) {
-        length += ((buffered[at] as number) & 0x7f) * 2 ** shift
-        shift += 7
-        if (((buffered[at] as number) & 0x80) === 0) break
-      }
-      if (at >= buffered.length || buffered.length < at + 1 + length) break
-      yield decodeValue(buffered.subarray(at + 1, at + 1 + length))
-      buffered = buffered.subarray(at + 1 + length)
-    }
-  }
-}
-
-const frame = (message: object): Uint8Array => {
-  const body = encodeFrame(message)
-  return Buffer.concat([varint(body.byteLength), body])
-}
 
 describe('a client that dies while it shares a 200 MiB value', () => {
   it('has its running jobs cancelled: the head stays up, and the next pool gets the slots at once', async () => {
