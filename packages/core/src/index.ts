@@ -15,13 +15,14 @@
  * const [job] = ledger.lease('node-a', 1)
  * ```
  */
+
+export * from './blob-ref.js'
 export * from './blob-sources.js'
 export * from './byte-budget-log.js'
 export * from './deque.js'
 export * from './errors.js'
 export * from './ledger/index.js'
 export * from './options.js'
-export * from './params-blob.js'
 export * from './printable.js'
 export * from './shared-ref.js'
 export { TickFlush } from './tick-flush.js'

@@ -15,6 +15,8 @@ import {
   MAX_BATCH_ITEMS,
   type NodeMessage,
   type RelayRequest,
+  type ResultAck,
+  type ResultPart,
 } from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
 
@@ -236,7 +238,18 @@ const samples = {
       peers: [{ peerId: '12D3KooWy', addrs: [] }],
     },
   ] satisfies BlobReply[],
-  relayRequest: [{ type: 'fetch', hash: HASH, poolId: 7 }] satisfies RelayRequest[],
+  relayRequest: [
+    { type: 'fetch', hash: HASH, poolId: 7 },
+    { type: 'push', poolId: 7 },
+  ] satisfies RelayRequest[],
+  resultPart: [
+    { type: 'result', hash: HASH, data: bytes(1, 2) },
+    { type: 'result', hash: HASH, data: bytes(3), offset: 2, total: 3 },
+  ] satisfies ResultPart[],
+  resultAck: [
+    { type: 'got', hash: HASH },
+    { type: 'refused', hash: HASH, message: 'this client has no open job' },
+  ] satisfies ResultAck[],
 }
 
 const sides = {
@@ -250,6 +263,8 @@ const sides = {
   blobRequest: inbound.blobRequest,
   blobReply: inbound.blobReply,
   relayRequest: inbound.relayRequest,
+  resultPart: inbound.resultPart,
+  resultAck: inbound.resultAck,
 }
 type Side = keyof typeof sides
 const sideNames = Object.keys(sides) as Side[]
@@ -585,7 +600,14 @@ describe('malformed frames give FrameError', () => {
       { type: 'fetch', hash: '../../etc/passwd', poolId: 1 },
       { type: 'fetch', hash: HASH, poolId: -1 },
       { type: 'fetch', hash: HASH, poolId: 1, from: 'someone' },
+      { type: 'push' },
     ],
+    resultPart: [
+      { type: 'result', hash: HASH },
+      { type: 'result', hash: HASH, data: 'bytes' },
+      { type: 'result', hash: HASH, data: bytes(1), offset: -1 },
+    ],
+    resultAck: [{ type: 'got' }, { type: 'refused', hash: HASH }],
   }
 
   for (const side of sideNames) {

@@ -10,6 +10,9 @@ import {
   codeRequests,
   relayRequestLimits,
   relayRequests,
+  resultAckLimits,
+  resultAcks,
+  resultParts,
 } from './fetch.js'
 import { headsLimits, headsMessages } from './heads.js'
 import { headToNodeLimits, headToNodeMessages, nodeMessageLimits, nodeMessages } from './work.js'
@@ -23,6 +26,8 @@ export const inbound = {
   blobRequest: blobRequests,
   blobReply: blobReplies,
   relayRequest: relayRequests,
+  resultPart: resultParts,
+  resultAck: resultAcks,
 } as const
 
 const limits = new WeakMap<object, Partial<Record<string, number>>>([
@@ -34,6 +39,7 @@ const limits = new WeakMap<object, Partial<Record<string, number>>>([
   [blobRequests, blobRequestLimits],
   [blobReplies, blobReplyLimits],
   [relayRequests, relayRequestLimits],
+  [resultAcks, resultAckLimits],
   [headsMessages, headsLimits],
 ])
 

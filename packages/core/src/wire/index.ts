@@ -12,8 +12,8 @@ export type {
   SubmittedJob,
 } from './client.js'
 export { CLIENT_PROTOCOL } from './client.js'
-export type { BlobReply, BlobRequest, CodeReply, CodeRequest, RelayRequest } from './fetch.js'
-export { BLOB_PROTOCOL, CODE_PROTOCOL, RELAY_PROTOCOL } from './fetch.js'
+export type { BlobReply, BlobRequest, CodeReply, CodeRequest, RelayRequest, ResultAck, ResultPart } from './fetch.js'
+export { BLOB_PROTOCOL, CODE_PROTOCOL, RELAY_PROTOCOL, RESULT_PROTOCOL } from './fetch.js'
 export { checkFrameStart, decodeFrame, encodeFrame, encodeFramePieces, FRAME_START_BYTES } from './frame.js'
 export type { HeadsMessage } from './heads.js'
 export { HEADS_PROTOCOL } from './heads.js'

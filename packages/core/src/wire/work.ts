@@ -64,7 +64,7 @@ export interface PoolSpec {
   codeHash?: string
   /** A slot process that has run this many jobs is replaced before its next one. */
   maxJobsPerSlot?: number
-  /** The pool's client, where it listens: nodes fetch big params (see ParamsBlob) from it. */
+  /** The pool's client, where it listens: nodes fetch big params (see BlobRef) from it. */
   client?: PeerInfo
 }
 

@@ -22,7 +22,8 @@ import { createDialingPeer, type DialingPeer } from '../net/peer.js'
 import { hasSecret, poolSecret, swarmKey, withEnvironmentAccess } from '../net/psk.js'
 import type { WorkerClass } from '../worker-types.js'
 import { bundleWorker } from './bundle.js'
-import { ClientBlobs } from './client-blobs.js'
+import { ClientParams } from './client-params.js'
+import { ClientResults } from './client-results.js'
 import { startEmbeddedMesh } from './embedded.js'
 import { connectToHead, openOnActiveHead } from './head-connect.js'
 import { launch } from './launch.js'
@@ -132,13 +133,15 @@ async function remotePool<W extends WorkerClass>(
   const connect = () => connectToHead(peer, heads, secret)
   try {
     const peerId = peer.peerId.toString()
-    const blobs = new ClientBlobs()
+    const params = new ClientParams()
     // Big params in frames as big as frames may be: a node puts fewer parts together.
-    await serveBlobs(peer, (hash) => blobs.get(hash), PARAMS_PART_BYTES)
-    const client = new PoolClient({
+    await serveBlobs(peer, (hash) => params.get(hash), PARAMS_PART_BYTES)
+    const results = new ClientResults(() => client.openJobs > 0)
+    await results.serve(peer)
+    const client: PoolClient = new PoolClient({
       ...clientInit,
       ...(shipped === undefined ? {} : { code: shipped.code }),
-      blobs,
+      big: { params, results },
       addrs: peer.getMultiaddrs().map((address) => address.toString()),
       reconnect: connect,
       log: (line) => clientLog('%s: %s', peerId, line),

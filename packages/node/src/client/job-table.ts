@@ -1,26 +1,28 @@
 import {
   BATCH_SOFT_BYTES,
-  BIG_PARAMS_BYTES,
+  BIG_VALUE_BYTES,
   type ClientOutcome,
   Deque,
+  decodeBlobRef,
+  encodeBlobRef,
   errorFromShape,
   MAX_BATCH_ITEMS,
   MAX_OPEN_JOBS_PER_CLIENT,
-  paramsBlobParams,
   RemoteJobError,
   type SubmittedJob,
   TickFlush,
   WorkerLoadError,
   WorkerLostError,
 } from '@meshpool/core'
-import type { ClientBlobs } from './client-blobs.js'
 import type { ClientLink } from './client-link.js'
+import type { ClientParams } from './client-params.js'
+import type { ClientResults } from './client-results.js'
 
 interface OpenJob {
   job: SubmittedJob
   /** Sent to the head on the current connection (the rest wait: see MAX_OPEN_JOBS_PER_CLIENT). */
   sent: boolean
-  /** The hash of its params, held in ClientBlobs while the job is open (big params only). */
+  /** The hash of its params, held in ClientParams while the job is open (big params only). */
   blob?: string
   resolve(value: Uint8Array): void
   reject(err: Error): void
@@ -39,12 +41,13 @@ const OWN_ERRORS = new Set([
  * A client's open jobs: each is kept until its result arrives (and sent
  * again after a reconnect), sent in submit frames of one event-loop turn
  * each, while the head holds fewer of them than it allows. Params of
- * BIG_PARAMS_BYTES or more stay in `blobs` (when given): the job carries
+ * BIG_VALUE_BYTES or more stay in `blobs` (when given): the job carries
  * their hash, and the node that runs it fetches them.
  */
 export class JobTable {
   readonly #link: ClientLink
-  readonly #blobs: ClientBlobs | undefined
+  readonly #blobs: ClientParams | undefined
+  readonly #results: ClientResults | undefined
   readonly #jobs = new Map<number, OpenJob>()
   /** Open jobs not yet sent, in order: the head holds as many of this client's as it takes. */
   readonly #unsent = new Deque<number>()
@@ -56,9 +59,11 @@ export class JobTable {
   readonly #batch = new TickFlush(() => this.#flush())
   #nextJobId = 1
 
-  constructor(link: ClientLink, blobs?: ClientBlobs) {
+  /** `big`: where big params wait for nodes, and big results come; none: both go in frames. */
+  constructor(link: ClientLink, big?: { params: ClientParams; results: ClientResults }) {
     this.#link = link
-    this.#blobs = blobs
+    this.#blobs = big?.params
+    this.#results = big?.results
   }
 
   /** Jobs open: submitted and not yet settled. */
@@ -76,10 +81,10 @@ export class JobTable {
     const closed = this.#link.closed()
     if (closed !== undefined) return { id, result: Promise.reject(closed) }
     let blob: string | undefined
-    if (this.#blobs !== undefined && params.byteLength >= BIG_PARAMS_BYTES) {
+    if (this.#blobs !== undefined && params.byteLength >= BIG_VALUE_BYTES) {
       const held = this.#blobs.hold(params, `the params of job ${id}`)
       blob = held.hash
-      params = paramsBlobParams(held)
+      params = encodeBlobRef(held)
     }
     const job: SubmittedJob = timeoutMs > 0 ? { id, params, timeoutMs } : { id, params }
     const result = new Promise<Uint8Array>((resolve, reject) =>
@@ -123,13 +128,21 @@ export class JobTable {
     this.#forget(outcome.id, open)
     this.#link.changed()
     if (this.#unsent.length > 0) this.#sendUnsent()
-    if (outcome.ok) open.resolve(outcome.value)
+    if (outcome.ok) this.#resolve(outcome.id, open, outcome.value)
     else
       open.reject(
         OWN_ERRORS.has(outcome.error.name)
           ? errorFromShape(outcome.error)
           : new RemoteJobError(outcome.error, outcome.where),
       )
+  }
+
+  /** A result, or the big result its node handed this client before (see ClientResults). */
+  #resolve(id: number, open: OpenJob, value: Uint8Array): void {
+    const ref = this.#results === undefined ? undefined : decodeBlobRef(value)
+    const result = ref === undefined ? value : this.#results?.take(ref)
+    if (result !== undefined) open.resolve(result)
+    else open.reject(new WorkerLostError(`the result of job ${id} (${ref?.bytes} bytes) never reached this client`))
   }
 
   /** After a reconnect: every open job is sent again, as the head allows. */
@@ -156,6 +169,7 @@ export class JobTable {
     for (const open of this.#jobs.values()) open.reject(reason)
     this.#jobs.clear()
     this.#blobs?.clear()
+    this.#results?.clear()
     this.#unsent.clear()
     this.#sentOpen = 0
   }

@@ -1,7 +1,8 @@
 import { logger } from '@libp2p/logger'
 import { type HeadToClientMessage, type NodeInfo, PoolClosedError, type PoolSettingsWire } from '@meshpool/core'
-import type { ClientBlobs } from './client-blobs.js'
 import type { ClientChannel, ClientLink } from './client-link.js'
+import type { ClientParams } from './client-params.js'
+import type { ClientResults } from './client-results.js'
 import { ClientShares } from './client-shares.js'
 import { ClientUpdates } from './client-updates.js'
 import { HeadRequests } from './head-requests.js'
@@ -25,8 +26,8 @@ export interface PoolClientInit {
   reconnectTimeoutMs?: number
   /** Where the client's debug lines go (tag them to tell clients apart). @default the meshpool:client logger */
   log?: (line: string) => void
-  /** Where big params wait for nodes to fetch them; none: they go inside job frames (an in-process head). */
-  blobs?: ClientBlobs
+  /** Where big params wait for nodes to fetch them, and big results come; none: in frames (an in-process head). */
+  big?: { params: ClientParams; results: ClientResults }
   /** Where this client listens for nodes fetching those (with /p2p/); none: they fetch through the head. */
   addrs?: string[]
 }
@@ -67,7 +68,7 @@ export class PoolClient {
       nextReqId: () => this.#nextReqId++,
       changed: () => this.#holdWhileOpen(),
     }
-    this.#jobs = new JobTable(link, init.blobs)
+    this.#jobs = new JobTable(link, init.big)
     this.#updates = new ClientUpdates(link)
     this.#shares = new ClientShares(link)
     this.#requests = new HeadRequests(link)
@@ -93,6 +94,11 @@ export class PoolClient {
       onResumed: () => this.#resume(),
       onGone: (reason) => this.#fail(reason),
     })
+  }
+
+  /** Jobs open: submitted and not yet settled. */
+  get openJobs(): number {
+    return this.#jobs.size
   }
 
   /** Opens the pool on the head over a channel. */

@@ -1,6 +1,9 @@
 import { hostname } from 'node:os'
 import { dirname, join } from 'node:path'
+import { logger } from '@libp2p/logger'
+import type { MeshPeer } from '../net/peer.js'
 import { NodeAgent } from '../node/agent.js'
+import { ClientRoutes } from '../node/client-routes.js'
 import { CodeCache } from '../node/code-cache.js'
 import { type SlotSetup, type SlotUser, setUpSlots } from '../node/slot-user.js'
 import type { HeadInit } from './head-options.js'
@@ -12,6 +15,8 @@ type LocalSlotOptions = Pick<HeadInit, 'gpus' | 'onLine'> & {
   /** The head's identity file: shipped code is cached in `code/` beside it. */
   keyFile: string
   slotUser: SlotUser | undefined
+  /** The head's peer: its slots reach clients on the head's own connections to them. */
+  peer: MeshPeer
 }
 
 /** The head's own slots: a node agent in its process, on an in-memory channel to the head service. */
@@ -35,6 +40,7 @@ export class LocalSlots {
       ...(gpus === undefined ? {} : { gpus }),
       modulePath: this.#setup.modulePath,
       shares: localShares(head),
+      routes: new ClientRoutes(this.#options.peer, () => this.#options.peer.peerId, logger('meshpool:blobs:head')),
       ...(slotUser === undefined ? {} : { slotUser }),
       ...(onLine === undefined ? {} : { onLine }),
     })

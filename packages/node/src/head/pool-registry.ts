@@ -78,7 +78,7 @@ export class PoolRegistry {
         leaseMs,
         ...(codeHash === undefined ? {} : { codeHash }),
         ...(open.settings.maxJobsPerSlot === undefined ? {} : { maxJobsPerSlot: open.settings.maxJobsPerSlot }),
-        ...(peerId === undefined || open.addrs === undefined ? {} : { client: { peerId, addrs: open.addrs } }),
+        ...(peerId === undefined ? {} : { client: { peerId, addrs: open.addrs ?? [] } }),
       },
       channel,
       ...(peerId === undefined ? {} : { clientPeer: peerId }),

@@ -15,9 +15,9 @@ import { hangUpLater, serveNodesAndClients } from './head-protocols.js'
 import { HeadService } from './head-service.js'
 import { HeadWeb } from './head-web.js'
 import { LocalSlots } from './local-slots.js'
-import { serveParamsRelay } from './params-relay.js'
 import { type HeadsView, startHeads } from './standby.js'
 import { gossipPublisher } from './update-fanout.js'
+import { serveValueRelay } from './value-relay.js'
 
 export { DEFAULT_HEAD_KEY_FILE, DEFAULT_HEAD_PORT, type HeadInit, type RunningHead } from './head-options.js'
 
@@ -58,9 +58,9 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
   service.start()
   await serveNodesAndClients(peer, service, (nodeId) => heads.redirect(nodeId))
   await blobs.serve(peer)
-  await serveParamsRelay(peer, {
+  await serveValueRelay(peer, {
     clientOf: (poolId) => service.clientOf(poolId),
-    mayFetch: (peerId) => admission.clientRefusal(peerId) === undefined,
+    mayRelay: (peerId) => admission.clientRefusal(peerId) === undefined,
     log,
   })
   // Shipped code is for the nodes and clients the allow-list names, when there is one.
@@ -69,7 +69,7 @@ export async function startHead(init: HeadInit): Promise<RunningHead> {
     code: (hash) => service.code(hash),
   })
   const local =
-    slots > 0 ? new LocalSlots({ slots, gpus: init.gpus, onLine: init.onLine, keyFile, slotUser }) : undefined
+    slots > 0 ? new LocalSlots({ slots, gpus: init.gpus, onLine: init.onLine, keyFile, slotUser, peer }) : undefined
   await local?.start(service)
   const urls = await web.start()
   return {

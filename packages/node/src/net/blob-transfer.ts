@@ -1,10 +1,11 @@
-import type { PeerId } from '@libp2p/interface'
+import type { PeerId, Stream } from '@libp2p/interface'
 import {
   BLOB_PROTOCOL,
   type BlobReply,
   type BlobRequest,
   inbound,
   MAX_SHARED_BYTES,
+  type RelayRequest,
   VALUE_PART_BYTES,
   ValueAssembly,
   valueParts,
@@ -96,9 +97,23 @@ export async function fetchFromPeer(
 ): Promise<Uint8Array> {
   const target: PeerId | Multiaddr[] = connectedPeer(peer, peerId) ?? addrs.map((a) => multiaddr(a))
   const stream = await peer.dialProtocol(target, BLOB_PROTOCOL, { signal })
+  return receiveBlob(stream, { type: 'fetch', hash }, hash, signal, maxBytes)
+}
+
+/**
+ * Sends `request` on a stream of its own, and puts together the blob that comes back
+ * (of at most `maxBytes`, @default MAX_SHARED_BYTES); not checked against its hash.
+ */
+export function receiveBlob(
+  stream: Stream,
+  request: BlobRequest | RelayRequest,
+  hash: string,
+  signal: AbortSignal,
+  maxBytes?: number,
+): Promise<Uint8Array> {
   const receiver = new BlobReceiver(maxBytes)
-  return requestOnce(new StreamChannel<BlobReply, BlobRequest>(stream, inbound.blobReply), {
-    request: { type: 'fetch', hash },
+  return requestOnce(new StreamChannel<BlobReply, BlobRequest | RelayRequest>(stream, inbound.blobReply), {
+    request,
     answer: (reply) => {
       if (reply.hash !== hash) return undefined
       if (reply.type === 'blob' && reply.data !== undefined) return receiver.take({ ...reply, data: reply.data })

@@ -15,6 +15,8 @@ export interface FetchServerInit<Req extends { type: string }, Reply extends obj
   /** The requests this protocol takes. */
   accepted: Parameters<typeof decodeFrame>[1]
   maxInboundStreams: number
+  /** Largest frame a peer may send. @default MAX_REQUEST_FRAME_BYTES */
+  maxFrameBytes?: number
   /** Whether a request is a fetch (answered with data); others (acknowledgements) pass. @default every request */
   isFetch?: (request: Req) => boolean
   /** Peers refused a stream (not on the allow-list). @default none */
@@ -43,7 +45,9 @@ export async function serveFetches<Req extends { type: string }, Reply extends o
     init.protocol,
     (stream, connection) => {
       if (init.refuse?.(connection) === true) return stream.abort(new Error('refused'))
-      const channel = new StreamChannel<Req, Reply>(stream, init.accepted, { maxInFrameBytes: MAX_REQUEST_FRAME_BYTES })
+      const channel = new StreamChannel<Req, Reply>(stream, init.accepted, {
+        maxInFrameBytes: init.maxFrameBytes ?? MAX_REQUEST_FRAME_BYTES,
+      })
       const close = (err: Error): void => channel.close(err)
       const served = init.open(
         (reply) => channel.send(reply),

@@ -33,8 +33,11 @@ export class FrameReader {
     this.#init = init
   }
 
-  /** Takes a chunk; returns the frames it completed. Throws FrameError for a frame to refuse. */
-  push(chunk: Chunk): Uint8Array[] {
+  /**
+   * Takes a chunk; returns the frames it completed, at most `limit` (the bytes after
+   * those stay as they came: see {@link rest}). Throws FrameError for a frame to refuse.
+   */
+  push(chunk: Chunk, limit = Number.POSITIVE_INFINITY): Uint8Array[] {
     // A list's own pieces, not list.subarray(), which copies them into one buffer.
     for (const bytes of chunk instanceof Uint8Array ? [chunk] : chunk) {
       if (bytes.byteLength === 0) continue
@@ -42,7 +45,7 @@ export class FrameReader {
       this.#buffered += bytes.byteLength
     }
     const frames: Uint8Array[] = []
-    while (true) {
+    while (frames.length < limit) {
       if (this.#length === undefined) {
         const prefix = this.#readPrefix()
         if (prefix === undefined) return frames
@@ -60,6 +63,15 @@ export class FrameReader {
       frames.push(this.#take(length))
       this.#length = undefined
     }
+    return frames
+  }
+
+  /** The bytes buffered past the frames read so far, taken out of the reader. */
+  rest(): Uint8Array[] {
+    const parts = this.#parts
+    this.#parts = []
+    this.#buffered = 0
+    return parts
   }
 
   /** Reads a length prefix off the front, if it is all there. */

@@ -5,7 +5,7 @@
  */
 
 /** Streams of each protocol one connection may have open at once (a node needs one work stream). */
-export const STREAMS_PER_CONNECTION = { work: 2, client: 8, code: 4, blob: 8, relay: 4 } as const
+export const STREAMS_PER_CONNECTION = { work: 2, client: 8, code: 4, blob: 8, relay: 4, result: 4 } as const
 /** Largest request frame on the code and blob protocols (they carry a hash and a flag). */
 export const MAX_REQUEST_FRAME_BYTES = 64 * 1024
 /** Connections from one IP address at once; more are refused (nodes behind one NAT share an address). */

@@ -3,12 +3,14 @@ import { logger } from '@libp2p/logger'
 import type { HeadToNodeMessage, NodeMessage, PeerInfo, PoolSpec, UpdateEntry } from '@meshpool/core'
 import type { Channel } from '../net/channel.js'
 import type { GpuInfo } from '../worker-types.js'
+import type { ClientRoutes } from './client-routes.js'
 import { Dispatcher } from './dispatcher.js'
 import { gpuSlotEnv } from './gpus.js'
 import { HeadLink } from './head-link.js'
 import { NodePools } from './node-pools.js'
 import { NodeShares, noSharedSource } from './node-shares.js'
-import type { FetchParams } from './params-fetch.js'
+import { paramsFetcher } from './params-fetch.js'
+import { ResultDelivery } from './result-delivery.js'
 import { Slot } from './slot.js'
 import { type SlotChild, SlotProcess, type SlotProcessEvents } from './slot-process.js'
 import type { SlotEvents } from './slot-types.js'
@@ -48,8 +50,8 @@ export interface NodeAgentInit {
   log?: Logger
   /** The shared values (pool.share) this node holds, and where it fetches more. @default none to be had */
   shares?: NodeShares
-  /** Where the big params of jobs are fetched (see ParamsFetcher). @default none to be had */
-  fetchParams?: FetchParams
+  /** How this node reaches pools' clients, for big params and results (see BlobRef). @default it can't: both go in frames */
+  routes?: ClientRoutes
   /** Makes slot `index`'s process (not started). @default a {@link SlotProcess} */
   slotProcess?: (index: number, events: SlotProcessEvents) => SlotChild
 }
@@ -75,6 +77,8 @@ export class NodeAgent {
   readonly #slots: Slot[] = []
   readonly #waits = new SlotWaits()
   readonly #shares: NodeShares
+  /** Where big results go before the head hears of them; none: in frames. */
+  readonly #delivery: ResultDelivery | undefined
   #stopped = false
 
   constructor(init: NodeAgentInit) {
@@ -87,11 +91,12 @@ export class NodeAgent {
       hello: () => this.#hello(),
       onMessage: (message) => this.#onHeadMessage(message),
       shortestLeaseMs: () => this.#pools.shortestLeaseMs(),
-      holding: () => this.#dispatcher.holding(),
+      holding: () => this.#dispatcher.holding() || (this.#delivery?.pending ?? 0) > 0,
       slotStates: () => this.#slots.map((slot) => slot.state),
       ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     })
     const head = this.#link
+    this.#delivery = init.routes === undefined ? undefined : new ResultDelivery(init.routes, (o) => head.result(o))
     const modulePath = init.modulePath ?? (async (spec) => spec.worker)
     this.#pools = new NodePools({ modulePath, head, notice: (text) => this.#notice(text), log })
     this.#dispatcher = new Dispatcher({
@@ -103,7 +108,7 @@ export class NodeAgent {
         pull: (want) => head.pull(want),
       },
       catchUp: (pool) => this.#updates.catchUp(pool),
-      ...(init.fetchParams === undefined ? {} : { fetchParams: init.fetchParams }),
+      ...(init.routes === undefined ? {} : { fetchParams: paramsFetcher(init.routes) }),
     })
     const pump = (): void => this.#dispatcher.pump()
     this.#updates = new UpdateSync({ pools: this.#pools, slots: this.#slots, head, pump, log })
@@ -273,7 +278,10 @@ export class NodeAgent {
   #slotEvents(index: number): SlotEvents {
     const link = this.#link
     return {
-      outcome: (outcome) => link.result(outcome),
+      outcome: (outcome, poolId) => {
+        if (poolId === undefined || this.#delivery === undefined) return link.result(outcome)
+        this.#delivery.deliver(outcome, poolId, this.#pools.get(poolId)?.spec.client)
+      },
       release: (jobIds) => link.send({ type: 'release', jobIds }),
       progress: (report) => link.progress(report),
       output: (line, poolId) => this.#onSlotOutput(`[${this.#init.name}/${index}] ${line}`, poolId),

@@ -1,4 +1,4 @@
-import { errorShape, type JobOutcome, type LeasedJob, type ParamsBlob, paramsBlobOf } from '@meshpool/core'
+import { type BlobRef, decodeBlobRef, errorShape, type JobOutcome, type LeasedJob } from '@meshpool/core'
 import { depthFor, hasRoom, slotFor } from './capacity.js'
 import type { NodePools, PoolState } from './node-pools.js'
 import { type FetchParams, noParamsSource } from './params-fetch.js'
@@ -53,7 +53,7 @@ export class Dispatcher {
       return
     }
     for (const job of jobs) {
-      const blob = paramsBlobOf(job.params)
+      const blob = decodeBlobRef(job.params)
       if (blob === undefined) this.#queue.push(job)
       else this.#fetch(job, blob)
     }
@@ -61,7 +61,7 @@ export class Dispatcher {
   }
 
   /** Fetches a job's params that stayed with its client, then queues it; a job whose params can't be had is lost here. */
-  #fetch(job: LeasedJob, blob: ParamsBlob): void {
+  #fetch(job: LeasedJob, blob: BlobRef): void {
     const abort = new AbortController()
     const fetching = { job, abort }
     this.#fetching.set(job.jobId, fetching)

@@ -16,6 +16,7 @@ import { type PoolAccess, poolSecret, swarmKey } from '../net/psk.js'
 import type { GpuInfo } from '../worker-types.js'
 import { NodeAgent, type NodeAgentInit } from './agent.js'
 import { BlobStore, fetchBlob } from './blob-store.js'
+import { ClientRoutes } from './client-routes.js'
 import { CodeCache } from './code-cache.js'
 import { fetchCode } from './code-fetch.js'
 import { defaultSlots } from './gpus.js'
@@ -25,7 +26,7 @@ import { defaultStateDir } from './node-lock.js'
 import { nodeLog } from './node-log.js'
 import { defaultNodeName } from './node-name.js'
 import { NodeShares } from './node-shares.js'
-import { ParamsFetcher } from './params-fetch.js'
+
 import { PeerGate } from './peer-gate.js'
 import { lookupSlotUser, type SlotSetup, setUpSlots } from './slot-user.js'
 import { UpdateGossip } from './update-gossip.js'
@@ -217,7 +218,7 @@ function nodeAgent(init: NodeInit, node: NodeContext): { agent: NodeAgent; neigh
     ...(init.gpus === undefined ? {} : { gpus: init.gpus }),
     modulePath: slotSetup.modulePath,
     shares: node.shares,
-    fetchParams: new ParamsFetcher(peer, node.headAddr, nodeLog('blobs', node.name)).fetch,
+    routes: new ClientRoutes(peer, node.headAddr, nodeLog('blobs', node.name)),
     ...(slotSetup.user === undefined ? {} : { slotUser: slotSetup.user }),
     ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     ...(init.slotProcess === undefined ? {} : { slotProcess: init.slotProcess }),

@@ -97,11 +97,8 @@ export class SlotJobs {
       ran(result.ms)
       if (running.abandoned) continue
       const { jobId, leaseId } = running.job
-      this.#events.outcome(
-        result.ok
-          ? { jobId, leaseId, ok: true, value: result.value }
-          : { jobId, leaseId, ok: false, error: result.error },
-      )
+      if (result.ok) this.#events.outcome({ jobId, leaseId, ok: true, value: result.value }, running.job.poolId)
+      else this.#events.outcome({ jobId, leaseId, ok: false, error: result.error })
     }
   }
 

@@ -1,8 +1,9 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import type { Readable, Writable } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '@libp2p/interface'
+import { BulkReader } from '../slot/bulk-reader.js'
 import { BULK_FD, BULK_MIN_BYTES, type FromSlot, STARTED_FD, type ToSlot } from '../slot/protocol.js'
 import type { SlotUser } from './slot-user.js'
 
@@ -81,9 +82,21 @@ export class SlotProcess implements SlotChild {
     this.#lastStarted = undefined
     this.#startedTail = Buffer.alloc(0)
     child.stdio[STARTED_FD]?.on('data', (chunk: Buffer) => this.#onStarted(chunk))
-    bulkPipe(child)?.on('error', () => {}) // a slot that dies mid-read: its exit says so
+    const bulk = bulkPipe(child)
+    bulk?.on('error', () => {}) // a slot that dies mid-read: its exit says so
+    const values = bulk === undefined ? undefined : new BulkReader(bulk)
     for (const stream of [child.stdout, child.stderr]) if (stream !== null) this.#readLines(stream)
-    child.on('message', (message: FromSlot) => this.#events.message(message))
+    // Messages keep their order: one whose results come raw on the bulk pipe holds back those after it.
+    let inbox: Promise<void> | undefined
+    child.on('message', (message: FromSlot) => {
+      if (inbox === undefined && !hasBulk(message)) return this.#events.message(message)
+      const previous = inbox ?? Promise.resolve()
+      const next = previous.then(() => withBulkValues(message, values)).then((filled) => this.#events.message(filled))
+      inbox = next
+      void next.finally(() => {
+        if (inbox === next) inbox = undefined
+      })
+    })
     // 'close', not 'exit': every message the slot sent before it died is handled first.
     child.once('close', (code, signal) => {
       if (this.#child === child) this.#child = undefined
@@ -160,9 +173,26 @@ function withBulk(message: ToSlot, raw: (bytes: Uint8Array) => number | undefine
 
 const EMPTY = new Uint8Array(0)
 
-/** The node's end of the slot's bulk pipe. */
-function bulkPipe(child: ChildProcess): Writable | undefined {
-  return (child.stdio as unknown as Array<Writable | null | undefined>)[BULK_FD] ?? undefined
+/** The node's end of the slot's bulk pipe (a socket: both ways). */
+function bulkPipe(child: ChildProcess): Duplex | undefined {
+  return (child.stdio as unknown as Array<Duplex | null | undefined>)[BULK_FD] ?? undefined
+}
+
+function hasBulk(message: FromSlot): boolean {
+  return message.type === 'results' && message.results.some((r) => r.ok && r.bulk !== undefined)
+}
+
+/** A slot's results with their values read off the bulk pipe, where they came raw. */
+async function withBulkValues(message: FromSlot, values: BulkReader | undefined): Promise<FromSlot> {
+  if (message.type !== 'results' || values === undefined) return message
+  const results = await Promise.all(
+    message.results.map(async (result) => {
+      if (!result.ok || result.bulk === undefined) return result
+      const { bulk: _, ...rest } = result
+      return { ...rest, value: await values.claim(result.bulk) }
+    }),
+  )
+  return { type: 'results', results }
 }
 
 /** A slot never sees the pool's secret, nor where the node keeps it. */

@@ -35,8 +35,8 @@ export interface CodeWaiter {
 
 /** What a slot tells the node. */
 export interface SlotEvents {
-  /** A job's outcome for the head: its result, its timeout, or its loss with the slot's process. */
-  outcome(outcome: JobOutcome): void
+  /** A job's outcome for the head: its result (with its pool), its timeout, or its loss with the slot's process. */
+  outcome(outcome: JobOutcome, poolId?: number): void
   /** Jobs that go back to the head without blame: never started, or finished with their results lost. */
   release(jobIds: number[]): void
   progress(report: JobProgress): void

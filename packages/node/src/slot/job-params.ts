@@ -1,7 +1,7 @@
-import { Socket } from 'node:net'
 import { decodeValue, isSharedHash, SharedValueError } from '@meshpool/core'
+import { bulkSocket } from './bulk-pipe.js'
 import { BulkReader } from './bulk-reader.js'
-import { BULK_FD, type SlotJob, type ToSlot } from './protocol.js'
+import type { SlotJob, ToSlot } from './protocol.js'
 
 interface Coming {
   promise: Promise<void>
@@ -81,7 +81,7 @@ export class JobParams {
   }
 
   #reader(): BulkReader {
-    this.#bulk ??= new BulkReader(new Socket({ fd: BULK_FD, readable: true, writable: false }))
+    this.#bulk ??= new BulkReader(bulkSocket())
     return this.#bulk
   }
 

@@ -16,6 +16,7 @@ import {
   WorkerLoadError,
 } from '@meshpool/core'
 import type { JobContext, WorkerContext, WorkerInstance } from '../worker-types.js'
+import { withBulkValues } from './bulk-pipe.js'
 import { JobParams } from './job-params.js'
 import { captureOutput } from './output.js'
 import { type FromSlot, type SlotJob, type SlotResult, STARTED_FD, type ToSlot } from './protocol.js'
@@ -244,7 +245,7 @@ function flushResults(): void {
   flushTimer = undefined
   if (results.length === 0) return
   output?.flush() // a job's output goes before its result
-  reply({ type: 'results', results })
+  reply({ type: 'results', results: withBulkValues(results) })
   results = []
 }
 

@@ -7,10 +7,10 @@ import type { GpuInfo } from '../worker-types.js'
  */
 export const STARTED_FD = 4
 /**
- * Bytes of BULK_MIN_BYTES or more (a job's params, a shared value) go to the
- * slot raw on this pipe, not through the IPC channel's serializer: the message
- * says how many (`bulk`), and the slot reads them off this pipe in the order
- * the messages came.
+ * Bytes of BULK_MIN_BYTES or more (a job's params, a shared value, a result) go
+ * raw on this pipe (a socket: both ways), not through the IPC channel's
+ * serializer: the message says how many (`bulk`), and the other end reads them
+ * off this pipe in the order the messages came.
  */
 export const BULK_FD = 5
 export const BULK_MIN_BYTES = 1024 * 1024
@@ -24,9 +24,9 @@ export interface SlotJob {
   bulk?: number
 }
 
-/** What a slot reports for one job, with how long run() took. */
+/** What a slot reports for one job, with how long run() took; `bulk`: the value is that many bytes on BULK_FD. */
 export type SlotResult =
-  | { jobId: number; ms: number; ok: true; value: Uint8Array }
+  | { jobId: number; ms: number; ok: true; value: Uint8Array; bulk?: number }
   | { jobId: number; ms: number; ok: false; error: ErrorShape }
 
 /** The node agent → a slot process, over the child's IPC channel. */

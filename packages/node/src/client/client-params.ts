@@ -1,4 +1,4 @@
-import { MAX_PARAMS_BLOB_BYTES, type ParamsBlob, UnsendableValueError } from '@meshpool/core'
+import { type BlobRef, MAX_BLOB_VALUE_BYTES, UnsendableValueError } from '@meshpool/core'
 import { codeHash } from '../net/code-hash.js'
 
 interface Held {
@@ -12,14 +12,14 @@ interface Held {
  * frames, until each job's result comes; nodes fetch them from the client
  * (see serveBlobs) or through the head (the relay).
  */
-export class ClientBlobs {
+export class ClientParams {
   readonly #held = new Map<string, Held>()
 
   /** Holds a job's encoded params; the reference the job carries instead. */
-  hold(data: Uint8Array, what: string): ParamsBlob {
-    if (data.byteLength > MAX_PARAMS_BLOB_BYTES) {
+  hold(data: Uint8Array, what: string): BlobRef {
+    if (data.byteLength > MAX_BLOB_VALUE_BYTES) {
       throw new UnsendableValueError(
-        `${what} encode to ${data.byteLength} bytes, over the ${MAX_PARAMS_BLOB_BYTES} a job may have: split the job, or pool.share() the big part`,
+        `${what} encode to ${data.byteLength} bytes, over the ${MAX_BLOB_VALUE_BYTES} a job may have: split the job, or pool.share() the big part`,
       )
     }
     const hash = codeHash(data)

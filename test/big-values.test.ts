@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { BLOB_PROTOCOL, CLIENT_PROTOCOL, decodeValue, encodeValue, paramsBlobParams } from '@meshpool/core'
+import { BLOB_PROTOCOL, CLIENT_PROTOCOL, decodeValue, encodeBlobRef, encodeValue } from '@meshpool/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createPeer, createPool, derivePoolKey } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -12,6 +12,13 @@ import { capture, type JoinedNode, joinNode, PASSWORD, startHead, stopAll, waitF
 afterEach(stopAll)
 
 const SHARED_WORKER = new URL('./fixtures/shared-worker.js', import.meta.url)
+const RESULT_WORKER = new URL('./fixtures/big-result-worker.js', import.meta.url)
+
+interface Made {
+  node: string
+  data: Uint8Array
+  digest?: string
+}
 const MiB = 1024 * 1024
 
 interface Seen {
@@ -91,6 +98,47 @@ describe('params of 1 MiB or more', () => {
   })
 })
 
+describe('results of 1 MiB or more', () => {
+  it('go from the node to the client: a 300 MiB one (over the frame limit) and three distinct 2 MiB ones arrive whole, and the head moves none of their bytes', async () => {
+    const head = await startHead({ noWork: true })
+    await joinNode(head.address, 1)
+    await using pool = await createPool({ worker: RESULT_WORKER, head: head.address, password: PASSWORD })
+    await pool.submit({ mib: 0 })
+    const written = io(head.child.pid, 'wchar')
+    const big = (await pool.submit({ mib: 300, seed: 1 })) as Made
+    expect(sha(big.data)).toBe(sha(distinct(300, 1)))
+    const small = (await pool.map([2, 3, 4].map((seed) => ({ mib: 2, seed })))) as Made[]
+    expect(small.map((r) => sha(r.data))).toEqual([2, 3, 4].map((seed) => sha(distinct(2, seed))))
+    expect(io(head.child.pid, 'wchar') - written).toBeLessThan(MiB)
+  }, 120_000)
+
+  it('go through the head to a client that does not listen, piped', async () => {
+    const head = await startHead({ noWork: true })
+    await joinNode(head.address, 1)
+    await using pool = await createPool({
+      worker: RESULT_WORKER,
+      head: head.address,
+      password: PASSWORD,
+      listen: false,
+    })
+    await pool.submit({ mib: 0 })
+    const written = io(head.child.pid, 'wchar')
+    const made = (await pool.submit({ mib: 40, seed: 5 })) as Made
+    expect(sha(made.data)).toBe(sha(distinct(40, 5)))
+    const relayed = io(head.child.pid, 'wchar') - written
+    expect(relayed).toBeGreaterThan(40 * MiB)
+    expect(relayed).toBeLessThan(44 * MiB)
+  })
+
+  it("travel on the head's own connection to the client when the head's own slots run the job", async () => {
+    const head = await startHead({ slots: 1 })
+    await using pool = await createPool({ worker: RESULT_WORKER, head: head.address, password: PASSWORD })
+    const input = distinct(8, 2)
+    const made = (await pool.submit({ mib: 8, seed: 6, data: input })) as Made
+    expect([made.digest, sha(made.data)]).toEqual([sha(input), sha(distinct(8, 6))])
+  })
+})
+
 describe('a client that dies while a node fetches its 400 MiB params', () => {
   it('has its job dropped: nothing hangs, and the next pool runs on the same slot at once', async () => {
     const head = await startHead({ noWork: true })
@@ -122,7 +170,7 @@ describe('a client that dies while a node fetches its 400 MiB params', () => {
 describe('a client member that serves params that do not match their hash', () => {
   /**
    * A client by hand, with the pool's secret: it opens a pool, submits one job whose params
-   * it keeps (a ParamsBlob reference), and answers nodes that fetch them: with altered bytes
+   * it keeps (a BlobRef reference), and answers nodes that fetch them: with altered bytes
    * to a node that dials it, and to the head's relay as `honestToHead` says.
    */
   async function lyingClient(headAddress: string, headPeerId: string, honestToHead: boolean) {
@@ -154,7 +202,7 @@ describe('a client member that serves params that do not match their hash', () =
       }),
     )
     channel.send(
-      frame({ type: 'submit', jobs: [{ id: 1, params: paramsBlobParams({ hash, bytes: params.byteLength }) }] }),
+      frame({ type: 'submit', jobs: [{ id: 1, params: encodeBlobRef({ hash, bytes: params.byteLength }) }] }),
     )
     const outcome = (async () => {
       for await (const message of frames(channel)) {
