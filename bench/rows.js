@@ -23,6 +23,9 @@ const n0 = SIZES.trivial[0]
 const n1 = SIZES.trivial[1]
 
 /** Every figure the bench must produce, in table order. */
+/** A size in MiB, or in GiB from 1 GiB up. */
+const fmtMiB = (bytes) => (bytes >= 1024 * MiB ? `${bytes / (1024 * MiB)} GiB` : `${bytes / MiB} MiB`)
+
 export const ROWS = [
   {
     key: 'a.small',
@@ -160,6 +163,30 @@ export const ROWS = [
     fmt: (v) => `${v.toFixed(0)} %`,
     target: '≥ 60 %',
     ok: (v) => v >= 60,
+  },
+  {
+    key: 'f.hugeMeshpool',
+    case: 'f',
+    label: `one job with a ${fmtMiB(SIZES.hugeBytes)} Uint8Array input, end to end`,
+    unit: 'MiB/s',
+    fmt: (v) => `${v.toFixed(1)} MiB/s`,
+  },
+  {
+    key: 'f.hugeRatio',
+    case: 'f',
+    label: `the ${fmtMiB(SIZES.hugeBytes)} input ÷ raw stream`,
+    unit: '%',
+    fmt: (v) => `${v.toFixed(0)} %`,
+    target: 'runs, ratio reported',
+  },
+  {
+    key: 'f.headRssGrowth',
+    case: 'f',
+    label: `head RSS growth during the ${fmtMiB(SIZES.hugeBytes)} transfer (it skips the head)`,
+    unit: 'MB',
+    fmt: (v) => `${v.toFixed(1)} MB`,
+    target: '< 50 MB',
+    ok: (v) => v < 50,
   },
   {
     key: 'g.headIdle',

@@ -65,6 +65,8 @@ try {
   const fm = values.get('f.meshpool')
   const fr = values.get('f.raw')
   if (fm !== undefined && fr !== undefined) record('f.ratio', (fm / fr) * 100)
+  const fh = values.get('f.hugeMeshpool')
+  if (fh !== undefined && fr !== undefined) record('f.hugeRatio', (fh / fr) * 100)
 } catch (err) {
   errors.push({ case: '-', error: err?.stack ?? String(err) })
   process.stdout.write(`FAILED: ${err?.stack ?? err}\n`)

@@ -207,6 +207,31 @@ async function startManyNodes(name, n, procs) {
  * @libp2p/pnet) leaks WebAssembly memory on every further chunk until the process
  * dies (see bench/README.md), so a crash here must not take other cases down.
  */
+/**
+ * f, 1 GiB: the same with an input past the frame limit, while the head's RSS is
+ * sampled: the input goes from the client to the node, not through the head.
+ */
+async function hugeInput(pool, head) {
+  const huge = new Uint8Array(SIZES.hugeBytes).fill(2)
+  const rssBefore = rssMB(head.pid)
+  let rssMax = rssBefore
+  const sampler = setInterval(() => {
+    rssMax = Math.max(rssMax, rssMB(head.pid))
+  }, 50)
+  try {
+    const t0 = performance.now()
+    const length = await pool.submit({ bytes: huge })
+    const seconds = (performance.now() - t0) / 1000
+    if (length !== SIZES.hugeBytes) throw new Error(`the job saw ${length} bytes of ${SIZES.hugeBytes}`)
+    record('f.hugeMeshpool', SIZES.hugeBytes / MiB / seconds)
+    record('f.headRssGrowth', rssMax - rssBefore)
+    details.fHuge = { bytes: SIZES.hugeBytes, seconds, headRssBeforeMB: rssBefore, headRssMaxMB: rssMax }
+    log(`${SIZES.hugeBytes / MiB} MiB: ${seconds.toFixed(3)} s; head RSS ${rssBefore.toFixed(0)} → at most ${rssMax.toFixed(0)} MB`)
+  } finally {
+    clearInterval(sampler)
+  }
+}
+
 export async function stageBigInput() {
   await runCase('f', `one job with a ${SIZES.bigBytes / MiB} MiB input`, 180_000, async () => {
     // The raw stream first, in the same conditions.
@@ -230,6 +255,7 @@ export async function stageBigInput() {
       record('f.meshpool', rate)
       details.f = { bytes: SIZES.bigBytes, seconds }
       log(`${seconds.toFixed(3)} s: ${rate.toFixed(1)} MiB/s`)
+      await hugeInput(pool, head)
     } finally {
       await pool?.close().catch(() => {})
       await stop(procs)

@@ -1,6 +1,6 @@
 import { encodeValue, type HeadToNodeMessage, type NodeMessage } from '@meshpool/core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { channelPair } from '../src/net/channel.js'
+import { channelPair } from '../src/net/memory-channel.js'
 import { NodeAgent } from '../src/node/agent.js'
 import { IDLE_HEARTBEAT_MS } from '../src/node/head-link.js'
 import { FakeProcess, job, settle, spec } from './fake-slot.js'

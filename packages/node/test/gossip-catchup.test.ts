@@ -14,7 +14,7 @@ import { waitFor } from '../../../test/wait-for.js'
 import { PoolClient } from '../dist/client/pool-client.js'
 import { HeadService } from '../dist/head/head-service.js'
 import { DIRECT_UPDATE_BYTES } from '../dist/head/update-fanout.js'
-import { channelPair } from '../dist/net/channel.js'
+import { channelPair } from '../dist/net/memory-channel.js'
 // Built code (pnpm test builds first): the agent forks dist/slot/main.js.
 import { NodeAgent } from '../dist/node/agent.js'
 import { IDLE_HEARTBEAT_MS } from '../dist/node/head-link.js'

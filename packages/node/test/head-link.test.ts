@@ -1,6 +1,6 @@
 import type { HeadToNodeMessage, NodeMessage } from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
-import { channelPair } from '../src/net/channel.js'
+import { channelPair } from '../src/net/memory-channel.js'
 import { HeadLink } from '../src/node/head-link.js'
 
 const turn = () => new Promise((resolve) => setImmediate(resolve))

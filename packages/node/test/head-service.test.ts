@@ -9,7 +9,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest'
 import { HeadService } from '../src/head/head-service.js'
 import { DIRECT_UPDATE_BYTES } from '../src/head/update-fanout.js'
-import { channelPair } from '../src/net/channel.js'
+import { channelPair } from '../src/net/memory-channel.js'
 import { until } from './head-fakes.js'
 
 const LEASE_MS = 1000

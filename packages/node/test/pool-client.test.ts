@@ -1,7 +1,7 @@
 import type { ClientMessage, HeadToClientMessage } from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
 import { PoolClient } from '../src/client/pool-client.js'
-import { channelPair } from '../src/net/channel.js'
+import { channelPair } from '../src/net/memory-channel.js'
 
 /** A head that only records what the client sends; the test answers for it. */
 function fakeHead(open: { maxOpenJobs?: number } = {}) {

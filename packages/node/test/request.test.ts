@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { channelPair } from '../src/net/channel.js'
+import { channelPair } from '../src/net/memory-channel.js'
 import { requestOnce } from '../src/net/request.js'
 
 type Ask = { type: 'ask'; n: number }

@@ -4,9 +4,11 @@
  * and the node option that launchWorkers checks before it starts a node.
  */
 import type { ClientMessage, HeadToClientMessage } from '@meshpool/core'
-import { attachLocalAgent, HeadService } from '../head/head-service.js'
+import { HeadService } from '../head/head-service.js'
 import { localShares } from '../head/head-shares.js'
-import { type Channel, channelPair } from '../net/channel.js'
+import { attachLocalAgent } from '../head/local-slots.js'
+import type { Channel } from '../net/channel.js'
+import { channelPair } from '../net/memory-channel.js'
 import { NodeAgent } from '../node/agent.js'
 import { defaultSlots } from '../node/gpus.js'
 

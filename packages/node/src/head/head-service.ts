@@ -10,8 +10,7 @@ import {
   type NodeMessage,
   type PeerInfo,
 } from '@meshpool/core'
-import { type Channel, channelPair } from '../net/channel.js'
-import type { NodeAgent } from '../node/agent.js'
+import type { Channel } from '../net/channel.js'
 import { AdminHandler } from './admin-handler.js'
 import { Dispatcher } from './dispatcher.js'
 import { throttledNote } from './head-helpers.js'
@@ -295,11 +294,4 @@ export class HeadService {
         return
     }
   }
-}
-
-/** Runs a node agent inside the head's process, over an in-memory channel. */
-export function attachLocalAgent(head: HeadService, agent: NodeAgent): void {
-  const [agentSide, headSide] = channelPair<HeadToNodeMessage, NodeMessage>()
-  head.attachNode('local', headSide, { local: true })
-  void agent.connect(agentSide)
 }

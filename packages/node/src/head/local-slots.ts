@@ -1,13 +1,15 @@
 import { hostname } from 'node:os'
 import { dirname, join } from 'node:path'
 import { logger } from '@libp2p/logger'
+import type { HeadToNodeMessage, NodeMessage } from '@meshpool/core'
+import { channelPair } from '../net/memory-channel.js'
 import type { MeshPeer } from '../net/peer.js'
 import { NodeAgent } from '../node/agent.js'
 import { ClientRoutes } from '../node/client-routes.js'
 import { CodeCache } from '../node/code-cache.js'
 import { type SlotSetup, type SlotUser, setUpSlots } from '../node/slot-user.js'
 import type { HeadInit } from './head-options.js'
-import { attachLocalAgent, type HeadService } from './head-service.js'
+import type { HeadService } from './head-service.js'
 import { localShares } from './head-shares.js'
 
 type LocalSlotOptions = Pick<HeadInit, 'gpus' | 'onLine'> & {
@@ -56,4 +58,11 @@ export class LocalSlots {
     await agent?.stop()
     await setup?.close()
   }
+}
+
+/** Runs a node agent inside the head's process, over an in-memory channel. */
+export function attachLocalAgent(head: HeadService, agent: NodeAgent): void {
+  const [agentSide, headSide] = channelPair<HeadToNodeMessage, NodeMessage>()
+  head.attachNode('local', headSide, { local: true })
+  void agent.connect(agentSide)
 }

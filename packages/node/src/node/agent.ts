@@ -3,6 +3,7 @@ import { logger } from '@libp2p/logger'
 import type { HeadToNodeMessage, NodeMessage, PeerInfo, PoolSpec, UpdateEntry } from '@meshpool/core'
 import type { Channel } from '../net/channel.js'
 import type { GpuInfo } from '../worker-types.js'
+import type { NodeAgentInit } from './agent-init.js'
 import type { ClientRoutes } from './client-routes.js'
 import { Dispatcher } from './dispatcher.js'
 import { gpuSlotEnv } from './gpus.js'
@@ -17,44 +18,6 @@ import type { SlotEvents } from './slot-types.js'
 import type { SlotUser } from './slot-user.js'
 import { SlotWaits } from './slot-waits.js'
 import { UpdateSync } from './update-sync.js'
-
-export interface NodeAgentInit {
-  /** CPU slots; ignored when `gpus` names any. */
-  slots: number
-  name: string
-  /** One slot per GPU, each seeing only its own (`CUDA_VISIBLE_DEVICES`). */
-  gpus?: readonly GpuInfo[]
-  /** Where a slot imports a pool's worker from: shipped code is fetched and cached first. @default the client's path */
-  modulePath?: (spec: PoolSpec) => Promise<string>
-  /** The node's own log: what its workers print (prefixed with node and slot) and notes about pools. */
-  onLine?: (line: string) => void
-  /** Where other nodes can reach this one, told to the head in `hello`. */
-  addrs?: () => string[]
-  /** Other nodes the head named, to keep as mesh neighbours. */
-  onPeers?: (peers: PeerInfo[]) => void
-  /** Peers the head revoked (this node among them, maybe). */
-  onRevoked?: (peerIds: string[]) => void
-  /** The head's allow-list: the only peers this node may let in. */
-  onAllowed?: (peerIds: string[]) => void
-  /** The head asks this node to leave gracefully (`meshpool stop`). */
-  onStopAsked?: () => void
-  /**
-   * Lines a worker printed once no head serves its pool (its `dispose()` after the
-   * pool closed, or as the node stops without a head): they go to the node's log,
-   * and here. The embedded pool passes them to its own output.
-   */
-  onLateLine?: (line: string) => void
-  /** Slot processes run as this user (`--slot-user`). @default the node's own user */
-  slotUser?: SlotUser
-  /** The agent's debug log. @default `meshpool:node:<name>` */
-  log?: Logger
-  /** The shared values (pool.share) this node holds, and where it fetches more. @default none to be had */
-  shares?: NodeShares
-  /** How this node reaches pools' clients, for big params and results (see BlobRef). @default it can't: both go in frames */
-  routes?: ClientRoutes
-  /** Makes slot `index`'s process (not started). @default a {@link SlotProcess} */
-  slotProcess?: (index: number, events: SlotProcessEvents) => SlotChild
-}
 
 /**
  * A node's agent: it pulls leased jobs from the head, runs each in one of its
@@ -96,7 +59,14 @@ export class NodeAgent {
       ...(init.onLine === undefined ? {} : { onLine: init.onLine }),
     })
     const head = this.#link
-    this.#delivery = init.routes === undefined ? undefined : new ResultDelivery(init.routes, (o) => head.result(o))
+    this.#delivery =
+      init.routes === undefined
+        ? undefined
+        : new ResultDelivery(
+            init.routes,
+            (o) => head.result(o),
+            () => this.#waits.changed(),
+          )
     const modulePath = init.modulePath ?? (async (spec) => spec.worker)
     this.#pools = new NodePools({ modulePath, head, notice: (text) => this.#notice(text), log })
     this.#dispatcher = new Dispatcher({
@@ -170,7 +140,8 @@ export class NodeAgent {
   async drain(timeoutMs: number): Promise<void> {
     const unstarted = this.#dispatcher.drain()
     if (unstarted.length > 0) this.#link.send({ type: 'release', jobIds: unstarted })
-    await this.#waits.until(() => this.#dispatcher.busySlots() === 0, timeoutMs)
+    // Running jobs finish, and their big results reach their clients.
+    await this.#waits.until(() => this.#dispatcher.busySlots() === 0 && (this.#delivery?.pending ?? 0) === 0, timeoutMs)
     this.#link.flushResults()
   }
 

@@ -1,5 +1,8 @@
 import { type JobOutcome, type JobProgress, type NodeMessage, TickFlush } from '@meshpool/core'
 
+/** A results frame carries at most this many bytes of values (a quarter of MAX_FRAME_BYTES), unless one value alone is more. */
+const RESULTS_FRAME_BYTES = 64 * 1024 * 1024
+
 /** Output lines a pool's client is sent per turn of the event loop, at most (a flood is cut, not queued). */
 const MAX_OUTPUT_LINES = 10_000
 
@@ -70,7 +73,20 @@ export class HeadReports {
     const results = this.#results
     this.#results = []
     this.flushOutput() // a job's output reaches its client before its result
-    this.#send({ type: 'results', results })
+    // Frames of up to RESULTS_FRAME_BYTES of values: many results just under BIG_VALUE_BYTES fit no one frame.
+    let batch: JobOutcome[] = []
+    let bytes = 0
+    for (const outcome of results) {
+      const size = outcome.ok ? outcome.value.byteLength : 0
+      if (batch.length > 0 && bytes + size > RESULTS_FRAME_BYTES) {
+        this.#send({ type: 'results', results: batch })
+        batch = []
+        bytes = 0
+      }
+      batch.push(outcome)
+      bytes += size
+    }
+    this.#send({ type: 'results', results: batch })
   }
 
   #sendOutput(): void {

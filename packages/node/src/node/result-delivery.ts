@@ -37,12 +37,14 @@ const DELIVERY_BYTES_PER_MS = 8 * 1024
 export class ResultDelivery {
   readonly #routes: ClientRoutes
   readonly #report: (outcome: JobOutcome) => void
+  readonly #settled: () => void
   #pending = 0
 
-  /** `report`: to the head. */
-  constructor(routes: ClientRoutes, report: (outcome: JobOutcome) => void) {
+  /** `report`: to the head; `settled`: told after each delivery, done or failed. */
+  constructor(routes: ClientRoutes, report: (outcome: JobOutcome) => void, settled: () => void = () => {}) {
     this.#routes = routes
     this.#report = report
+    this.#settled = settled
   }
 
   /** Deliveries under way (the node holds their results). */
@@ -65,7 +67,10 @@ export class ResultDelivery {
           this.#report({ jobId, leaseId, ok: false, error, lost: true })
         },
       )
-      .finally(() => this.#pending--)
+      .finally(() => {
+        this.#pending--
+        this.#settled()
+      })
   }
 
   async #send(value: Uint8Array, hash: string, poolId: number, client: PeerInfo | undefined): Promise<void> {
