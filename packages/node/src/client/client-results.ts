@@ -14,13 +14,20 @@ import { serveFetches } from '../net/fetch-server.js'
 import { STREAMS_PER_CONNECTION } from '../net/limits.js'
 import type { DialingPeer } from '../net/peer.js'
 
-/** The most bytes of big results a client holds that no job has claimed yet (nodes wait, then go through the head). */
+/** The most bytes of big results a client holds that no job's outcome has claimed yet. */
 export const MAX_UNCLAIMED_RESULT_BYTES = 4 * 1024 * 1024 * 1024
+/**
+ * A result no outcome claimed this long after it came is dropped: its node died before
+ * it reported the job (which ran again), or a member pushed it and no job names it.
+ */
+const UNCLAIMED_MS = 10 * 60_000
 
 interface Held {
   data: Uint8Array
   /** Deliveries not yet claimed by a job's outcome (two jobs may have equal results). */
   count: number
+  /** When the last came. */
+  at: number
 }
 
 /**
@@ -98,6 +105,12 @@ export class ClientResults {
 
   #refusal(bytes: number): string | undefined {
     if (!this.#open()) return 'this client has no open job'
+    const stale = Date.now() - UNCLAIMED_MS
+    for (const [hash, held] of this.#held) {
+      if (held.at >= stale) continue
+      this.#held.delete(hash)
+      this.#bytes -= held.data.byteLength
+    }
     if (this.#bytes + bytes > MAX_UNCLAIMED_RESULT_BYTES) {
       return `this client holds ${this.#bytes} bytes of results no outcome has claimed yet; try again later`
     }
@@ -108,9 +121,10 @@ export class ClientResults {
     const held = this.#held.get(hash)
     if (held !== undefined) {
       held.count++
+      held.at = Date.now()
       return
     }
-    this.#held.set(hash, { data, count: 1 })
+    this.#held.set(hash, { data, count: 1, at: Date.now() })
     this.#bytes += data.byteLength
   }
 }

@@ -1,7 +1,8 @@
-import { type BlobRef, decodeBlobRef, errorShape, type JobOutcome, type LeasedJob } from '@meshpool/core'
+import { decodeBlobRef, errorShape, type JobOutcome, type LeasedJob } from '@meshpool/core'
 import { depthFor, hasRoom, slotFor } from './capacity.js'
 import type { NodePools, PoolState } from './node-pools.js'
 import { type FetchParams, noParamsSource } from './params-fetch.js'
+import { ParamsPrefetch } from './params-prefetch.js'
 import type { Slot } from './slot.js'
 
 export interface DispatcherInit {
@@ -31,9 +32,8 @@ export class Dispatcher {
   readonly #pools: NodePools
   readonly #head: DispatcherInit['head']
   readonly #catchUp: (pool: PoolState) => void
-  readonly #fetchParams: FetchParams
-  /** Leased jobs whose params are being fetched, by job id. */
-  readonly #fetching = new Map<number, { job: LeasedJob; abort: AbortController }>()
+  /** Leased jobs whose big params are fetched first. */
+  readonly #prefetch: ParamsPrefetch
   #queue: LeasedJob[] = []
   #draining = false
   #stopped = false
@@ -43,7 +43,20 @@ export class Dispatcher {
     this.#pools = init.pools
     this.#head = init.head
     this.#catchUp = init.catchUp
-    this.#fetchParams = init.fetchParams ?? noParamsSource
+    this.#prefetch = new ParamsPrefetch({
+      fetch: init.fetchParams ?? noParamsSource,
+      clientOf: (poolId) => this.#pools.get(poolId)?.spec.client,
+      // One job's params per slot, and one more: a slot that finishes has the next at hand.
+      ahead: () => this.#slots.length + 1,
+      ready: (job) => {
+        this.#queue.push(job)
+        this.pump()
+      },
+      failed: (job, error) => {
+        this.#head.result({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error, lost: true })
+        this.pump()
+      },
+    })
   }
 
   /** Jobs the head leased this node. */
@@ -55,56 +68,20 @@ export class Dispatcher {
     for (const job of jobs) {
       const blob = decodeBlobRef(job.params)
       if (blob === undefined) this.#queue.push(job)
-      else this.#fetch(job, blob)
+      else this.#prefetch.add(job, blob)
     }
     this.pump()
   }
 
-  /** Fetches a job's params that stayed with its client, then queues it; a job whose params can't be had is lost here. */
-  #fetch(job: LeasedJob, blob: BlobRef): void {
-    const abort = new AbortController()
-    const fetching = { job, abort }
-    this.#fetching.set(job.jobId, fetching)
-    const client = this.#pools.get(job.poolId)?.spec.client
-    const current = (): boolean => this.#fetching.get(job.jobId) === fetching && !abort.signal.aborted
-    this.#fetchParams(blob, job.poolId, client, abort.signal).then(
-      (params) => {
-        if (!current()) return
-        this.#fetching.delete(job.jobId)
-        this.#queue.push({ ...job, params })
-        this.pump()
-      },
-      (err: Error) => {
-        if (!current()) return
-        this.#fetching.delete(job.jobId)
-        const error = errorShape(new Error(`its params (${blob.bytes} bytes) could not be fetched: ${err.message}`))
-        this.#head.result({ jobId: job.jobId, leaseId: job.leaseId, ok: false, error, lost: true })
-        this.pump()
-      },
-    )
-  }
-
-  /** Stops fetching the params of the jobs `drop` picks. */
-  #stopFetching(drop: (job: LeasedJob) => boolean): number[] {
-    const dropped: number[] = []
-    for (const [jobId, { job, abort }] of this.#fetching) {
-      if (!drop(job)) continue
-      abort.abort()
-      this.#fetching.delete(jobId)
-      dropped.push(jobId)
-    }
-    return dropped
-  }
-
   /** A new connection to the head: jobs not started are dropped (the head has requeued them). */
   reset(): void {
-    this.#stopFetching(() => true)
+    this.#prefetch.drop(() => true)
     this.#queue = []
     for (const slot of this.#slots) slot.forgetPending()
   }
 
   cancel(jobIds: ReadonlySet<number>): void {
-    this.#stopFetching((job) => jobIds.has(job.jobId))
+    this.#prefetch.drop((job) => jobIds.has(job.jobId))
     this.#queue = this.#queue.filter((job) => !jobIds.has(job.jobId))
     for (const slot of this.#slots) slot.cancel(jobIds)
     this.pump()
@@ -113,7 +90,7 @@ export class Dispatcher {
   /** Pools whose client is gone: their workers go as soon as their slots are idle, and so does what the node kept of them. */
   closePools(poolIds: number[]): void {
     for (const poolId of poolIds) {
-      this.#stopFetching((job) => job.poolId === poolId)
+      this.#prefetch.drop((job) => job.poolId === poolId)
       if (this.#pools.close(poolId)) this.#queue = this.#queue.filter((job) => job.poolId !== poolId)
     }
     for (const slot of this.#slots) slot.disposeIfClosed()
@@ -131,7 +108,7 @@ export class Dispatcher {
   /** Takes no new work: returns the jobs not started (queued here, or waiting in a slot), to go back to the head. */
   drain(): number[] {
     this.#draining = true
-    const unstarted = this.#queue.map((job) => job.jobId).concat(this.#stopFetching(() => true))
+    const unstarted = this.#queue.map((job) => job.jobId).concat(this.#prefetch.drop(() => true))
     // Jobs waiting their turn inside a slot have not started: skip them there, run them elsewhere.
     for (const slot of this.#slots) unstarted.push(...slot.takeUnstarted())
     this.#queue = []
@@ -142,7 +119,7 @@ export class Dispatcher {
   holding(): boolean {
     return (
       this.#queue.length > 0 ||
-      this.#fetching.size > 0 ||
+      this.#prefetch.size > 0 ||
       this.#slots.some((slot) => slot.jobs.count > 0 || slot.pendingJob !== undefined)
     )
   }
@@ -167,7 +144,7 @@ export class Dispatcher {
       // Enough for the slot's batch, and as much again held here for the next one.
       capacity += 2 * (pool === undefined ? 1 : depthFor(pool))
     }
-    let held = this.#queue.length + this.#fetching.size
+    let held = this.#queue.length + this.#prefetch.size
     for (const slot of this.#slots) held += slot.jobs.count + (slot.pendingJob === undefined ? 0 : 1)
     this.#head.pull(capacity - held, held === 0 ? 1 : Math.ceil(capacity / 2))
   }
@@ -180,6 +157,7 @@ export class Dispatcher {
       this.#queue = []
     }
     if (this.#queue.length > 0 && hasRoom(this.#slots, this.#pools, new Map())) this.#handOut()
+    this.#prefetch.start(this.#queue)
     this.pull()
   }
 
