@@ -5,6 +5,7 @@ import {
   encodeFrame,
   encodeValue,
   HEADS_PROTOCOL,
+  RELAY_PROTOCOL,
   UPDATES_TOPIC,
   WORK_PROTOCOL,
 } from '@meshpool/core'
@@ -54,6 +55,10 @@ function validMessages(random: () => number): Record<string, object[]> {
       { type: 'fetch', hash: H },
       { type: 'fetch', hash: H, direct: true },
       { type: 'have', hash: H },
+    ],
+    [RELAY_PROTOCOL]: [
+      { type: 'fetch', hash: H, poolId: id() },
+      { type: 'push', poolId: id() },
     ],
   }
 }

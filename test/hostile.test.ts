@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { BLOB_PROTOCOL, CLIENT_PROTOCOL, CODE_PROTOCOL, encodeFrame, WORK_PROTOCOL } from '@meshpool/core'
+import {
+  BLOB_PROTOCOL,
+  CLIENT_PROTOCOL,
+  CODE_PROTOCOL,
+  encodeFrame,
+  RELAY_PROTOCOL,
+  WORK_PROTOCOL,
+} from '@meshpool/core'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createPeer, createPool, derivePoolKey, type MeshPeer, type Pool } from 'meshpool'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -48,7 +55,7 @@ describe('a member that sends garbage', () => {
     const hostile = await hostilePeer(head.peerId)
     const report: Record<string, unknown> = {}
     const fuzz = (async () => {
-      for (const protocol of [WORK_PROTOCOL, CLIENT_PROTOCOL, CODE_PROTOCOL, BLOB_PROTOCOL]) {
+      for (const protocol of [WORK_PROTOCOL, CLIENT_PROTOCOL, CODE_PROTOCOL, BLOB_PROTOCOL, RELAY_PROTOCOL]) {
         report[`head ${protocol}`] = await fuzzProtocol(hostile, head.address, protocol, FRAMES, random)
       }
       // Nodes serve blobs to each other: the same for one of them.
