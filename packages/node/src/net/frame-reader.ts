@@ -1,7 +1,15 @@
 import { FrameError } from '@meshpool/core'
 
 /** A chunk as a libp2p stream yields it: bytes, or a list of them (a Uint8ArrayList). */
-type Chunk = Uint8Array | (Iterable<Uint8Array> & { byteLength: number })
+type Chunk = Uint8Array | (Iterable<Uint8Array> & { byteLength: number; subarray(): Uint8Array })
+
+/**
+ * While a frame of at least this many bytes is read, a list is taken as its own
+ * pieces (the frame is copied together once, at its end); otherwise a list is joined
+ * into one buffer first (one small copy: the small frames in it are then views of it,
+ * where frames across many small pieces would each be copied together).
+ */
+const BIG_FRAME_BYTES = 1024 * 1024
 
 /** Bytes of a varint length prefix at most (2^56 is far past any frame bound). */
 const MAX_VARINT_BYTES = 8
@@ -38,8 +46,9 @@ export class FrameReader {
    * those stay as they came: see {@link rest}). Throws FrameError for a frame to refuse.
    */
   push(chunk: Chunk, limit = Number.POSITIVE_INFINITY): Uint8Array[] {
-    // A list's own pieces, not list.subarray(), which copies them into one buffer.
-    for (const bytes of chunk instanceof Uint8Array ? [chunk] : chunk) {
+    const inBigFrame = this.#length !== undefined && this.#length >= BIG_FRAME_BYTES
+    const pieces = chunk instanceof Uint8Array || !inBigFrame ? [bytesOf(chunk)] : chunk
+    for (const bytes of pieces) {
       if (bytes.byteLength === 0) continue
       this.#parts.push(bytes)
       this.#buffered += bytes.byteLength
@@ -131,4 +140,8 @@ export class FrameReader {
     }
     return out
   }
+}
+
+function bytesOf(chunk: Chunk): Uint8Array {
+  return chunk instanceof Uint8Array ? chunk : chunk.subarray()
 }
