@@ -226,7 +226,9 @@ async function hugeInput(pool, head) {
     record('f.hugeMeshpool', SIZES.hugeBytes / MiB / seconds)
     record('f.headRssGrowth', rssMax - rssBefore)
     details.fHuge = { bytes: SIZES.hugeBytes, seconds, headRssBeforeMB: rssBefore, headRssMaxMB: rssMax }
-    log(`${SIZES.hugeBytes / MiB} MiB: ${seconds.toFixed(3)} s; head RSS ${rssBefore.toFixed(0)} → at most ${rssMax.toFixed(0)} MB`)
+    log(
+      `${SIZES.hugeBytes / MiB} MiB: ${seconds.toFixed(3)} s; head RSS ${rssBefore.toFixed(0)} → at most ${rssMax.toFixed(0)} MB`,
+    )
   } finally {
     clearInterval(sampler)
   }

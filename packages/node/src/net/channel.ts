@@ -8,7 +8,6 @@ import {
   FRAME_START_BYTES,
   FrameError,
   MAX_FRAME_BYTES,
-  TickFlush,
 } from '@meshpool/core'
 import * as varint from 'uint8-varint'
 import { FrameReader } from './frame-reader.js'
