@@ -1,8 +1,7 @@
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, expect, it } from 'vitest'
 import { BIN } from './harness.js'
-import { HEAD, Topology } from './netns.js'
+import { Topology } from './netns.js'
 
 /**
  * The head, a node and a client each in a network namespace of its own, each
@@ -25,20 +24,7 @@ it('a node that cannot reach the client gets its big params, and hands it its bi
 }, async () => {
   net = await Topology.create(['node', 'client'])
   const topo = net
-  const head = topo.run(HEAD, [
-    BIN,
-    'head',
-    '--host',
-    '0.0.0.0',
-    '--port',
-    String(PORT),
-    '--no-work',
-    '--key-file',
-    join(topo.dir, 'head.key'),
-  ])
-  await head.waitForLine(/^ready$/, 30_000)
-  const headId = /^meshpool head (\S+)/m.exec(head.output())?.[1]
-  const headAddress = (role: string): string => `/ip4/${topo.headIp(role)}/tcp/${PORT}/p2p/${headId}`
+  const { address: headAddress } = await topo.startHead(PORT)
   const node = topo.run('node', [BIN, 'join', headAddress('node'), '--slots', '1'], {
     env: { DEBUG: 'meshpool:blobs*' },
   })

@@ -1,8 +1,7 @@
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, expect, it } from 'vitest'
 import { BIN, waitFor as waitUntil } from './harness.js'
-import { HEAD, type NsProc, Topology } from './netns.js'
+import { type NsProc, Topology } from './netns.js'
 
 /**
  * The partition test: the head, two nodes and a client each in its own
@@ -59,22 +58,7 @@ it('cuts a node off in the middle of a map: its jobs move, and after the link is
   net = await Topology.create(['a', 'b', 'client'])
   const topo = net
 
-  const head = topo.run(HEAD, [
-    BIN,
-    'head',
-    '--host',
-    '0.0.0.0',
-    '--port',
-    String(PORT),
-    '--no-work',
-    '--key-file',
-    join(topo.dir, 'head.key'),
-  ])
-  await head.waitForLine(/^ready$/, 30_000)
-  const headId = /^meshpool head (\S+)/m.exec(head.output())?.[1]
-  if (headId === undefined) throw new Error(`no peer id in the head's output:\n${head.output()}`)
-  // The head prints the addresses it sees; build the one each peer reaches it by, over its own link.
-  const headAddress = (role: string): string => `/ip4/${topo.headIp(role)}/tcp/${PORT}/p2p/${headId}`
+  const { head, address: headAddress } = await topo.startHead(PORT)
 
   const a = topo.run('a', [BIN, 'join', headAddress('a'), '--slots', '2', '--name', 'node-a'])
   const b = topo.run('b', [BIN, 'join', headAddress('b'), '--slots', '2', '--name', 'node-b'])

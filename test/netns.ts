@@ -13,7 +13,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { capture, PASSWORD, type Proc, tempDir } from './harness.js'
+import { BIN, capture, PASSWORD, type Proc, tempDir } from './harness.js'
 import { checkNetns, ipOrThrow, killAndDelete, REGISTRY, sweepStale } from './netns-tools.js'
 
 /** The role whose namespace every other role is linked to. */
@@ -111,6 +111,28 @@ export class Topology {
     this.#procs.add(proc)
     void proc.exited.then(() => this.#procs.delete(proc))
     return proc
+  }
+
+  /**
+   * Starts a `--no-work` head in the head's namespace on `port`, listening on every
+   * interface; `address(role)`: the head's address as that role reaches it, over its link.
+   */
+  async startHead(port: number): Promise<{ head: NsProc; address: (role: string) => string }> {
+    const head = this.run(HEAD, [
+      BIN,
+      'head',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      String(port),
+      '--no-work',
+      '--key-file',
+      join(this.dir, 'head.key'),
+    ])
+    await head.waitForLine(/^ready$/, 30_000)
+    const headId = /^meshpool head (\S+)/m.exec(head.output())?.[1]
+    if (headId === undefined) throw new Error(`no peer id in the head's output:\n${head.output()}`)
+    return { head, address: (role) => `/ip4/${this.headIp(role)}/tcp/${port}/p2p/${headId}` }
   }
 
   /** Takes a role's link down on both ends. */

@@ -1,17 +1,10 @@
 import { type BlobRef, encodeBlobRef, type LeasedJob } from '@meshpool/core'
 import { describe, expect, it } from 'vitest'
 import { ParamsPrefetch } from '../src/node/params-prefetch.js'
+import { job as leased } from './fake-slot.js'
 
 const blob: BlobRef = { hash: 'd'.repeat(64), bytes: 100 * 1024 * 1024 }
-const job = (jobId: number): LeasedJob => ({
-  jobId,
-  leaseId: jobId,
-  poolId: 1,
-  attempt: 1,
-  updateSeq: 0,
-  timeoutMs: 0,
-  params: encodeBlobRef(blob),
-})
+const job = (jobId: number): LeasedJob => leased(jobId, { params: encodeBlobRef(blob) })
 
 function prefetch(ahead: number) {
   const asked: Array<{
