@@ -1,4 +1,5 @@
 import { decodeValue, encodeValue } from './values.js'
+import { MAX_FRAME_BYTES } from './wire/limits.js'
 
 /**
  * Encoded params and results of this many bytes or more don't travel inside job
@@ -6,6 +7,12 @@ import { decodeValue, encodeValue } from './values.js'
  * between the client and the node that runs the job, straight or through the head.
  */
 export const BIG_VALUE_BYTES = 1024 * 1024
+
+/**
+ * Big params and results go between client and node in frames of at most this many
+ * bytes (MAX_FRAME_BYTES less room for the frame's fields): fewer parts to put together.
+ */
+export const BLOB_VALUE_PART_BYTES = MAX_FRAME_BYTES - 64 * 1024
 
 /** The most bytes one job's encoded params, or its encoded result, may have (2 GiB). */
 export const MAX_BLOB_VALUE_BYTES = 2 * 1024 * 1024 * 1024

@@ -3,13 +3,13 @@ import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { logger } from '@libp2p/logger'
 import {
+  BLOB_VALUE_PART_BYTES,
   checkKnownKeys,
   checkLimits,
   checkPositiveInteger,
   describe,
   encodeValue,
   InvalidOptionError,
-  MAX_FRAME_BYTES,
   type PoolSettingsWire,
   printable,
 } from '@meshpool/core'
@@ -32,8 +32,6 @@ import { PoolClient, type PoolClientInit } from './pool-client.js'
 import { POOL_OPTION_KEYS, type PoolOptions, type PoolSettings } from './pool-options.js'
 
 const clientLog = logger('meshpool:client')
-/** A job's big params go to a node in frames of at most this many bytes (MAX_FRAME_BYTES less room for the frame's fields). */
-const PARAMS_PART_BYTES = MAX_FRAME_BYTES - 64 * 1024
 
 /**
  * Creates a pool. With `head`, it joins that mesh (the password is required);
@@ -135,7 +133,7 @@ async function remotePool<W extends WorkerClass>(
     const peerId = peer.peerId.toString()
     const params = new ClientParams()
     // Big params in frames as big as frames may be: a node puts fewer parts together.
-    await serveBlobs(peer, (hash) => params.get(hash), PARAMS_PART_BYTES)
+    await serveBlobs(peer, (hash) => params.get(hash), BLOB_VALUE_PART_BYTES)
     const results = new ClientResults(() => client.openJobs > 0)
     await results.serve(peer)
     const client: PoolClient = new PoolClient({

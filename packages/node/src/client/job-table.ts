@@ -46,7 +46,7 @@ const OWN_ERRORS = new Set([
  */
 export class JobTable {
   readonly #link: ClientLink
-  readonly #blobs: ClientParams | undefined
+  readonly #params: ClientParams | undefined
   readonly #results: ClientResults | undefined
   readonly #jobs = new Map<number, OpenJob>()
   /** Open jobs not yet sent, in order: the head holds as many of this client's as it takes. */
@@ -62,7 +62,7 @@ export class JobTable {
   /** `big`: where big params wait for nodes, and big results come; none: both go in frames. */
   constructor(link: ClientLink, big?: { params: ClientParams; results: ClientResults }) {
     this.#link = link
-    this.#blobs = big?.params
+    this.#params = big?.params
     this.#results = big?.results
   }
 
@@ -81,8 +81,8 @@ export class JobTable {
     const closed = this.#link.closed()
     if (closed !== undefined) return { id, result: Promise.reject(closed) }
     let blob: string | undefined
-    if (this.#blobs !== undefined && params.byteLength >= BIG_VALUE_BYTES) {
-      const held = this.#blobs.hold(params, `the params of job ${id}`)
+    if (this.#params !== undefined && params.byteLength >= BIG_VALUE_BYTES) {
+      const held = this.#params.hold(params, `the params of job ${id}`)
       blob = held.hash
       params = encodeBlobRef(held)
     }
@@ -168,7 +168,7 @@ export class JobTable {
   fail(reason: Error): void {
     for (const open of this.#jobs.values()) open.reject(reason)
     this.#jobs.clear()
-    this.#blobs?.clear()
+    this.#params?.clear()
     this.#results?.clear()
     this.#unsent.clear()
     this.#sentOpen = 0
@@ -211,7 +211,7 @@ export class JobTable {
 
   #forget(id: number, open: OpenJob): void {
     this.#jobs.delete(id)
-    if (open.blob !== undefined) this.#blobs?.release(open.blob)
+    if (open.blob !== undefined) this.#params?.release(open.blob)
     if (open.sent) this.#sentOpen--
   }
 }

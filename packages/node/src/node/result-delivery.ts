@@ -1,11 +1,11 @@
 import type { Stream } from '@libp2p/interface'
 import {
   BIG_VALUE_BYTES,
+  BLOB_VALUE_PART_BYTES,
   encodeBlobRef,
   errorShape,
   inbound,
   type JobOutcome,
-  MAX_FRAME_BYTES,
   type PeerInfo,
   RESULT_PROTOCOL,
   type RelayRequest,
@@ -20,8 +20,6 @@ import type { ClientRoutes } from './client-routes.js'
 /** Hands a job's outcome on to the head: a big result goes to the client first (see {@link ResultDelivery}). */
 export type DeliverOutcome = (outcome: JobOutcome, poolId: number, client: PeerInfo | undefined) => void
 
-/** A result's parts: frames as big as frames may be, less room for their fields. */
-const PART_BYTES = MAX_FRAME_BYTES - 64 * 1024
 /** A delivery may take this long, plus the time for its bytes at 8 MiB/s. */
 const DELIVERY_BASE_MS = 60_000
 const DELIVERY_BYTES_PER_MS = 8 * 1024
@@ -113,7 +111,7 @@ function push(
     })
     if (first !== undefined) channel.send(first)
     void (async () => {
-      for (const part of valueParts(value, PART_BYTES)) {
+      for (const part of valueParts(value, BLOB_VALUE_PART_BYTES)) {
         const whole = part.total === part.data.byteLength
         channel.send({
           type: 'result',

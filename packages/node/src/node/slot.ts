@@ -1,4 +1,4 @@
-import { isSharedHash, type LeasedJob, type SlotStateName } from '@meshpool/core'
+import type { LeasedJob, SlotStateName } from '@meshpool/core'
 import type { FromSlot, SlotResult } from '../slot/protocol.js'
 import type { GpuInfo } from '../worker-types.js'
 import { quotaLeft } from './capacity.js'
@@ -7,6 +7,7 @@ import { afterSlotDeath, deathNotice, whatItHeld } from './slot-deaths.js'
 import { ABORT_GRACE_MS, type SlotJobCounts, SlotJobs } from './slot-jobs.js'
 import { DISPOSE_GRACE_MS, SlotKeeper } from './slot-keeper.js'
 import type { SlotChild } from './slot-process.js'
+import { answerShared } from './slot-shared.js'
 import { SLOT_DIED, type SlotEvents, type SlotInit, type SlotPhase, type SlotPools } from './slot-types.js'
 
 /**
@@ -205,23 +206,12 @@ export class Slot {
     else if (type === 'loaded') this.#loaded()
     else if (type === 'loadFailed') this.#loadFailed(message.error.message)
     else if (type === 'disposed') this.#disposed()
-    else if (type === 'needShared') this.#sendShared(message.hash)
+    else if (type === 'needShared') answerShared(this.#process, this.#init.shared, this.#poolId, message.hash)
   }
 
   /** Shared values gone from the node: the slot process drops what it decoded of them. */
   forgetShared(hashes: string[]): void {
     if (this.up) this.#process.send({ type: 'forget', hashes })
-  }
-
-  /** A shared value the slot's job refers to, from the node (fetched if it has not got it). */
-  #sendShared(hash: string): void {
-    const poolId = this.#poolId
-    // The slot runs the pool's code: a hash it names is checked before the node asks anyone for it.
-    if (poolId === undefined || !isSharedHash(hash)) return
-    this.#init.shared(poolId, hash).then(
-      (value) => this.#process.send({ type: 'shared', hash, value }),
-      (err: Error) => this.#process.send({ type: 'shared', hash, error: err.message }),
-    )
   }
 
   #loaded(): void {
